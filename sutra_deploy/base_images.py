@@ -1,0 +1,346 @@
+"""Base images made on this machine from Debian's packages, for when no registry answers.
+
+Each local base is an mmdebstrap root filesystem imported with ``docker import``. A
+"distilled" base keeps only the files of a few packages and their dependencies, taken from
+another base's root filesystem: a distroless runtime, the local stand-in for
+``gcr.io/distroless/python3-debian12``.
+
+Builds are reproducible: mmdebstrap honours SOURCE_DATE_EPOCH, and the distilled tarball is
+written in sorted order with fixed owners and times, so the same package versions give the
+same layer digest. Each image carries a label with the hash of its spec; an image whose label
+matches is left alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import re
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+
+from tabulate import tabulate
+
+from .docker import Docker
+from .errors import SutraError
+from .stack import BaseImage, Stack
+from .units import mb
+
+log = logging.getLogger("sutra")
+
+SPEC_LABEL = "org.sutra.base-spec"
+# Where the image's trust store comes from: the machine's own, so that builds reach package
+# indexes through the same TLS-inspecting proxies the machine does (air-gapped mirrors, here).
+DEFAULT_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+IMAGE_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+# A fixed time stamp keeps rebuilt tarballs identical (2026-01-01T00:00:00Z).
+SOURCE_DATE_EPOCH = 1767225600
+NONROOT_UID = 65532  # distroless's "nonroot"
+
+# Files an image never needs: documentation, manuals and translations. Licences stay.
+DPKG_EXCLUDES = (
+    "/usr/share/doc/*",
+    "/usr/share/man/*",
+    "/usr/share/info/*",
+    "/usr/share/locale/*",
+    "/usr/share/lintian/*",
+    "/usr/share/linda/*",
+    "/usr/lib/x86_64-linux-gnu/gconv/*",
+)
+DPKG_INCLUDES = ("/usr/share/doc/*/copyright",)
+MERGED_USR_HOOKS = "/usr/share/mmdebstrap/hooks/merged-usr"
+# Top-level links of a merged-/usr system; dpkg's file lists still name the old paths.
+MERGED_USR_LINKS = {"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib", "lib64": "usr/lib64"}
+
+
+def spec_hash(base: BaseImage, ca_bundle: Path | None) -> str:
+    digest = hashlib.sha256(json.dumps(asdict(base), sort_keys=True).encode())
+    digest.update(json.dumps(mmdebstrap_argv(base, Path("out.tar"), ca_bundle)).encode())
+    if ca_bundle is not None and ca_bundle.exists():
+        digest.update(ca_bundle.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def mmdebstrap_argv(base: BaseImage, output: Path, ca_bundle: Path | None) -> list[str]:
+    argv = [
+        "mmdebstrap",
+        f"--variant={base.variant}",
+        "--format=tar",
+        f"--hook-dir={MERGED_USR_HOOKS}",
+        "--aptopt=Acquire::Languages \"none\"",
+    ]
+    if base.packages:
+        argv.append("--include=" + ",".join(base.packages))
+    argv += [f"--dpkgopt=path-exclude={pattern}" for pattern in DPKG_EXCLUDES]
+    argv += [f"--dpkgopt=path-include={pattern}" for pattern in DPKG_INCLUDES]
+    if ca_bundle is not None:
+        certs_dir = PurePosixPath(IMAGE_CA_BUNDLE).parent
+        argv.append(f'--customize-hook=mkdir -p "$1{certs_dir}"')
+        argv.append(f"--customize-hook=copy-in {ca_bundle} {certs_dir}")
+    argv += [f"--customize-hook={hook}" for hook in base.customize]
+    # apt's downloaded lists and logs are rebuilt by the next `apt-get update` anyway.
+    argv.append('--customize-hook=rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/*')
+    argv += [base.suite, str(output)]
+    return argv
+
+
+def import_changes(base: BaseImage, spec: str) -> list[str]:
+    changes = [
+        "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "ENV LANG=C.UTF-8",
+        f"ENV SSL_CERT_FILE={IMAGE_CA_BUNDLE}",
+        f"ENV PIP_CERT={IMAGE_CA_BUNDLE}",
+        f"LABEL {SPEC_LABEL}={spec}",
+        f"LABEL org.opencontainers.image.description=local-equivalent-of-{base.official}",
+    ]
+    if base.distill_from:
+        changes.append(f"USER {NONROOT_UID}:{NONROOT_UID}")
+    return changes
+
+
+@dataclass(frozen=True)
+class BaseImageResult:
+    key: str
+    ref: str
+    action: str  # "built", "up to date" or "would build"
+    seconds: float
+    size_bytes: int | None
+    layer: str | None
+
+
+class BaseImageMaker:
+    def __init__(
+        self,
+        stack: Stack,
+        docker: Docker,
+        *,
+        ca_bundle: Path | None = DEFAULT_CA_BUNDLE,
+        workdir: Path | None = None,
+        jobs: int = 2,
+        progress: Callable[[str], None] = log.info,
+    ) -> None:
+        self.stack = stack
+        self.docker = docker
+        self.ca_bundle = ca_bundle if ca_bundle is not None and ca_bundle.exists() else None
+        self.workdir = workdir
+        self.jobs = jobs
+        self.progress = progress
+
+    def spec(self, base: BaseImage) -> str:
+        return spec_hash(base, self.ca_bundle)
+
+    def is_current(self, base: BaseImage) -> bool:
+        info = self.docker.image(base.local)
+        return info is not None and info.labels.get(SPEC_LABEL) == self.spec(base)
+
+    def ensure(self, keys: Iterable[str] | None = None, *, force: bool = False) -> list[BaseImageResult]:
+        """Make the named local bases (all by default) unless they are already current."""
+        wanted = [self.stack.base_image(k) for k in keys] if keys else list(self.stack.base_images)
+        stale = [b for b in wanted if force or not self.is_current(b)]
+        results = [
+            BaseImageResult(b.key, b.local, "up to date", 0.0, *self._size_and_layer(b.local))
+            for b in wanted
+            if b not in stale
+        ]
+        if not stale:
+            return results
+        self.docker.runner.resolve("mmdebstrap")
+        # A distilled base is cut from its source's root filesystem, so that one is made too.
+        root_keys = {b.distill_from or b.key for b in stale}
+        roots = [b for b in self.stack.base_images if b.key in root_keys]
+        with tempfile.TemporaryDirectory(prefix="sutra-base-", dir=self.workdir) as tmp:
+            tarballs = {b.key: Path(tmp) / f"{b.key}.tar" for b in self.stack.base_images}
+
+            def make_root(base: BaseImage) -> BaseImageResult | None:
+                started = time.monotonic()
+                self.progress(f"[base] {base.local}: mmdebstrap {base.variant} {base.suite}")
+                self.docker.runner.run(
+                    mmdebstrap_argv(base, tarballs[base.key], self.ca_bundle),
+                    mutates=True,
+                    env={"SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH)},
+                )
+                return self._import(base, tarballs[base.key], started) if base in stale else None
+
+            with ThreadPoolExecutor(max_workers=max(1, self.jobs)) as pool:
+                results += [r for r in pool.map(make_root, roots) if r is not None]
+            for base in (b for b in stale if b.distill_from):
+                started = time.monotonic()
+                self.progress(f"[base] {base.local}: distil {', '.join(base.keep)} from {base.distill_from}")
+                if not self.docker.runner.dry:
+                    distill(tarballs[base.distill_from], tarballs[base.key], base.keep, base.drop)
+                results.append(self._import(base, tarballs[base.key], started))
+        order = {b.key: i for i, b in enumerate(self.stack.base_images)}
+        return sorted(results, key=lambda r: order[r.key])
+
+    def _import(self, base: BaseImage, tarball: Path, started: float) -> BaseImageResult:
+        self.docker.import_rootfs(tarball, base.local, import_changes(base, self.spec(base)))
+        if self.docker.runner.dry:
+            return BaseImageResult(base.key, base.local, "would build", 0.0, None, None)
+        seconds = time.monotonic() - started
+        self.progress(f"[base] {base.local}: imported in {seconds:.0f}s")
+        return BaseImageResult(base.key, base.local, "built", seconds, *self._size_and_layer(base.local))
+
+    def _size_and_layer(self, ref: str) -> tuple[int | None, str | None]:
+        info = self.docker.image(ref)
+        if info is None:
+            return None, None
+        return info.size_bytes, info.layers[0] if info.layers else None
+
+
+# --- distilling a distroless root filesystem -------------------------------------------
+
+
+@dataclass(frozen=True)
+class DpkgPackage:
+    name: str
+    depends: tuple[tuple[str, ...], ...]  # each inner tuple: alternatives, first choice first
+    provides: tuple[str, ...]
+
+
+def parse_dpkg_status(text: str) -> dict[str, DpkgPackage]:
+    """Installed packages from a dpkg status file, with their (pre-)dependencies."""
+    packages: dict[str, DpkgPackage] = {}
+    for stanza in re.split(r"\n\s*\n", text.strip()):
+        fields: dict[str, str] = {}
+        current = None
+        for line in stanza.splitlines():
+            if line.startswith((" ", "\t")) and current:
+                fields[current] += " " + line.strip()
+            elif ":" in line:
+                current, _, value = line.partition(":")
+                fields[current] = value.strip()
+        if "install ok installed" not in fields.get("Status", ""):
+            continue
+        relations = ", ".join(v for k in ("Pre-Depends", "Depends") if (v := fields.get(k)))
+        packages[fields["Package"]] = DpkgPackage(
+            name=fields["Package"],
+            depends=tuple(
+                tuple(_package_name(alt) for alt in group.split("|"))
+                for group in relations.split(",")
+                if group.strip()
+            ),
+            provides=tuple(_package_name(p) for p in fields.get("Provides", "").split(",") if p.strip()),
+        )
+    return packages
+
+
+def _package_name(relation: str) -> str:
+    # "libc6 (>= 2.34)" -> "libc6"; "python3:any" -> "python3"
+    return relation.strip().split(" ")[0].split(":")[0]
+
+
+def dependency_closure(
+    packages: dict[str, DpkgPackage], keep: Sequence[str], drop: Sequence[str]
+) -> set[str]:
+    """``keep`` and everything they depend on, stopping at ``drop``."""
+    providers: dict[str, str] = {}
+    for package in packages.values():
+        for virtual in package.provides:
+            providers.setdefault(virtual, package.name)
+    missing = [name for name in keep if name not in packages]
+    if missing:
+        raise SutraError(f"cannot distil: {', '.join(missing)} not installed in the source image")
+    closure: set[str] = set()
+    pending = list(keep)
+    while pending:
+        name = pending.pop()
+        if name in closure or name in drop:
+            continue
+        closure.add(name)
+        for alternatives in packages[name].depends:
+            chosen = next(
+                (
+                    real
+                    for alt in alternatives
+                    if (real := alt if alt in packages else providers.get(alt)) is not None
+                ),
+                None,
+            )
+            if chosen is not None:
+                pending.append(chosen)
+    return closure
+
+
+def canonical_path(path: str) -> str:
+    """dpkg's name for a file ("/bin/dash") as it lies in a merged-/usr tree ("usr/bin/dash")."""
+    parts = path.strip("/").split("/", 1)
+    if parts[0] in MERGED_USR_LINKS:
+        parts[0] = MERGED_USR_LINKS[parts[0]]
+    return "/".join(parts)
+
+
+def distill(source: Path, output: Path, keep: Sequence[str], drop: Sequence[str]) -> int:
+    """Write a tarball with only the files of ``keep`` (and dependencies); return its file count."""
+    with tarfile.open(source) as src:
+        members = {m.name.removeprefix("./").rstrip("/"): m for m in src.getmembers()}
+
+        def read(name: str) -> str:
+            handle = src.extractfile(members[name])
+            assert handle is not None
+            return handle.read().decode()
+
+        packages = parse_dpkg_status(read("var/lib/dpkg/status"))
+        closure = dependency_closure(packages, keep, drop)
+        # The loader's cache and the trust store are made by hooks, not listed by any package.
+        wanted = set(MERGED_USR_LINKS) | {"tmp", "etc/ld.so.cache", IMAGE_CA_BUNDLE.lstrip("/")}
+        for name in closure:
+            listing = next(
+                (f"var/lib/dpkg/info/{name}{arch}.list" for arch in ("", ":amd64")
+                 if f"var/lib/dpkg/info/{name}{arch}.list" in members),
+                None,
+            )
+            if listing is not None:
+                wanted.update(canonical_path(p) for p in read(listing).splitlines() if p.strip("/."))
+        # Byte-code compiled by maintainer scripts belongs to no package's file list.
+        for name in members:
+            if "/__pycache__/" in name:
+                source_file = re.sub(r"__pycache__/([^/.]+)\..*\.pyc$", r"\1.py", name)
+                if source_file in wanted:
+                    wanted.add(name)
+        for name in list(wanted):
+            wanted.update(str(parent) for parent in PurePosixPath(name).parents if str(parent) != ".")
+        selected = sorted(n for n in wanted if n in members)
+        with tarfile.open(output, "w", format=tarfile.PAX_FORMAT) as out:
+            for name in selected:
+                member = members[name]
+                copy = tarfile.TarInfo(name)
+                copy.mode, copy.type, copy.linkname = member.mode, member.type, member.linkname
+                copy.size = member.size if member.isreg() else 0
+                copy.uid = copy.gid = 0
+                copy.uname = copy.gname = "root"
+                copy.mtime = SOURCE_DATE_EPOCH
+                if member.islnk():
+                    copy.linkname = member.linkname.removeprefix("./")
+                out.addfile(copy, src.extractfile(member) if member.isreg() else None)
+            for name, content in _account_files().items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mode, info.mtime = len(content), 0o644, SOURCE_DATE_EPOCH
+                out.addfile(info, io.BytesIO(content))
+    return len(selected)
+
+
+def _account_files() -> dict[str, bytes]:
+    """The users a distroless image knows: root and nonroot, as in Google's distroless."""
+    uid = NONROOT_UID
+    return {
+        "etc/passwd": f"root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:{uid}:{uid}:nonroot:/home/nonroot:/sbin/nologin\n".encode(),
+        "etc/group": f"root:x:0:\nnonroot:x:{uid}:\n".encode(),
+    }
+
+
+def results_table(results: Sequence[BaseImageResult]) -> str:
+    rows = [
+        [r.ref, r.action, f"{r.seconds:.0f}", mb(r.size_bytes) if r.size_bytes else "-",
+         (r.layer or "-")[:19]]
+        for r in results
+    ]
+    return tabulate(rows, headers=["Image", "Action", "Seconds", "Size", "Layer digest"],
+                    colalign=("left", "left", "right", "right", "left"))
+

@@ -1,0 +1,231 @@
+"""Building the stack's images: planning, choosing base images, running builds, reporting."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from tabulate import tabulate
+
+from .base_images import BaseImageMaker
+from .docker import Docker
+from .errors import BuildFailed, CommandFailed, SourceRootError, SutraError, failure_reason
+from .stack import Service, Stack
+from .units import mb
+
+log = logging.getLogger("sutra")
+
+BaseMode = Literal["auto", "local", "official"]
+BASE_MODES: tuple[BaseMode, ...] = ("auto", "local", "official")
+_ARG_LINE = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE | re.IGNORECASE)
+_STEP_LINE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    service: Service
+    version: str
+    ref: str
+    context: Path
+    dockerfile: Path
+    build_args: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    step: BuildStep
+    seconds: float
+    steps_total: int
+    steps_cached: int
+    error: BuildFailed | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def declared_build_args(dockerfile: Path) -> set[str]:
+    return set(_ARG_LINE.findall(dockerfile.read_text(encoding="utf-8")))
+
+
+def plan_builds(stack: Stack, services: Sequence[Service], version: str, root: Path) -> list[BuildStep]:
+    """One step per service, in build order; every path is checked before anything runs."""
+    stack.check_version(version)
+    steps = []
+    for service in services:
+        context = root / service.context
+        dockerfile = root / service.dockerfile(version)
+        if not context.is_dir():
+            raise SourceRootError(
+                f"{service.name}: build context {service.context} not found under {root}; "
+                "point --root or SUTRA_ROOT at a Sutra checkout"
+            )
+        if not dockerfile.is_file():
+            raise SourceRootError(
+                f"{service.name}: {service.dockerfile(version)} not found under {root}; "
+                "point --root or SUTRA_ROOT at a Sutra checkout"
+            )
+        steps.append(BuildStep(service, version, service.ref(version), context, dockerfile, {}))
+    return steps
+
+
+def choose_base_images(
+    stack: Stack,
+    docker: Docker,
+    maker: BaseImageMaker,
+    steps: Sequence[BuildStep],
+    mode: BaseMode,
+) -> dict[str, str]:
+    """Build ARG -> image for every base the planned Dockerfiles declare.
+
+    ``official`` passes nothing (the Dockerfiles' defaults). ``local`` uses the images
+    made by ``inv base-images``, making missing or stale ones first. ``auto`` keeps an
+    official image the engine has or can pull, and falls back to the local one otherwise.
+    """
+    if mode not in BASE_MODES:
+        raise SutraError(f"unknown base image mode {mode!r}; choose one of {', '.join(BASE_MODES)}")
+    declared = set().union(*(declared_build_args(s.dockerfile) for s in steps)) if steps else set()
+    bases = [b for b in stack.base_images if b.build_arg in declared]
+    if mode == "official":
+        return {}
+    if mode == "auto":
+        local_needed = [b for b in bases if docker.image(b.official) is None and not docker.pull(b.official)]
+        if local_needed:
+            log.info("[base] cannot pull %s: using local base images",
+                     ", ".join(b.official for b in local_needed))
+    else:
+        local_needed = bases
+    if local_needed:
+        maker.ensure([b.key for b in local_needed])
+    return {b.build_arg: b.local for b in local_needed}
+
+
+def with_build_args(steps: Sequence[BuildStep], base_args: Mapping[str, str]) -> list[BuildStep]:
+    out = []
+    for step in steps:
+        declared = declared_build_args(step.dockerfile)
+        args = {k: v for k, v in base_args.items() if k in declared}
+        out.append(BuildStep(step.service, step.version, step.ref, step.context, step.dockerfile, args))
+    return out
+
+
+@dataclass
+class BuildProgress:
+    """Turns the builder's output into one readable line per step, prefixed by image."""
+
+    ref: str
+    emit: Callable[[str], None]
+    total: int = 0
+    cached: int = 0
+    current: str = "the start"
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, line: str) -> None:
+        match = _STEP_LINE.match(line)
+        if match:
+            self.total = int(match.group(2))
+            self.current = f"Step {match.group(1)}/{match.group(2)} ({_short(match.group(3))})"
+            self.emit(f"[{self.ref}] Step {match.group(1)}/{match.group(2)} : {_short(match.group(3), 90)}")
+        elif line.strip() == "---> Using cache":
+            self.cached += 1
+
+
+def _short(text: str, width: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class Builder:
+    def __init__(self, docker: Docker, *, emit: Callable[[str], None] = log.info) -> None:
+        self.docker = docker
+        self.emit = emit
+
+    def build_one(self, step: BuildStep, no_cache: bool) -> BuildResult:
+        started = time.monotonic()
+        progress = BuildProgress(step.ref, self.emit)
+        self.emit(f"[{step.ref}] building from {step.dockerfile.name} in {step.context}")
+        try:
+            self.docker.build(
+                tag=step.ref,
+                context=step.context,
+                dockerfile=step.dockerfile,
+                build_args=step.build_args,
+                labels={"org.sutra.service": step.service.name, "org.sutra.version": step.version},
+                no_cache=no_cache,
+                on_line=progress,
+            )
+        except CommandFailed as error:
+            failed = BuildFailed(step.ref, progress.current, failure_reason(error.output))
+            self.emit(f"[{step.ref}] FAILED at {progress.current}")
+            return BuildResult(step, time.monotonic() - started, progress.total, progress.cached, failed)
+        seconds = time.monotonic() - started
+        self.emit(f"[{step.ref}] done in {seconds:.1f}s ({progress.cached}/{progress.total} steps cached)")
+        return BuildResult(step, seconds, progress.total, progress.cached)
+
+    def build_all(self, steps: Sequence[BuildStep], *, jobs: int, no_cache: bool) -> list[BuildResult]:
+        """Build in order, ``jobs`` at a time; after a failure, start nothing new."""
+        stop = threading.Event()
+
+        def guarded(step: BuildStep) -> BuildResult | None:
+            if stop.is_set():
+                return None
+            result = self.build_one(step, no_cache)
+            if not result.ok:
+                stop.set()
+            return result
+
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            results = list(pool.map(guarded, steps))
+        return [r for r in results if r is not None]
+
+
+def raise_first_failure(results: Sequence[BuildResult]) -> None:
+    failed = [r for r in results if r.error is not None]
+    if failed:
+        raise failed[0].error  # type: ignore[misc]
+
+
+def build_images(
+    stack: Stack,
+    docker: Docker,
+    *,
+    names: Sequence[str],
+    version: str,
+    root: Path,
+    bases: BaseMode,
+    jobs: int,
+    no_cache: bool,
+    ca_bundle: Path | None,
+) -> list[BuildResult]:
+    """The whole build phase: check inputs, pick or make base images, build, report."""
+    services = stack.select(names)
+    steps = plan_builds(stack, services, version, root)
+    docker.ensure_available()
+    maker = BaseImageMaker(stack, docker, ca_bundle=ca_bundle, jobs=jobs)
+    steps = with_build_args(steps, choose_base_images(stack, docker, maker, steps, bases))
+    results = Builder(docker).build_all(steps, jobs=jobs, no_cache=no_cache)
+    raise_first_failure(results)
+    return results
+
+
+def summary_table(results: Sequence[BuildResult], docker: Docker) -> str:
+    rows = []
+    for result in results:
+        info = None if docker.runner.dry else docker.image(result.step.ref)
+        rows.append(
+            [
+                result.step.ref,
+                f"{result.seconds:.1f}",
+                mb(info.size_bytes) if info else "-",
+                f"{result.steps_cached}/{result.steps_total}",
+            ]
+        )
+    return tabulate(rows, headers=["Image", "Seconds", "Size", "Cached steps"],
+                    colalign=("left", "right", "right", "right"))

@@ -1,0 +1,92 @@
+"""The task edge: what every Invoke task shares (settings, the stack, error translation)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from invoke import Context
+from invoke.exceptions import Exit
+
+from .docker import Docker
+from .errors import SutraError
+from .runner import Runner
+from .source import PROJECT_DIR
+from .stack import Stack, load_stack
+
+log = logging.getLogger("sutra")
+
+# Defaults for `ns.configure`; invoke.yaml, INVOKE_SUTRA_* variables and flags override them.
+DEFAULTS: dict[str, Any] = {
+    "sutra": {
+        "stack_file": str(PROJECT_DIR / "stack.toml"),
+        "root": None,  # SUTRA_ROOT, then the reference implementation
+        "bases": "auto",  # auto | local | official
+        "jobs": 2,  # images built at once
+        "ca_bundle": "/etc/ssl/certs/ca-certificates.crt",
+    }
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(task_body: F) -> F:
+    """Turn the library's typed errors into one line on stderr and a non-zero exit."""
+
+    @functools.wraps(task_body)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return task_body(*args, **kwargs)
+        except SutraError as error:
+            raise Exit(f"error: {error}", code=error.exit_code) from None
+        except KeyboardInterrupt:
+            raise Exit("interrupted", code=130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class Session:
+    """What one `inv` invocation works with, made once at the edge and passed down."""
+
+    stack: Stack
+    runner: Runner
+    docker: Docker
+    settings: dict[str, Any]
+
+    @property
+    def dry(self) -> bool:
+        return self.runner.dry
+
+
+_stacks: dict[Path, Stack] = {}
+
+
+def session(c: Context) -> Session:
+    settings = dict(c.config.get("sutra", {}))
+    _configure_logging(verbose=bool(c.config.run.echo))
+    path = Path(settings.get("stack_file") or DEFAULTS["sutra"]["stack_file"]).resolve()
+    if path not in _stacks:  # tasks chained in one `inv` call share one loaded stack
+        _stacks[path] = load_stack(path)
+    runner = Runner(dry=bool(c.config.run.dry))
+    return Session(_stacks[path], runner, Docker(runner), settings)
+
+
+def split_names(values: Iterable[str] | None) -> list[str]:
+    """`--service a --service b,c` -> [a, b, c]."""
+    return [name.strip() for value in values or () for name in value.split(",") if name.strip()]
+
+
+def _configure_logging(verbose: bool) -> None:
+    if log.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False

@@ -1,0 +1,22 @@
+"""Where the services' sources are: the reference implementation, or a real Sutra checkout."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import SourceRootError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+REFERENCE_ROOT = PROJECT_DIR / "reference"
+ROOT_ENV = "SUTRA_ROOT"
+
+
+def resolve_source_root(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``--root`` first, then SUTRA_ROOT, then the reference implementation in this repo."""
+    chosen = explicit or os.environ.get(ROOT_ENV) or REFERENCE_ROOT
+    root = Path(chosen).expanduser().resolve()
+    if not root.is_dir():
+        origin = "--root" if explicit else ROOT_ENV if os.environ.get(ROOT_ENV) else "default root"
+        raise SourceRootError(f"source root {root} (from {origin}) is not a directory")
+    return root

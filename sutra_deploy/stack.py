@@ -1,0 +1,267 @@
+"""The typed model of the stack, loaded once from the stack file and passed down."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import StackFileError, UnknownService
+from .units import MB
+
+
+HealthProtocol = Literal["http", "tcp"]
+
+
+@dataclass(frozen=True)
+class SizeBudget:
+    old_bytes: int
+    target_bytes: int
+    limit_bytes: int
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    protocol: HealthProtocol
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class Ports:
+    container: int
+    host: int
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    image: str
+    context: str
+    dockerfiles: Mapping[str, str]  # version -> Dockerfile path, relative to the source root
+    build_order: int
+    port: Ports
+    health: HealthCheck
+    budget: SizeBudget
+
+    def ref(self, version: str) -> str:
+        return f"{self.image}:{version}"
+
+    def dockerfile(self, version: str) -> str:
+        return self.dockerfiles[version]
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    key: str
+    official: str
+    local: str
+    build_arg: str
+    variant: str = "minbase"
+    suite: str = "bookworm"
+    packages: tuple[str, ...] = ()
+    distill_from: str | None = None
+    keep: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+    customize: tuple[str, ...] = ()  # mmdebstrap --customize-hook commands; "$1" is the root
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    path: Path
+    versions: tuple[str, ...]
+    default_version: str
+    services: tuple[Service, ...]  # in build order
+    base_images: tuple[BaseImage, ...]
+
+    @property
+    def service_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.services)
+
+    def service(self, name: str) -> Service:
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise UnknownService(name, self.service_names)
+
+    def select(self, names: Iterable[str] | None) -> tuple[Service, ...]:
+        """The named services in build order; all of them when no name is given."""
+        wanted = {self.service(n).name for n in (names or ())}
+        return tuple(s for s in self.services if not wanted or s.name in wanted)
+
+    def base_image(self, key: str) -> BaseImage:
+        for base in self.base_images:
+            if base.key == key:
+                return base
+        raise StackFileError(f"{self.path}: no base image {key!r}")
+
+    def check_version(self, version: str) -> str:
+        if version not in self.versions:
+            raise StackFileError(
+                f"unknown version {version!r}; {self.path.name} defines {', '.join(self.versions)}"
+            )
+        return version
+
+
+def load_stack(path: str | Path) -> Stack:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StackFileError(f"stack file {path} not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise StackFileError(f"{path}: not valid TOML: {error}") from None
+    return _StackReader(path).stack(raw)
+
+
+class _StackReader:
+    """Walks the parsed TOML, checking each key and naming it in every error."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, where: str, problem: str) -> StackFileError:
+        return StackFileError(f"{self.path}: {where}: {problem}")
+
+    def table(self, raw: Any, where: str, required: set[str], optional: set[str]) -> dict:
+        if not isinstance(raw, dict):
+            raise self.fail(where, f"expected a table, got {type(raw).__name__}")
+        unknown = sorted(set(raw) - required - optional)
+        if unknown:
+            known = ", ".join(sorted(required | optional))
+            raise self.fail(f"{where}.{unknown[0]}", f"unknown key (known keys: {known})")
+        missing = sorted(required - set(raw))
+        if missing:
+            raise self.fail(where, f"missing key {missing[0]!r}")
+        return raw
+
+    def string(self, raw: Any, where: str) -> str:
+        if not isinstance(raw, str) or not raw.strip():
+            raise self.fail(where, f"expected a non-empty string, got {raw!r}")
+        return raw
+
+    def strings(self, raw: Any, where: str) -> tuple[str, ...]:
+        if not isinstance(raw, list):
+            raise self.fail(where, f"expected a list of strings, got {raw!r}")
+        return tuple(self.string(item, f"{where}[{i}]") for i, item in enumerate(raw))
+
+    def integer(self, raw: Any, where: str, low: int, high: int) -> int:
+        if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
+            raise self.fail(where, f"expected a whole number from {low} to {high}, got {raw!r}")
+        return raw
+
+    def megabytes(self, raw: Any, where: str) -> int:
+        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw <= 0:
+            raise self.fail(where, f"expected a size in MB greater than 0, got {raw!r}")
+        return round(raw * MB)
+
+    def stack(self, raw: dict) -> Stack:
+        top = self.table(raw, "top level", {"stack", "services"}, {"base_images"})
+        meta = self.table(top["stack"], "stack", {"name", "versions", "default_version"}, set())
+        versions = self.strings(meta["versions"], "stack.versions")
+        default_version = self.string(meta["default_version"], "stack.default_version")
+        if default_version not in versions:
+            raise self.fail("stack.default_version", f"{default_version!r} is not in versions")
+        services_raw = top["services"]
+        if not isinstance(services_raw, dict) or not services_raw:
+            raise self.fail("services", "expected at least one [services.NAME] table")
+        services = [self.service(n, s, versions) for n, s in services_raw.items()]
+        services.sort(key=lambda s: (s.build_order, s.name))
+        self.check_unique(services, "build_order", lambda s: s.build_order)
+        self.check_unique(services, "image", lambda s: s.image)
+        self.check_unique(services, "port.host", lambda s: s.port.host)
+        bases_raw = top.get("base_images", {})
+        if not isinstance(bases_raw, dict):
+            raise self.fail("base_images", "expected a table of [base_images.NAME] tables")
+        bases = tuple(self.base_image(k, v) for k, v in bases_raw.items())
+        for base in bases:
+            if base.distill_from and base.distill_from not in bases_raw:
+                raise self.fail(
+                    f"base_images.{base.key}.distill_from",
+                    f"no base image {base.distill_from!r}",
+                )
+        return Stack(
+            name=self.string(meta["name"], "stack.name"),
+            path=self.path,
+            versions=versions,
+            default_version=default_version,
+            services=tuple(services),
+            base_images=bases,
+        )
+
+    def check_unique(self, services: list[Service], key: str, value) -> None:
+        seen: dict[object, str] = {}
+        for service in services:
+            other = seen.setdefault(value(service), service.name)
+            if other != service.name:
+                raise self.fail(f"services.{service.name}.{key}", f"same as {other}'s")
+
+    def service(self, name: str, raw: Any, versions: tuple[str, ...]) -> Service:
+        where = f"services.{name}"
+        fields = {"image", "context", "dockerfile", "build_order", "port", "health", "size_mb"}
+        raw = self.table(raw, where, fields, set())
+        port = self.table(raw["port"], f"{where}.port", {"container", "host"}, set())
+        health = self.table(raw["health"], f"{where}.health", {"protocol"}, {"path"})
+        sizes = self.table(raw["size_mb"], f"{where}.size_mb", {"old", "target", "limit"}, set())
+        budget = SizeBudget(
+            old_bytes=self.megabytes(sizes["old"], f"{where}.size_mb.old"),
+            target_bytes=self.megabytes(sizes["target"], f"{where}.size_mb.target"),
+            limit_bytes=self.megabytes(sizes["limit"], f"{where}.size_mb.limit"),
+        )
+        if budget.target_bytes > budget.limit_bytes:
+            raise self.fail(f"{where}.size_mb.target", "is larger than the limit")
+        return Service(
+            name=name,
+            image=self.string(raw["image"], f"{where}.image"),
+            context=self.string(raw["context"], f"{where}.context"),
+            dockerfiles=self.dockerfiles(raw["dockerfile"], f"{where}.dockerfile", versions),
+            build_order=self.integer(raw["build_order"], f"{where}.build_order", 1, 1000),
+            port=Ports(
+                container=self.integer(port["container"], f"{where}.port.container", 1, 65535),
+                host=self.integer(port["host"], f"{where}.port.host", 1, 65535),
+            ),
+            health=self.health(health, f"{where}.health"),
+            budget=budget,
+        )
+
+    def dockerfiles(self, raw: Any, where: str, versions: tuple[str, ...]) -> dict[str, str]:
+        if isinstance(raw, str):
+            return {version: self.string(raw, where) for version in versions}
+        table = self.table(raw, where, set(versions), set())
+        return {version: self.string(table[version], f"{where}.{version}") for version in versions}
+
+    def health(self, raw: dict, where: str) -> HealthCheck:
+        protocol = raw["protocol"]
+        if protocol == "tcp":
+            if "path" in raw:
+                raise self.fail(f"{where}.path", "a tcp check has no path")
+            return HealthCheck("tcp")
+        if protocol == "http":
+            path = self.string(raw.get("path"), f"{where}.path")
+            if not path.startswith("/"):
+                raise self.fail(f"{where}.path", f"must start with '/', got {path!r}")
+            return HealthCheck("http", path)
+        raise self.fail(f"{where}.protocol", f"expected 'http' or 'tcp', got {protocol!r}")
+
+    def base_image(self, key: str, raw: Any) -> BaseImage:
+        where = f"base_images.{key}"
+        optional = {"variant", "suite", "packages", "distill_from", "keep", "drop", "customize"}
+        raw = self.table(raw, where, {"official", "local", "build_arg"}, optional)
+        variant = raw.get("variant", "minbase")
+        if variant not in ("minbase", "essential", "apt"):
+            raise self.fail(f"{where}.variant", f"expected minbase, essential or apt, got {variant!r}")
+        return BaseImage(
+            key=key,
+            official=self.string(raw["official"], f"{where}.official"),
+            local=self.string(raw["local"], f"{where}.local"),
+            build_arg=self.string(raw["build_arg"], f"{where}.build_arg"),
+            variant=variant,
+            suite=self.string(raw.get("suite", "bookworm"), f"{where}.suite"),
+            packages=self.strings(raw.get("packages", []), f"{where}.packages"),
+            distill_from=raw.get("distill_from"),
+            keep=self.strings(raw.get("keep", []), f"{where}.keep"),
+            drop=self.strings(raw.get("drop", []), f"{where}.drop"),
+            customize=self.strings(raw.get("customize", []), f"{where}.customize"),
+        )
