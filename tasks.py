@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from invoke import Collection, task
@@ -76,11 +75,12 @@ def build(c, service=None, version=None, no_cache=False, root=None, bases=None, 
 def sizes(c, service=None, version=None, json_=False, baseline="recorded"):
     """Print the plan's size table with measured sizes; fail if an image is over its limit."""
     s = session(c)
+    services = s.stack.select(split_names(service))
     s.docker.ensure_available()
     report = sizes_mod.measure(
         s.stack,
         s.docker,
-        s.stack.select(split_names(service)),
+        services,
         version=version or s.stack.default_version,
         baseline=baseline,
     )

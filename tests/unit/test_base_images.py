@@ -1,0 +1,184 @@
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from sutra_deploy.base_images import (
+    SOURCE_DATE_EPOCH,
+    canonical_path,
+    dependency_closure,
+    distill,
+    mmdebstrap_argv,
+    parse_dpkg_status,
+    spec_hash,
+)
+from sutra_deploy.errors import SutraError
+from sutra_deploy.source import PROJECT_DIR
+from sutra_deploy.stack import load_stack
+
+STACK = load_stack(PROJECT_DIR / "stack.toml")
+
+STATUS = """\
+Package: python3.11-minimal
+Status: install ok installed
+Pre-Depends: libc6 (>= 2.35)
+Depends: libpython3.11-minimal (= 3.11.2-6), libexpat1 (>= 2.1~beta3), zlib1g (>= 1:1.2.0)
+
+Package: libpython3.11-minimal
+Status: install ok installed
+Depends: libc6 (>= 2.14), libssl3 (>= 3.0.0)
+
+Package: libc6
+Status: install ok installed
+Depends: libgcc-s1
+
+Package: libgcc-s1
+Status: install ok installed
+Depends: gcc-12-base (= 12.2.0-14), libc6 (>= 2.35)
+
+Package: gcc-12-base
+Status: install ok installed
+
+Package: libssl3
+Status: install ok installed
+Depends: libc6 (>= 2.34), debconf (>= 0.5) | debconf-2.0
+
+Package: debconf
+Status: install ok installed
+Pre-Depends: perl-base (>= 5.20.1-3~)
+Provides: debconf-2.0
+
+Package: perl-base
+Status: install ok installed
+
+Package: libexpat1
+Status: install ok installed
+Depends: libc6 (>= 2.25)
+
+Package: zlib1g
+Status: install ok installed
+Depends: libc6 (>= 2.14)
+
+Package: removed-thing
+Status: deinstall ok config-files
+"""
+
+
+def test_parse_status_reads_relations_and_skips_removed_packages():
+    packages = parse_dpkg_status(STATUS)
+    assert "removed-thing" not in packages
+    assert packages["python3.11-minimal"].depends[0] == ("libc6",)
+    assert ("debconf", "debconf-2.0") in packages["libssl3"].depends
+    assert packages["debconf"].provides == ("debconf-2.0",)
+
+
+def test_closure_follows_dependencies_and_stops_at_dropped_packages():
+    packages = parse_dpkg_status(STATUS)
+    closure = dependency_closure(packages, ["python3.11-minimal"], drop=["debconf"])
+    assert closure == {
+        "python3.11-minimal", "libpython3.11-minimal", "libc6", "libgcc-s1",
+        "gcc-12-base", "libssl3", "libexpat1", "zlib1g",
+    }
+    with_debconf = dependency_closure(packages, ["python3.11-minimal"], drop=[])
+    assert {"debconf", "perl-base"} <= with_debconf
+
+
+def test_closure_refuses_a_package_that_is_not_installed():
+    with pytest.raises(SutraError, match="nonexistent not installed"):
+        dependency_closure(parse_dpkg_status(STATUS), ["nonexistent"], drop=[])
+
+
+@pytest.mark.parametrize(
+    ("listed", "actual"),
+    [("/bin/dash", "usr/bin/dash"), ("/lib64/ld-linux-x86-64.so.2", "usr/lib64/ld-linux-x86-64.so.2"),
+     ("/usr/bin/python3.11", "usr/bin/python3.11"), ("/etc/os-release", "etc/os-release")],
+)
+def test_canonical_path_follows_merged_usr(listed, actual):
+    assert canonical_path(listed) == actual
+
+
+def test_mmdebstrap_argv_for_python_base():
+    python = STACK.base_image("python")
+    argv = mmdebstrap_argv(python, Path("/tmp/out.tar"), Path("/etc/ssl/certs/ca-certificates.crt"))
+    assert argv[:2] == ["mmdebstrap", "--variant=minbase"]
+    assert "--include=python3.11-minimal,libpython3.11-stdlib,python3-minimal,python3.11-venv,python3-pip" in argv
+    assert "--dpkgopt=path-exclude=/usr/share/doc/*" in argv
+    assert "--dpkgopt=path-include=/usr/share/doc/*/copyright" in argv
+    assert "--customize-hook=copy-in /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs" in argv
+    assert '--customize-hook=rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED' in argv
+    assert argv[-2:] == ["bookworm", "/tmp/out.tar"]
+
+
+def test_spec_hash_changes_with_the_spec_and_the_trust_store(tmp_path):
+    python = STACK.base_image("python")
+    debian = STACK.base_image("debian")
+    ca = tmp_path / "ca.crt"
+    ca.write_text("one")
+    first = spec_hash(python, ca)
+    assert spec_hash(python, ca) == first
+    assert spec_hash(debian, ca) != first
+    ca.write_text("two")
+    assert spec_hash(python, ca) != first
+
+
+def add(tar: tarfile.TarFile, name: str, content: bytes = b"", *, kind=tarfile.REGTYPE, link="", mode=0o644):
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mode = kind, link, mode
+    info.size = len(content) if kind == tarfile.REGTYPE else 0
+    tar.addfile(info, io.BytesIO(content) if kind == tarfile.REGTYPE else None)
+
+
+def make_rootfs(path: Path) -> None:
+    status = (
+        "Package: app\nStatus: install ok installed\nDepends: libc6\n\n"
+        "Package: libc6\nStatus: install ok installed\n\n"
+        "Package: bash\nStatus: install ok installed\n"
+    )
+    with tarfile.open(path, "w") as tar:
+        for directory in ("./", "./usr", "./usr/bin", "./usr/lib", "./usr/lib/app", "./usr/lib/app/__pycache__",
+                          "./etc", "./etc/ssl", "./etc/ssl/certs", "./tmp", "./var", "./var/lib",
+                          "./var/lib/dpkg", "./var/lib/dpkg/info"):
+            add(tar, directory, kind=tarfile.DIRTYPE, mode=0o1777 if directory == "./tmp" else 0o755)
+        for link, target in (("./bin", "usr/bin"), ("./lib", "usr/lib")):
+            add(tar, link, kind=tarfile.SYMTYPE, link=target)
+        add(tar, "./var/lib/dpkg/status", status.encode())
+        add(tar, "./var/lib/dpkg/info/app.list", b"/.\n/usr\n/usr/bin\n/usr/bin/app\n/usr/lib/app/mod.py\n")
+        add(tar, "./var/lib/dpkg/info/libc6:amd64.list", b"/lib/libc.so.6\n")
+        add(tar, "./var/lib/dpkg/info/bash.list", b"/bin/bash\n")
+        add(tar, "./usr/bin/app", b"#!app", mode=0o755)
+        add(tar, "./usr/lib/libc.so.6", b"libc")
+        add(tar, "./usr/bin/bash", b"bash", mode=0o755)
+        add(tar, "./usr/lib/app/mod.py", b"x = 1")
+        add(tar, "./usr/lib/app/__pycache__/mod.cpython-311.pyc", b"pyc")
+        add(tar, "./usr/lib/app/__pycache__/other.cpython-311.pyc", b"orphan")
+        add(tar, "./etc/ssl/certs/ca-certificates.crt", b"CA")
+
+
+def test_distill_keeps_only_the_closure_and_is_reproducible(tmp_path):
+    source = tmp_path / "rootfs.tar"
+    make_rootfs(source)
+    first, second = tmp_path / "a.tar", tmp_path / "b.tar"
+    distill(source, first, keep=["app"], drop=[])
+    distill(source, second, keep=["app"], drop=[])
+    assert first.read_bytes() == second.read_bytes()
+    with tarfile.open(first) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert {"usr/bin/app", "usr/lib/libc.so.6", "usr/lib/app/mod.py",
+            "usr/lib/app/__pycache__/mod.cpython-311.pyc", "etc/ssl/certs/ca-certificates.crt",
+            "bin", "lib", "tmp", "etc/passwd", "etc/group"} <= set(members)
+    assert "usr/bin/bash" not in members
+    assert "usr/lib/app/__pycache__/other.cpython-311.pyc" not in members
+    assert "var/lib/dpkg/status" not in members
+    assert members["bin"].issym() and members["bin"].linkname == "usr/bin"
+    assert members["tmp"].mode == 0o1777
+    assert members["usr/bin/app"].mode == 0o755
+    assert {m.mtime for m in members.values()} == {SOURCE_DATE_EPOCH}
+    assert "nonroot:x:65532:65532" in tar_text(first, "etc/passwd")
+
+
+def tar_text(path: Path, name: str) -> str:
+    with tarfile.open(path) as tar:
+        handle = tar.extractfile(name)
+        assert handle is not None
+        return handle.read().decode()
