@@ -1,0 +1,135 @@
+"""`inv build` and `inv sizes` on the real reference images."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import uuid
+
+import pytest
+
+from sutra_deploy.units import MB
+
+from .conftest import STACK, docker, inv
+
+PLAN_V2_TOTAL = 751 * MB
+
+
+def test_build_summary_lists_every_image_in_build_order(built_v2):
+    refs = re.findall(r"^(sutra-[a-z-]+:v2)\s", built_v2.stdout, re.MULTILINE)
+    assert refs == [s.ref("v2") for s in STACK.services]
+    for service in STACK.services:
+        assert f"[{service.ref('v2')}] Step 1/" in built_v2.stderr  # progress lines on stderr
+
+
+def test_sizes_json_matches_the_engine_and_every_image_is_within_its_limit(built_v2):
+    result = inv("sizes", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [s["name"] for s in report["services"]] == list(STACK.service_names)
+    for row in report["services"]:
+        engine_size = int(docker("image", "inspect", "-f", "{{.Size}}", row["image"]).stdout)
+        assert row["size_bytes"] == engine_size
+        assert row["status"] in ("ok", "over-target")
+        assert row["size_bytes"] <= row["limit_bytes"]
+    assert report["total_bytes"] == sum(s["size_bytes"] for s in report["services"])
+    assert report["total_bytes"] < PLAN_V2_TOTAL
+    # Shared base layers are counted once, so the unique bytes are fewer than the sum.
+    assert 0 < report["unique_bytes"] < report["total_bytes"]
+
+
+def test_table_and_chained_build_sizes(built_v2):
+    result = inv("build", "sizes")
+    assert result.returncode == 0, result.stderr
+    assert "Cached steps" in result.stdout  # build's summary
+    assert re.search(r"^TOTAL\s+1604 MB", result.stdout, re.MULTILINE)
+    assert "Unique bytes across the 5 images" in result.stdout
+
+
+def test_an_image_over_its_limit_fails_the_gate(built_v2, tmp_path):
+    strict = tmp_path / "stack.toml"
+    text = (STACK.path).read_text()
+    strict.write_text(text.replace("size_mb = { old = 147, target = 100, limit = 120 }",
+                                   "size_mb = { old = 147, target = 1, limit = 2 }"))
+    result = inv("sizes", INVOKE_SUTRA_STACK_FILE=str(strict))
+    assert result.returncode == 1
+    assert "OVER LIMIT" in result.stdout
+    assert "sutra-control:v2 is" in result.stderr and "(limit 2.0 MB)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_rebuild_with_nothing_changed_reuses_every_step(built_v2):
+    result = inv("build", "--service", "sutra-control,sutra-client")
+    assert result.returncode == 0, result.stderr
+    for ref in ("sutra-control:v2", "sutra-client:v2"):
+        row = next(line for line in result.stdout.splitlines() if line.startswith(ref))
+        cached, total = row.split()[-1].split("/")
+        assert cached == total != "0"
+
+
+def test_every_image_runs_as_non_root_and_becomes_healthy(built_v2):
+    network = f"sutra-it-{uuid.uuid4().hex[:8]}"
+    docker("network", "create", network)
+    started = []
+    try:
+        for service in STACK.services:
+            ref = service.ref("v2")
+            user = docker("image", "inspect", "-f", "{{.Config.User}}", ref).stdout.strip()
+            assert user and user.split(":")[0] not in ("0", "root"), f"{ref} runs as {user!r}"
+            name = f"{network}-{service.name}"
+            # Each container gets the service's name on the network, as compose would give it.
+            docker("run", "-d", "--name", name, "--network", network, "--network-alias", service.name, ref)
+            started.append(name)
+        for name in started:
+            wait_healthy(name)
+    finally:
+        for name in started:
+            docker("rm", "-f", name, check=False)
+        docker("network", "rm", network, check=False)
+
+
+def wait_healthy(container: str) -> None:
+    from sutra_deploy.waiting import wait_until
+
+    def status() -> bool:
+        state = docker("inspect", "-f", "{{.State.Health.Status}}", container).stdout.strip()
+        assert state != "unhealthy", docker("logs", "--tail", "30", container, check=False).stderr
+        return state == "healthy"
+
+    wait_until(status, timeout=90, interval=1, what=f"{container} to become healthy")
+
+
+def test_a_failing_build_names_the_image_and_the_step(tmp_path):
+    root = tmp_path / "sutra"
+    shutil.copytree(STACK.path.parent / "reference" / "packages" / "sutra-control", root / "packages" / "sutra-control")
+    dockerfile = root / "packages" / "sutra-control" / "Dockerfile.optimized"
+    lines = dockerfile.read_text().splitlines()
+    first_from = next(i for i, line in enumerate(lines) if line.startswith("FROM"))
+    lines.insert(first_from + 1, "RUN python3 -c \"raise SystemExit('deliberate failure for the test')\"")
+    dockerfile.write_text("\n".join(lines) + "\n")
+    result = inv("build", "--service", "sutra-control", "--root", str(root))
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: building sutra-control:v2 failed at Step ")
+    assert "RUN python3 -c" in last and "deliberate failure for the test" in last
+
+
+def test_local_base_images_are_up_to_date_after_a_build(built_v2):
+    result = inv("base-images")
+    assert result.returncode == 0, result.stderr
+    for base in STACK.base_images:
+        row = next(line for line in result.stdout.splitlines() if line.startswith(base.local))
+        assert "up to date" in row
+
+
+@pytest.mark.parametrize("service", ["sutra-control"])
+def test_v1_baseline_is_measured_from_the_v1_image(built_v2, service):
+    result = inv("build", "--service", service, "--version", "v1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    v1_size = int(docker("image", "inspect", "-f", "{{.Size}}", f"{service}:v1").stdout)
+    sizes = inv("sizes", "--service", service, "--baseline", "v1", "--json")
+    assert sizes.returncode == 0, sizes.stderr
+    [row] = json.loads(sizes.stdout)["services"]
+    assert row["old_bytes"] == v1_size
+    assert row["size_bytes"] < v1_size  # the optimized image really is smaller
