@@ -26,8 +26,9 @@ def base_images(c, only=None, force=False):
     s = session(c)
     s.docker.ensure_available()
     ca = s.settings.get("ca_bundle")
-    maker = bases_mod.BaseImageMaker(s.stack, s.docker, ca_bundle=Path(ca) if ca else None,
-                                     jobs=int(s.settings["jobs"]))
+    maker = bases_mod.BaseImageMaker(
+        s.stack, s.docker, ca_bundle=Path(ca) if ca else None, jobs=int(s.settings["jobs"])
+    )
     results = maker.ensure(split_names(only) or None, force=force)
     print(bases_mod.results_table(results))
 
@@ -59,7 +60,8 @@ def build(c, service=None, version=None, no_cache=False, root=None, bases=None, 
         no_cache=no_cache,
         ca_bundle=Path(ca) if ca else None,
     )
-    print(build_mod.summary_table(results, s.docker))
+    if not s.dry:
+        print(build_mod.summary_table(results, s.docker))
 
 
 @task(

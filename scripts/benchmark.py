@@ -24,14 +24,24 @@ from sutra_deploy.units import mb  # noqa: E402
 
 def timed_inv(*args: str) -> float:
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "invoke", *args], cwd=PROJECT_DIR, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=PROJECT_DIR,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.monotonic() - started
 
 
 def sizes(*args: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "invoke", "sizes", "--json", *args], cwd=PROJECT_DIR,
-                         check=False, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "invoke", "sizes", "--json", *args],
+        cwd=PROJECT_DIR,
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout)
 
 
@@ -63,13 +73,34 @@ def main() -> int:
 
     report = sizes("--baseline", "v1") if options.v1 else sizes()
     figures["sizes"] = report
-    rows = [[s["name"], mb(s["old_bytes"]), mb(s["size_bytes"]), mb(s["target_bytes"]),
-             f"{100 * s['size_bytes'] / s['target_bytes']:.0f}%", s["status"]] for s in report["services"]]
-    rows.append(["TOTAL", mb(report["old_total_bytes"]), mb(report["total_bytes"]),
-                 mb(sum(s["target_bytes"] for s in report["services"])), "", ""])
+    rows = [
+        [
+            s["name"],
+            mb(s["old_bytes"]),
+            mb(s["size_bytes"]),
+            mb(s["target_bytes"]),
+            f"{100 * s['size_bytes'] / s['target_bytes']:.0f}%",
+            s["status"],
+        ]
+        for s in report["services"]
+    ]
+    rows.append(
+        [
+            "TOTAL",
+            mb(report["old_total_bytes"]),
+            mb(report["total_bytes"]),
+            mb(sum(s["target_bytes"] for s in report["services"])),
+            "",
+            "",
+        ]
+    )
     print()
-    print(tabulate(rows, headers=["Service", f"Old ({report['baseline']})", "New", "Plan target",
-                                  "of target", "Status"]))
+    print(
+        tabulate(
+            rows,
+            headers=["Service", f"Old ({report['baseline']})", "New", "Plan target", "of target", "Status"],
+        )
+    )
     print(f"\nunique bytes across the images: {mb(report['unique_bytes'])}")
     if options.json:
         options.json.write_text(json.dumps(figures, indent=2))

@@ -43,6 +43,8 @@ IMAGE_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 # A fixed time stamp keeps rebuilt tarballs identical (2026-01-01T00:00:00Z).
 SOURCE_DATE_EPOCH = 1767225600
 NONROOT_UID = 65532  # distroless's "nonroot"
+# Part of every spec hash: bump it when this module changes what it puts in an image.
+RECIPE_VERSION = 1
 
 # Files an image never needs: documentation, manuals and translations. Licences stay.
 DPKG_EXCLUDES = (
@@ -61,7 +63,8 @@ MERGED_USR_LINKS = {"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib", "lib
 
 
 def spec_hash(base: BaseImage, ca_bundle: Path | None) -> str:
-    digest = hashlib.sha256(json.dumps(asdict(base), sort_keys=True).encode())
+    digest = hashlib.sha256(f"recipe {RECIPE_VERSION}".encode())
+    digest.update(json.dumps(asdict(base), sort_keys=True).encode())
     digest.update(json.dumps(mmdebstrap_argv(base, Path("out.tar"), ca_bundle)).encode())
     if ca_bundle is not None and ca_bundle.exists():
         digest.update(ca_bundle.read_bytes())
@@ -74,7 +77,7 @@ def mmdebstrap_argv(base: BaseImage, output: Path, ca_bundle: Path | None) -> li
         f"--variant={base.variant}",
         "--format=tar",
         f"--hook-dir={MERGED_USR_HOOKS}",
-        "--aptopt=Acquire::Languages \"none\"",
+        '--aptopt=Acquire::Languages "none"',
     ]
     if base.packages:
         argv.append("--include=" + ",".join(base.packages))
@@ -292,8 +295,11 @@ def distill(source: Path, output: Path, keep: Sequence[str], drop: Sequence[str]
         wanted = set(MERGED_USR_LINKS) | {"tmp", "etc/ld.so.cache", IMAGE_CA_BUNDLE.lstrip("/")}
         for name in closure:
             listing = next(
-                (f"var/lib/dpkg/info/{name}{arch}.list" for arch in ("", ":amd64")
-                 if f"var/lib/dpkg/info/{name}{arch}.list" in members),
+                (
+                    f"var/lib/dpkg/info/{name}{arch}.list"
+                    for arch in ("", ":amd64")
+                    if f"var/lib/dpkg/info/{name}{arch}.list" in members
+                ),
                 None,
             )
             if listing is not None:
@@ -329,18 +335,25 @@ def distill(source: Path, output: Path, keep: Sequence[str], drop: Sequence[str]
 def _account_files() -> dict[str, bytes]:
     """The users a distroless image knows: root and nonroot, as in Google's distroless."""
     uid = NONROOT_UID
-    return {
-        "etc/passwd": f"root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:{uid}:{uid}:nonroot:/home/nonroot:/sbin/nologin\n".encode(),
-        "etc/group": f"root:x:0:\nnonroot:x:{uid}:\n".encode(),
-    }
+    passwd = (
+        f"root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:{uid}:{uid}:nonroot:/home/nonroot:/sbin/nologin\n"
+    )
+    return {"etc/passwd": passwd.encode(), "etc/group": f"root:x:0:\nnonroot:x:{uid}:\n".encode()}
 
 
 def results_table(results: Sequence[BaseImageResult]) -> str:
     rows = [
-        [r.ref, r.action, f"{r.seconds:.0f}", mb(r.size_bytes) if r.size_bytes else "-",
-         (r.layer or "-")[:19]]
+        [
+            r.ref,
+            r.action,
+            f"{r.seconds:.0f}",
+            mb(r.size_bytes) if r.size_bytes else "-",
+            (r.layer or "-")[:19],
+        ]
         for r in results
     ]
-    return tabulate(rows, headers=["Image", "Action", "Seconds", "Size", "Layer digest"],
-                    colalign=("left", "left", "right", "right", "left"))
-
+    return tabulate(
+        rows,
+        headers=["Image", "Action", "Seconds", "Size", "Layer digest"],
+        colalign=("left", "left", "right", "right", "left"),
+    )

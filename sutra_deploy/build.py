@@ -96,10 +96,16 @@ def choose_base_images(
     if mode == "official":
         return {}
     if mode == "auto":
-        local_needed = [b for b in bases if docker.image(b.official) is None and not docker.pull(b.official)]
+        # A dry run pulls nothing: it plans with what the engine already has.
+        local_needed = [
+            b
+            for b in bases
+            if docker.image(b.official) is None and (docker.runner.dry or not docker.pull(b.official))
+        ]
         if local_needed:
-            log.info("[base] cannot pull %s: using local base images",
-                     ", ".join(b.official for b in local_needed))
+            log.info(
+                "[base] cannot pull %s: using local base images", ", ".join(b.official for b in local_needed)
+            )
     else:
         local_needed = bases
     if local_needed:
@@ -166,6 +172,8 @@ class Builder:
             self.emit(f"[{step.ref}] FAILED at {progress.current}")
             return BuildResult(step, time.monotonic() - started, progress.total, progress.cached, failed)
         seconds = time.monotonic() - started
+        if self.docker.runner.dry:
+            return BuildResult(step, 0.0, 0, 0)
         self.emit(f"[{step.ref}] done in {seconds:.1f}s ({progress.cached}/{progress.total} steps cached)")
         return BuildResult(step, seconds, progress.total, progress.cached)
 
@@ -210,6 +218,8 @@ def build_images(
     docker.ensure_available()
     maker = BaseImageMaker(stack, docker, ca_bundle=ca_bundle, jobs=jobs)
     steps = with_build_args(steps, choose_base_images(stack, docker, maker, steps, bases))
+    # A dry run prints the commands in order, one at a time.
+    jobs = 1 if docker.runner.dry else jobs
     results = Builder(docker).build_all(steps, jobs=jobs, no_cache=no_cache)
     raise_first_failure(results)
     return results
@@ -227,5 +237,8 @@ def summary_table(results: Sequence[BuildResult], docker: Docker) -> str:
                 f"{result.steps_cached}/{result.steps_total}",
             ]
         )
-    return tabulate(rows, headers=["Image", "Seconds", "Size", "Cached steps"],
-                    colalign=("left", "right", "right", "right"))
+    return tabulate(
+        rows,
+        headers=["Image", "Seconds", "Size", "Cached steps"],
+        colalign=("left", "right", "right", "right"),
+    )

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
 from .errors import CommandFailed, DockerUnavailable
 from .runner import Runner
 
@@ -26,9 +27,7 @@ class Docker:
     def ensure_available(self) -> str:
         """The engine's version, or one clear error when there is no engine to talk to."""
         try:
-            result = self.runner.run(
-                ["docker", "version", "--format", "{{.Server.Version}}"], timeout=20
-            )
+            result = self.runner.run(["docker", "version", "--format", "{{.Server.Version}}"], timeout=20)
         except CommandFailed as error:
             raise DockerUnavailable(_first_line(error.output) or "no answer") from None
         return result.stdout.strip()
@@ -88,4 +87,3 @@ class Docker:
 
 def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
-

@@ -54,9 +54,7 @@ class CommandFailed(SutraError):
         self.returncode = returncode
         self.output = output
         last = failure_reason(output)
-        super().__init__(
-            f"`{' '.join(argv[:3])}…` exited with {returncode}" + (f": {last}" if last else "")
-        )
+        super().__init__(f"`{' '.join(argv[:3])}…` exited with {returncode}" + (f": {last}" if last else ""))
 
 
 class BuildFailed(SutraError):

@@ -12,7 +12,7 @@ from tabulate import tabulate
 
 from .docker import Docker, ImageInfo
 from .errors import BudgetExceeded, ImageMissing, SutraError
-from .stack import SizeBudget, Service, Stack
+from .stack import Service, SizeBudget, Stack
 from .units import mb
 
 Status = Literal["ok", "over-target", "over-limit"]
@@ -113,7 +113,9 @@ class SizeReport:
         )
         old_label = "Old (plan)" if self.baseline == "recorded" else "Old (v1)"
         headers = ["Service", old_label, f"New ({self.version})", "Savings", "Target", "Limit", "Status"]
-        table = tabulate(rows, headers=headers, tablefmt="simple", colalign=("left",) + ("right",) * 5 + ("left",))
+        table = tabulate(
+            rows, headers=headers, tablefmt="simple", colalign=("left",) + ("right",) * 5 + ("left",)
+        )
         return (
             f"{table}\n\nUnique bytes across the {len(self.rows)} images (shared layers once): "
             f"{mb(self.unique_bytes)}"
@@ -208,4 +210,3 @@ def gate(report: SizeReport) -> None:
             for r in report.over_limit
         )
         raise BudgetExceeded(f"over the size limit: {worst}")
-

@@ -11,7 +11,6 @@ from typing import Any, Literal
 from .errors import StackFileError, UnknownService
 from .units import MB
 
-
 HealthProtocol = Literal["http", "tcp"]
 
 

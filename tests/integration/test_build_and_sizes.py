@@ -50,8 +50,12 @@ def test_table_and_chained_build_sizes(built_v2):
 def test_an_image_over_its_limit_fails_the_gate(built_v2, tmp_path):
     strict = tmp_path / "stack.toml"
     text = (STACK.path).read_text()
-    strict.write_text(text.replace("size_mb = { old = 147, target = 100, limit = 120 }",
-                                   "size_mb = { old = 147, target = 1, limit = 2 }"))
+    strict.write_text(
+        text.replace(
+            "size_mb = { old = 147, target = 100, limit = 120 }",
+            "size_mb = { old = 147, target = 1, limit = 2 }",
+        )
+    )
     result = inv("sizes", INVOKE_SUTRA_STACK_FILE=str(strict))
     assert result.returncode == 1
     assert "OVER LIMIT" in result.stdout
@@ -102,7 +106,9 @@ def wait_healthy(container: str) -> None:
 
 def test_a_failing_build_names_the_image_and_the_step(tmp_path):
     root = tmp_path / "sutra"
-    shutil.copytree(STACK.path.parent / "reference" / "packages" / "sutra-control", root / "packages" / "sutra-control")
+    shutil.copytree(
+        STACK.path.parent / "reference" / "packages" / "sutra-control", root / "packages" / "sutra-control"
+    )
     dockerfile = root / "packages" / "sutra-control" / "Dockerfile.optimized"
     lines = dockerfile.read_text().splitlines()
     first_from = next(i for i, line in enumerate(lines) if line.startswith("FROM"))
@@ -133,3 +139,29 @@ def test_v1_baseline_is_measured_from_the_v1_image(built_v2, service):
     [row] = json.loads(sizes.stdout)["services"]
     assert row["old_bytes"] == v1_size
     assert row["size_bytes"] < v1_size  # the optimized image really is smaller
+
+
+def test_dry_build_prints_the_exact_commands_and_builds_nothing():
+    result = inv(
+        "--dry", "build", "--service", "sutra-client,storage-server", "--bases", "official", "--version", "v1"
+    )
+    assert result.returncode == 0, result.stderr
+    root = STACK.path.parent / "reference"
+    assert result.stdout.splitlines() == [
+        f"docker build --tag sutra-storage-server:v1 --file {root}/packages/sutra-storage/Dockerfile "
+        "--label org.sutra.service=storage-server --label org.sutra.version=v1 "
+        f"{root}/packages/sutra-storage",
+        f"docker build --tag sutra-client:v1 --file {root}/packages/sutra-client/Dockerfile "
+        "--label org.sutra.service=sutra-client --label org.sutra.version=v1 "
+        f"{root}/packages/sutra-client",
+    ]
+
+
+def test_dry_base_images_prints_mmdebstrap_and_import_without_running_them():
+    result = inv("--dry", "base-images", "--only", "debian", "--force")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("mmdebstrap --variant=minbase --format=tar")
+    assert lines[1].startswith("docker import --change") and lines[1].endswith(
+        "sutra-base/debian:bookworm-slim"
+    )

@@ -77,8 +77,14 @@ def test_closure_follows_dependencies_and_stops_at_dropped_packages():
     packages = parse_dpkg_status(STATUS)
     closure = dependency_closure(packages, ["python3.11-minimal"], drop=["debconf"])
     assert closure == {
-        "python3.11-minimal", "libpython3.11-minimal", "libc6", "libgcc-s1",
-        "gcc-12-base", "libssl3", "libexpat1", "zlib1g",
+        "python3.11-minimal",
+        "libpython3.11-minimal",
+        "libc6",
+        "libgcc-s1",
+        "gcc-12-base",
+        "libssl3",
+        "libexpat1",
+        "zlib1g",
     }
     with_debconf = dependency_closure(packages, ["python3.11-minimal"], drop=[])
     assert {"debconf", "perl-base"} <= with_debconf
@@ -91,8 +97,12 @@ def test_closure_refuses_a_package_that_is_not_installed():
 
 @pytest.mark.parametrize(
     ("listed", "actual"),
-    [("/bin/dash", "usr/bin/dash"), ("/lib64/ld-linux-x86-64.so.2", "usr/lib64/ld-linux-x86-64.so.2"),
-     ("/usr/bin/python3.11", "usr/bin/python3.11"), ("/etc/os-release", "etc/os-release")],
+    [
+        ("/bin/dash", "usr/bin/dash"),
+        ("/lib64/ld-linux-x86-64.so.2", "usr/lib64/ld-linux-x86-64.so.2"),
+        ("/usr/bin/python3.11", "usr/bin/python3.11"),
+        ("/etc/os-release", "etc/os-release"),
+    ],
 )
 def test_canonical_path_follows_merged_usr(listed, actual):
     assert canonical_path(listed) == actual
@@ -102,7 +112,10 @@ def test_mmdebstrap_argv_for_python_base():
     python = STACK.base_image("python")
     argv = mmdebstrap_argv(python, Path("/tmp/out.tar"), Path("/etc/ssl/certs/ca-certificates.crt"))
     assert argv[:2] == ["mmdebstrap", "--variant=minbase"]
-    assert "--include=python3.11-minimal,libpython3.11-stdlib,python3-minimal,python3.11-venv,python3-pip" in argv
+    assert (
+        "--include=python3.11-minimal,libpython3.11-stdlib,python3-minimal,python3.11-venv,python3-pip"
+        in argv
+    )
     assert "--dpkgopt=path-exclude=/usr/share/doc/*" in argv
     assert "--dpkgopt=path-include=/usr/share/doc/*/copyright" in argv
     assert "--customize-hook=copy-in /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs" in argv
@@ -136,9 +149,22 @@ def make_rootfs(path: Path) -> None:
         "Package: bash\nStatus: install ok installed\n"
     )
     with tarfile.open(path, "w") as tar:
-        for directory in ("./", "./usr", "./usr/bin", "./usr/lib", "./usr/lib/app", "./usr/lib/app/__pycache__",
-                          "./etc", "./etc/ssl", "./etc/ssl/certs", "./tmp", "./var", "./var/lib",
-                          "./var/lib/dpkg", "./var/lib/dpkg/info"):
+        for directory in (
+            "./",
+            "./usr",
+            "./usr/bin",
+            "./usr/lib",
+            "./usr/lib/app",
+            "./usr/lib/app/__pycache__",
+            "./etc",
+            "./etc/ssl",
+            "./etc/ssl/certs",
+            "./tmp",
+            "./var",
+            "./var/lib",
+            "./var/lib/dpkg",
+            "./var/lib/dpkg/info",
+        ):
             add(tar, directory, kind=tarfile.DIRTYPE, mode=0o1777 if directory == "./tmp" else 0o755)
         for link, target in (("./bin", "usr/bin"), ("./lib", "usr/lib")):
             add(tar, link, kind=tarfile.SYMTYPE, link=target)
@@ -164,9 +190,18 @@ def test_distill_keeps_only_the_closure_and_is_reproducible(tmp_path):
     assert first.read_bytes() == second.read_bytes()
     with tarfile.open(first) as tar:
         members = {m.name: m for m in tar.getmembers()}
-    assert {"usr/bin/app", "usr/lib/libc.so.6", "usr/lib/app/mod.py",
-            "usr/lib/app/__pycache__/mod.cpython-311.pyc", "etc/ssl/certs/ca-certificates.crt",
-            "bin", "lib", "tmp", "etc/passwd", "etc/group"} <= set(members)
+    assert {
+        "usr/bin/app",
+        "usr/lib/libc.so.6",
+        "usr/lib/app/mod.py",
+        "usr/lib/app/__pycache__/mod.cpython-311.pyc",
+        "etc/ssl/certs/ca-certificates.crt",
+        "bin",
+        "lib",
+        "tmp",
+        "etc/passwd",
+        "etc/group",
+    } <= set(members)
     assert "usr/bin/bash" not in members
     assert "usr/lib/app/__pycache__/other.cpython-311.pyc" not in members
     assert "var/lib/dpkg/status" not in members

@@ -13,7 +13,11 @@ STACK = load_stack(PROJECT_DIR / "stack.toml")
 def test_plan_follows_build_order_and_the_plans_contexts():
     steps = plan_builds(STACK, STACK.services, "v2", REFERENCE_ROOT)
     assert [s.ref for s in steps] == [
-        "sutra-storage-server:v2", "sutra-api:v2", "sutra-hybrid:v2", "sutra-control:v2", "sutra-client:v2",
+        "sutra-storage-server:v2",
+        "sutra-api:v2",
+        "sutra-hybrid:v2",
+        "sutra-control:v2",
+        "sutra-client:v2",
     ]
     by_ref = {s.ref: s for s in steps}
     # api and hybrid build from the monorepo root, the others from their package folder.
@@ -35,7 +39,9 @@ def test_missing_dockerfile_under_a_root_is_named(tmp_path):
 
 def test_declared_build_args_and_only_those_are_passed(tmp_path):
     dockerfile = tmp_path / "Dockerfile"
-    dockerfile.write_text("ARG PYTHON_IMAGE=python:3.11-slim\narg RUNTIME\nFROM ${PYTHON_IMAGE}\nARG LATE=1\n")
+    dockerfile.write_text(
+        "ARG PYTHON_IMAGE=python:3.11-slim\narg RUNTIME\nFROM ${PYTHON_IMAGE}\nARG LATE=1\n"
+    )
     assert declared_build_args(dockerfile) == {"PYTHON_IMAGE", "RUNTIME", "LATE"}
     (tmp_path / "packages/sutra-storage").mkdir(parents=True)
     (tmp_path / "packages/sutra-storage/Dockerfile").write_text("ARG RUST_IMAGE=rust\nFROM ${RUST_IMAGE}\n")
@@ -63,12 +69,14 @@ def test_progress_reads_steps_and_cache_hits():
 
 
 def test_failure_reason_prefers_the_error_line():
-    output = "\n".join([
-        "Step 4/9 : RUN pip install -r requirements.txt",
-        "Collecting fastapi==99",
-        "ERROR: No matching distribution found for fastapi==99",
-        "The command '/bin/sh -c pip install -r requirements.txt' returned a non-zero code: 1",
-    ])
+    output = "\n".join(
+        [
+            "Step 4/9 : RUN pip install -r requirements.txt",
+            "Collecting fastapi==99",
+            "ERROR: No matching distribution found for fastapi==99",
+            "The command '/bin/sh -c pip install -r requirements.txt' returned a non-zero code: 1",
+        ]
+    )
     assert failure_reason(output) == "ERROR: No matching distribution found for fastapi==99"
     assert failure_reason("just one line\n") == "just one line"
 

@@ -47,6 +47,8 @@ def test_open_stdout_streams_bytes_and_raises_on_failure():
     runner = Runner()
     with runner.open_stdout(["sh", "-c", "printf abc"]) as stream:
         assert stream.read() == b"abc"
-    with pytest.raises(CommandFailed, match="boom"):
-        with runner.open_stdout(["sh", "-c", "echo boom >&2; exit 1"]) as stream:
-            stream.read()
+    with (
+        pytest.raises(CommandFailed, match="boom"),
+        runner.open_stdout(["sh", "-c", "echo boom >&2; exit 1"]) as stream,
+    ):
+        stream.read()

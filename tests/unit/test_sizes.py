@@ -42,7 +42,13 @@ def report_with(sizes_mb: dict[str, float], baseline="recorded") -> SizeReport:
     return SizeReport(version="v2", baseline=baseline, rows=rows, unique_bytes=300 * MB)
 
 
-PLAN_SIZES = {"storage-server": 24, "sutra-api": 150, "sutra-hybrid": 400, "sutra-control": 100, "sutra-client": 77}
+PLAN_SIZES = {
+    "storage-server": 24,
+    "sutra-api": 150,
+    "sutra-hybrid": 400,
+    "sutra-control": 100,
+    "sutra-client": 77,
+}
 
 
 def test_plan_figures_reproduce_the_plans_totals():

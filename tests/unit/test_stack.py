@@ -82,16 +82,25 @@ def write_stack(tmp_path: Path, text: str) -> Path:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        ('limit = 200 }=>limit = "big" }', r"services.sutra-api.size_mb.limit: expected a size in MB greater than 0, got 'big'"),
+        (
+            'limit = 200 }=>limit = "big" }',
+            r"services.sutra-api.size_mb.limit: expected a size in MB greater than 0, got 'big'",
+        ),
         ("limit = 200 }=>limit = -5 }", r"services.sutra-api.size_mb.limit: expected a size in MB"),
         ("target = 150,=>target = 250,", r"services.sutra-api.size_mb.target: is larger than the limit"),
         ('image = "sutra-api"=>imag = "sutra-api"', r"services.sutra-api.imag: unknown key"),
         ('image = "sutra-hybrid"\n=>', r"services.sutra-hybrid: missing key 'image'"),
-        ('protocol = "tcp"=>protocol = "udp"', r"services.storage-server.health.protocol: expected 'http' or 'tcp'"),
+        (
+            'protocol = "tcp"=>protocol = "udp"',
+            r"services.storage-server.health.protocol: expected 'http' or 'tcp'",
+        ),
         ("build_order = 3=>build_order = 2", r"services.sutra-hybrid.build_order: same as sutra-api's"),
         ("host = 8001=>host = 8000", r"port.host: same as sutra-api's"),
         ('default_version = "v2"=>default_version = "v3"', r"stack.default_version: 'v3' is not in versions"),
-        ('distill_from = "python"=>distill_from = "pyhton"', r"base_images.python-runtime.distill_from: no base image 'pyhton'"),
+        (
+            'distill_from = "python"=>distill_from = "pyhton"',
+            r"base_images.python-runtime.distill_from: no base image 'pyhton'",
+        ),
     ],
 )
 def test_schema_errors_name_the_file_and_the_key(tmp_path, edit, message):

@@ -27,7 +27,7 @@ def test_returns_the_first_truthy_result():
 
 def test_times_out_without_oversleeping_the_deadline():
     fake = FakeTime()
-    with pytest.raises(TimedOut, match="gave up waiting for storage after 2.5s"):
+    with pytest.raises(TimedOut, match=r"gave up waiting for storage after 2\.5s"):
         wait_until(lambda: None, timeout=2.5, interval=1, what="storage", clock=fake.clock())
     assert fake.sleeps == [1, 1, 0.5]
     assert fake.now == 2.5
