@@ -14,9 +14,11 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO
 
 from .errors import CommandFailed, ToolMissing
@@ -130,7 +132,14 @@ class Runner:
 
     @staticmethod
     def resolve(tool: str) -> str:
-        """The tool's full path, or :class:`ToolMissing` with how to install it."""
+        """The tool's full path, or :class:`ToolMissing` with how to install it.
+
+        Tools installed from wheels (docker-compose, kubectl, hadolint) live beside this
+        Python, which need not be on PATH when `.venv/bin/inv` is run directly.
+        """
+        beside_python = Path(sys.executable).parent / tool
+        if os.access(beside_python, os.X_OK):
+            return str(beside_python)
         found = shutil.which(tool)
         if found is None:
             raise ToolMissing(tool, INSTALL_HINTS.get(tool, "install it and try again"))
