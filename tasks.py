@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from invoke import Collection, task
 
 from sutra_deploy import base_images as bases_mod
 from sutra_deploy import build as build_mod
+from sutra_deploy import local as local_mod
+from sutra_deploy import registry as registry_mod
 from sutra_deploy import sizes as sizes_mod
-from sutra_deploy.edge import DEFAULTS, session, split_names, user_errors
+from sutra_deploy import smoke as smoke_mod
+from sutra_deploy.edge import DEFAULTS, local_stack, session, split_names, user_errors
+from sutra_deploy.errors import SutraError
 from sutra_deploy.source import resolve_source_root
 
 
@@ -33,20 +38,7 @@ def base_images(c, only=None, force=False):
     print(bases_mod.results_table(results))
 
 
-@task(
-    help={
-        "service": "Build only this service (repeatable, or comma-separated).",
-        "version": "v2 builds Dockerfile.optimized, v1 the pre-plan Dockerfiles (default v2).",
-        "no-cache": "Build every step again instead of reusing cached layers.",
-        "root": "Sutra source root (default: SUTRA_ROOT, else the reference implementation).",
-        "bases": "Base images: auto (official if pullable, else local), local or official.",
-        "jobs": "Images built at once (default from config sutra.jobs).",
-    },
-    iterable=["service"],
-)
-@user_errors
-def build(c, service=None, version=None, no_cache=False, root=None, bases=None, jobs=None):
-    """Build the stack's images in the plan's order and print how long each took."""
+def _build(c, service=None, version=None, no_cache=False, root=None, bases=None, jobs=None):
     s = session(c)
     ca = s.settings.get("ca_bundle")
     results = build_mod.build_images(
@@ -62,6 +54,23 @@ def build(c, service=None, version=None, no_cache=False, root=None, bases=None, 
     )
     if not s.dry:
         print(build_mod.summary_table(results, s.docker))
+
+
+@task(
+    help={
+        "service": "Build only this service (repeatable, or comma-separated).",
+        "version": "v2 builds Dockerfile.optimized, v1 the pre-plan Dockerfiles (default v2).",
+        "no-cache": "Build every step again instead of reusing cached layers.",
+        "root": "Sutra source root (default: SUTRA_ROOT, else the reference implementation).",
+        "bases": "Base images: auto (official if pullable, else local), local or official.",
+        "jobs": "Images built at once (default from config sutra.jobs).",
+    },
+    iterable=["service"],
+)
+@user_errors
+def build(c, service=None, version=None, no_cache=False, root=None, bases=None, jobs=None):
+    """Build the stack's images in the plan's order and print how long each took."""
+    _build(c, service, version, no_cache, root, bases, jobs)
 
 
 @task(
@@ -90,6 +99,124 @@ def sizes(c, service=None, version=None, json_=False, baseline="recorded"):
     sizes_mod.gate(report)
 
 
-ns = Collection(base_images, build, sizes)
+@task(
+    help={
+        "version": "v2 (docker-compose-v2.yml, default) or v1 (docker-compose.yml).",
+        "build": "Build the images first.",
+        "timeout": "Seconds to wait for every service to be healthy (default 120).",
+    }
+)
+@user_errors
+def local_up(c, version=None, build=False, timeout=None):
+    """Start the local stack and wait until every service is healthy."""
+    s = session(c)
+    version = version or s.stack.default_version
+    if build:
+        _build(c, version=version)
+    rows = local_stack(s).up(version, timeout=float(timeout or s.settings["local_timeout"]))
+    if rows:
+        print(local_mod.status_table(rows))
+
+
+@task(help={"volumes": "Also delete the storage data volume (kept by default)."})
+@user_errors
+def local_down(c, volumes=False):
+    """Stop and remove the local stack's containers; the data volume stays."""
+    s = session(c)
+    local_stack(s).down(s.stack.default_version, volumes=volumes)
+
+
+@task
+@user_errors
+def local_status(c):
+    """Show each local service's state, health and host port."""
+    s = session(c)
+    print(local_mod.status_table(local_stack(s).status(s.stack.default_version)))
+
+
+@task(
+    help={"service": "Only this service's logs.", "follow": "Keep following.", "tail": "Last N lines."},
+    optional=["tail"],
+)
+@user_errors
+def logs(c, service=None, follow=False, tail=None):
+    """Show the local stack's logs."""
+    s = session(c)
+    names = [s.stack.service(service).name] if service else []
+    compose = local_stack(s).compose(s.stack.default_version)
+    compose.logs(names, tail=int(tail) if tail else None, follow=follow, on_line=print)
+
+
+@task(
+    help={
+        "json": "Print one JSON object on stdout instead of the table.",
+        "base-url": "SERVICE=URL to probe instead of the local stack's port (repeatable).",
+        "service": "Only check these services (repeatable, or comma-separated).",
+        "timeout": "Seconds each check may retry (default 30).",
+    },
+    iterable=["base_url", "service"],
+)
+@user_errors
+def smoke(c, json_=False, base_url=None, service=None, timeout=None):
+    """Probe every service and check learn -> query end to end."""
+    s = session(c)
+    services = s.stack.select(split_names(service))
+    urls = {sv.name: f"http://127.0.0.1:{local_mod.host_port(sv)}" for sv in s.stack.services}
+    urls.update(smoke_mod.parse_base_urls(base_url or [], s.stack.service_names))
+    via = s.stack.public_api if s.stack.public_api in {sv.name for sv in services} else None
+    report = smoke_mod.run_smoke(
+        services, urls, timeout=float(timeout or s.settings["smoke_timeout"]), end_to_end_via=via
+    )
+    print(json.dumps(report.as_json(), indent=2) if json_ else report.table())
+    report.raise_if_failed()
+
+
+@task(
+    help={
+        "registry": "Registry and path to push to, e.g. localhost:5000/sutra-ai.",
+        "version": "Image version to push (default v2).",
+        "no-latest": "Do not also tag and push :latest.",
+        "service": "Only these services (repeatable, or comma-separated).",
+    },
+    iterable=["service"],
+)
+@user_errors
+def push(c, registry, version=None, no_latest=False, service=None):
+    """Tag the images for a registry and push them, printing each digest."""
+    s = session(c)
+    registry_mod.validate_registry(registry)
+    s.docker.ensure_available()
+    pushed = registry_mod.push_images(
+        s.docker,
+        s.stack.select(split_names(service)),
+        registry=registry,
+        version=version or s.stack.default_version,
+        latest=not no_latest,
+    )
+    if not s.dry:
+        print(registry_mod.pushed_table(pushed))
+
+
+@task(
+    help={
+        "env": "Where to roll back: local (Kubernetes environments come with k8s-apply).",
+        "to": "Version to move to (default: the one before the running one).",
+        "timeout": "Seconds to wait for health after the move (default 120).",
+    }
+)
+@user_errors
+def rollback(c, env, to=None, timeout=None):
+    """Move a running stack to another version, keeping its data."""
+    s = session(c)
+    if env != "local":
+        raise SutraError(f"rollback --env {env}: only 'local' is supported so far")
+    stack = local_stack(s)
+    target = to or local_mod.previous_version(s.stack, stack.running_version())
+    rows = stack.move(target, timeout=float(timeout or s.settings["local_timeout"]))
+    if rows:
+        print(local_mod.status_table(rows))
+
+
+ns = Collection(base_images, build, sizes, local_up, local_down, local_status, logs, smoke, push, rollback)
 ns.configure(DEFAULTS)
 ns.configure({"tasks": {"auto_dash_names": True}})

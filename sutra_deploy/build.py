@@ -129,7 +129,7 @@ class BuildProgress:
     ref: str
     emit: Callable[[str], None]
     total: int = 0
-    cached: int = 0
+    ran: int = 0  # steps that ran a container: the ones not answered from the cache
     current: str = "the start"
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -139,8 +139,13 @@ class BuildProgress:
             self.total = int(match.group(2))
             self.current = f"Step {match.group(1)}/{match.group(2)} ({_short(match.group(3))})"
             self.emit(f"[{self.ref}] Step {match.group(1)}/{match.group(2)} : {_short(match.group(3), 90)}")
-        elif line.strip() == "---> Using cache":
-            self.cached += 1
+        elif line.strip().startswith("---> Running in "):
+            self.ran += 1
+
+    @property
+    def cached(self) -> int:
+        # Steps that only change metadata (ARG, FROM, ENV, ...) run nothing either way.
+        return self.total - self.ran
 
 
 def _short(text: str, width: int = 60) -> str:

@@ -15,6 +15,7 @@ from invoke.exceptions import Exit
 
 from .docker import Docker
 from .errors import SutraError
+from .local import LocalStack
 from .runner import Runner
 from .source import PROJECT_DIR
 from .stack import Stack, load_stack
@@ -29,6 +30,13 @@ DEFAULTS: dict[str, Any] = {
         "bases": "auto",  # auto | local | official
         "jobs": 2,  # images built at once
         "ca_bundle": "/etc/ssl/certs/ca-certificates.crt",
+        "project": "sutra",  # compose project name of the local stack
+        "compose_files": {
+            "v1": str(PROJECT_DIR / "compose" / "docker-compose.yml"),
+            "v2": str(PROJECT_DIR / "compose" / "docker-compose-v2.yml"),
+        },
+        "local_timeout": 120,  # seconds for the local stack to become healthy
+        "smoke_timeout": 30,  # seconds each smoke check may retry
     }
 }
 
@@ -46,6 +54,9 @@ def user_errors(task_body: F) -> F:
             raise Exit(f"error: {error}", code=error.exit_code) from None
         except KeyboardInterrupt:
             raise Exit("interrupted", code=130) from None
+        except BrokenPipeError:  # the reader went away (`inv sizes --json | head`)
+            sys.stderr.close()
+            raise Exit(code=141) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -75,6 +86,11 @@ def session(c: Context) -> Session:
         _stacks[path] = load_stack(path)
     runner = Runner(dry=bool(c.config.run.dry))
     return Session(_stacks[path], runner, Docker(runner), settings)
+
+
+def local_stack(s: Session) -> LocalStack:
+    files = {version: Path(path) for version, path in s.settings["compose_files"].items()}
+    return LocalStack(s.stack, s.docker, files, str(s.settings["project"]))
 
 
 def split_names(values: Iterable[str] | None) -> list[str]:

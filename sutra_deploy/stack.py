@@ -72,6 +72,7 @@ class Stack:
     path: Path
     versions: tuple[str, ...]
     default_version: str
+    public_api: str
     services: tuple[Service, ...]  # in build order
     base_images: tuple[BaseImage, ...]
 
@@ -158,7 +159,7 @@ class _StackReader:
 
     def stack(self, raw: dict) -> Stack:
         top = self.table(raw, "top level", {"stack", "services"}, {"base_images"})
-        meta = self.table(top["stack"], "stack", {"name", "versions", "default_version"}, set())
+        meta = self.table(top["stack"], "stack", {"name", "versions", "default_version", "public_api"}, set())
         versions = self.strings(meta["versions"], "stack.versions")
         default_version = self.string(meta["default_version"], "stack.default_version")
         if default_version not in versions:
@@ -168,6 +169,9 @@ class _StackReader:
             raise self.fail("services", "expected at least one [services.NAME] table")
         services = [self.service(n, s, versions) for n, s in services_raw.items()]
         services.sort(key=lambda s: (s.build_order, s.name))
+        public_api = self.string(meta["public_api"], "stack.public_api")
+        if public_api not in services_raw:
+            raise self.fail("stack.public_api", f"no service {public_api!r}")
         self.check_unique(services, "build_order", lambda s: s.build_order)
         self.check_unique(services, "image", lambda s: s.image)
         self.check_unique(services, "port.host", lambda s: s.port.host)
@@ -186,6 +190,7 @@ class _StackReader:
             path=self.path,
             versions=versions,
             default_version=default_version,
+            public_api=public_api,
             services=tuple(services),
             base_images=bases,
         )

@@ -59,10 +59,10 @@ def test_progress_reads_steps_and_cache_hits():
         "Step 2/3 : FROM sutra-base/python:3.11-slim",
         " ---> 8398c6d12c74",
         "Step 3/3 : RUN python3 -m pip install --no-cache-dir --target /opt/site -r /tmp/requirements.txt",
-        " ---> Using cache",
+        " ---> Running in 1f2e3d4c5b6a",
     ]:
         progress(line)
-    assert progress.total == 3 and progress.cached == 1
+    assert progress.total == 3 and progress.ran == 1 and progress.cached == 2
     assert progress.current.startswith("Step 3/3 (RUN python3 -m pip install")
     assert emitted[0] == "[sutra-api:v2] Step 1/3 : ARG PYTHON_IMAGE=python:3.11-slim"
     assert len(emitted) == 3

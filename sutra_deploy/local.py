@@ -1,0 +1,216 @@
+"""The local stack under Docker Compose: up until healthy, status, down, version moves."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tabulate import tabulate
+
+from .compose import Compose, ContainerState
+from .docker import Docker
+from .errors import ImageMissing, SutraError
+from .runner import Result
+from .stack import Service, Stack
+from .waiting import Clock, TimedOut, wait_until
+
+log = logging.getLogger("sutra")
+
+LOG_LINES_ON_FAILURE = 15
+
+
+class PortTaken(SutraError):
+    pass
+
+
+class StackUnhealthy(SutraError):
+    exit_code = 1
+
+
+def port_env(service: Service) -> str:
+    """The variable the compose files read a service's host port from: SUTRA_API_PORT, …"""
+    return "SUTRA_" + service.name.removeprefix("sutra-").upper().replace("-", "_") + "_PORT"
+
+
+def host_port(service: Service, env: Mapping[str, str] = os.environ) -> int:
+    value = env.get(port_env(service))
+    if value is None:
+        return service.port.host
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise SutraError(f"{port_env(service)}={value!r} is not a port number")
+    return int(value)
+
+
+def previous_version(stack: Stack, running: str | None) -> str:
+    """The version before the running one: where a rollback goes by default."""
+    if running is None:
+        raise SutraError("cannot tell which version is running; say where to go with --to")
+    index = stack.versions.index(stack.check_version(running))
+    if index == 0:
+        raise SutraError(f"{running} is the oldest version; say where to go with --to")
+    return stack.versions[index - 1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    service: Service
+    state: str
+    health: str
+    host_port: int
+    seconds_to_healthy: float | None
+
+
+def status_table(rows: Sequence[ServiceStatus]) -> str:
+    return tabulate(
+        [
+            [
+                r.service.name,
+                r.state or "absent",
+                r.health or "-",
+                r.host_port,
+                "-" if r.seconds_to_healthy is None else f"{r.seconds_to_healthy:.1f}",
+            ]
+            for r in rows
+        ],
+        headers=["Service", "State", "Health", "Host port", "Seconds to healthy"],
+        colalign=("left", "left", "left", "right", "right"),
+    )
+
+
+class LocalStack:
+    def __init__(self, stack: Stack, docker: Docker, compose_files: Mapping[str, Path], project: str) -> None:
+        self.stack = stack
+        self.docker = docker
+        self.compose_files = compose_files
+        self.project = project
+
+    def compose(self, version: str) -> Compose:
+        self.stack.check_version(version)
+        file = self.compose_files.get(version)
+        if file is None or not Path(file).is_file():
+            raise SutraError(f"no compose file for version {version} (looked for {file})")
+        return Compose(self.docker.runner, Path(file), self.project)
+
+    def require_images(self, version: str) -> None:
+        for service in self.stack.services:
+            if self.docker.image(service.ref(version)) is None:
+                raise ImageMissing(
+                    service.ref(version),
+                    f"build the stack with `inv build --version {version}` or use `inv local-up --build`",
+                )
+
+    def check_ports(self, compose: Compose) -> None:
+        """A host port held by anything but this project's own container is a clear error."""
+        ours = {c.service: set(c.published) for c in compose.ps() if c.state == "running"}
+        for service in self.stack.services:
+            port = host_port(service)
+            if port in ours.get(service.name, set()):
+                continue
+            if not port_is_free(port):
+                raise PortTaken(
+                    f"host port {port} for {service.name} is already in use; stop whatever holds it "
+                    f"or choose another with {port_env(service)}=<port>"
+                )
+
+    def up(self, version: str, *, timeout: float, clock: Clock = Clock()) -> list[ServiceStatus]:
+        """Start the stack and poll until every service is healthy; idempotent."""
+        compose = self.compose(version)
+        self.require_images(version)
+        self.check_ports(compose)
+        if self.docker.runner.dry:
+            compose.up()
+            return []
+        started = clock.now()
+        outcome: list[Result] = []
+        # `up` itself waits for health-gated dependencies, so it runs beside the poll that
+        # times each service, instead of before it.
+        upper = threading.Thread(target=lambda: outcome.append(compose.up()), daemon=True)
+        upper.start()
+        healthy_after: dict[str, float] = {}
+
+        def all_healthy() -> bool:
+            states = {c.service: c for c in compose.ps()}
+            for name, state in states.items():
+                if state.healthy and name not in healthy_after:
+                    healthy_after[name] = clock.now() - started
+                    log.info("[local] %s healthy after %.1fs", name, healthy_after[name])
+            done = all(n in healthy_after for n in self.stack.service_names)
+            if not upper.is_alive() and outcome and not outcome[0].ok and not done:
+                raise StackUnhealthy(self._failure(compose, outcome[0].stderr.strip().splitlines()[-1:]))
+            return done and not upper.is_alive()
+
+        try:
+            wait_until(all_healthy, timeout=timeout, interval=0.5, what="the stack", clock=clock)
+        except TimedOut:
+            raise StackUnhealthy(self._failure(compose, [f"not healthy after {timeout:g}s"])) from None
+        return self.status(version, healthy_after)
+
+    def _failure(self, compose: Compose, reason: list[str]) -> str:
+        states = {c.service: c for c in compose.ps()}
+        sick = [n for n in self.stack.service_names if not (n in states and states[n].healthy)]
+        for name in sick:
+            tail = compose.logs([name], tail=LOG_LINES_ON_FAILURE).rstrip()
+            log.info("[local] last log lines of %s:\n%s", name, tail or "(no output)")
+        detail = ", ".join(
+            f"{n} ({states[n].state}{'/' + states[n].health if states[n].health else ''})"
+            if n in states
+            else f"{n} (not created)"
+            for n in sick
+        )
+        why = f": {reason[0]}" if reason else ""
+        return f"services not healthy: {detail or 'none'}{why}"
+
+    def status(self, version: str, healthy_after: Mapping[str, float] | None = None) -> list[ServiceStatus]:
+        states: dict[str, ContainerState] = {c.service: c for c in self.compose(version).ps()}
+        rows = []
+        for service in self.stack.services:
+            state = states.get(service.name)
+            rows.append(
+                ServiceStatus(
+                    service=service,
+                    state=state.state if state else "",
+                    health=state.health if state else "",
+                    host_port=host_port(service),
+                    seconds_to_healthy=(healthy_after or {}).get(service.name),
+                )
+            )
+        return rows
+
+    def down(self, version: str, *, volumes: bool) -> None:
+        self.compose(version).down(volumes=volumes)
+
+    def running_version(self) -> str | None:
+        """The version of the images the project's containers run, if they agree on one."""
+        seen = set()
+        for version in self.stack.versions:
+            for state in self.compose(version).ps():
+                if state.state == "running":
+                    info = self.docker.runner.run(
+                        ["docker", "inspect", "--format", "{{.Config.Image}}", state.name], check=False
+                    )
+                    seen.add(info.stdout.strip().rpartition(":")[2])
+            if seen:
+                break
+        return seen.pop() if len(seen) == 1 else None
+
+    def move(self, to_version: str, *, timeout: float) -> list[ServiceStatus]:
+        """Replace the running stack with another version's images, keeping the data volume."""
+        for version in self.stack.versions:
+            if version != to_version:
+                self.compose(version).down(volumes=False)
+        return self.up(to_version, timeout=timeout)

@@ -1,0 +1,70 @@
+"""Tagging and pushing the stack's images to a registry (the plan's Phase 4.1)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tabulate import tabulate
+
+from .docker import Docker
+from .errors import CommandFailed, ImageMissing, SutraError, failure_reason
+from .stack import Service
+
+# A registry host (with optional port) and optional repository path, as Docker's reference
+# grammar allows them: "localhost:5000", "registry.example.io/sutra-ai". No scheme, no tag.
+_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+REGISTRY_PATTERN = re.compile(rf"^{_HOST}(?:/{_PATH_COMPONENT})*$")
+DIGEST_PATTERN = re.compile(r"digest: (sha256:[0-9a-f]{64})")
+
+
+class PushFailed(SutraError):
+    exit_code = 1
+
+
+def validate_registry(registry: str) -> str:
+    if not REGISTRY_PATTERN.match(registry):
+        raise SutraError(
+            f"--registry {registry!r} is not a registry reference; expected HOST[:PORT][/PATH] "
+            "with a lower-case path and no scheme or tag, e.g. localhost:5000/sutra-ai"
+        )
+    return registry
+
+
+@dataclass(frozen=True)
+class Pushed:
+    service: str
+    reference: str
+    digest: str
+
+
+def push_images(
+    docker: Docker, services: Sequence[Service], *, registry: str, version: str, latest: bool
+) -> list[Pushed]:
+    """Tag R/<image>:<version> (and :latest) for every service, then push them all."""
+    validate_registry(registry)
+    for service in services:  # everything is checked before the first tag
+        if docker.image(service.ref(version)) is None:
+            raise ImageMissing(service.ref(version), f"build it with `inv build --version {version}`")
+    tags = [version, "latest"] if latest else [version]
+    pushed = []
+    for service in services:
+        for tag in tags:
+            target = f"{registry}/{service.image}:{tag}"
+            docker.runner.run(["docker", "tag", service.ref(version), target], mutates=True)
+    for service in services:
+        for tag in tags:
+            target = f"{registry}/{service.image}:{tag}"
+            try:
+                result = docker.runner.run(["docker", "push", target], mutates=True)
+            except CommandFailed as error:
+                raise PushFailed(f"pushing {target} failed: {failure_reason(error.output)}") from None
+            match = DIGEST_PATTERN.search(result.stdout)
+            pushed.append(Pushed(service.name, target, match.group(1) if match else "(dry run)"))
+    return pushed
+
+
+def pushed_table(pushed: Sequence[Pushed]) -> str:
+    return tabulate([[p.reference, p.digest] for p in pushed], headers=["Pushed", "Digest"])

@@ -1,0 +1,168 @@
+"""Smoke tests: every service answers its health check, and a fact learned through the API
+comes back from a query through api -> hybrid -> storage."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit
+
+from tabulate import tabulate
+
+from .errors import SutraError
+from .stack import Service
+from .waiting import Clock, TimedOut, wait_until
+
+END_TO_END = "end-to-end"
+REQUEST_TIMEOUT = 3.0
+
+
+class SmokeFailed(SutraError):
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    seconds: float
+    detail: str
+
+
+@dataclass(frozen=True)
+class SmokeReport:
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def as_json(self) -> dict:
+        return {"ok": self.ok, "checks": [asdict(c) for c in self.checks]}
+
+    def table(self) -> str:
+        return tabulate(
+            [[c.name, "ok" if c.ok else "FAILED", f"{c.seconds:.2f}", c.detail] for c in self.checks],
+            headers=["Check", "Result", "Seconds", "Detail"],
+            colalign=("left", "left", "right", "left"),
+        )
+
+    def raise_if_failed(self) -> None:
+        failed = [c for c in self.checks if not c.ok]
+        if failed:
+            raise SmokeFailed("smoke failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed))
+
+
+class Attempt(Exception):
+    """One failed try; retried until the deadline, then its message is the detail."""
+
+
+def http_json(method: str, url: str, body: dict | None = None) -> tuple[int, object]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
+            raw = response.read()
+            status = response.status
+    except urllib.error.HTTPError as error:
+        raise Attempt(f"{method} {url} answered {error.code}") from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise Attempt(f"{method} {url}: {reason}") from None
+    try:
+        return status, json.loads(raw) if raw else None
+    except ValueError:
+        return status, raw.decode(errors="replace")
+
+
+def probe(service: Service, base_url: str) -> str:
+    """One health probe; returns a short detail on success, raises Attempt otherwise."""
+    if service.health.protocol == "tcp":
+        parts = urlsplit(base_url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or service.port.host
+        try:
+            with socket.create_connection((host, port), timeout=REQUEST_TIMEOUT):
+                return f"tcp {host}:{port} accepts connections"
+        except OSError as error:
+            raise Attempt(f"tcp {host}:{port}: {error.strerror or error}") from None
+    url = base_url.rstrip("/") + (service.health.path or "/")
+    status, _ = http_json("GET", url)
+    return f"GET {url} -> {status}"
+
+
+def learn_and_query(api_url: str) -> str:
+    marker = uuid.uuid4().hex[:12]
+    fact = f"smoke check {marker}: the lighthouse keeper counted seven ships at dawn"
+    _, learned = http_json("POST", api_url.rstrip("/") + "/learn", {"content": fact})
+    fact_id = learned.get("id") if isinstance(learned, dict) else None
+    if not fact_id:
+        raise Attempt(f"/learn gave no id: {learned!r}")
+    _, answer = http_json(
+        "POST", api_url.rstrip("/") + "/query", {"query": f"smoke check {marker}", "limit": 5}
+    )
+    results = answer.get("results", []) if isinstance(answer, dict) else []
+    if not any(r.get("id") == fact_id for r in results):
+        raise Attempt(f"fact {fact_id} learned but not returned by /query ({len(results)} results)")
+    return f"learned {fact_id} and found it through api -> hybrid -> storage"
+
+
+def timed_check(name: str, attempt: Callable[[], str], *, timeout: float, clock: Clock) -> Check:
+    started = clock.now()
+    last_error = ["no attempt made"]
+
+    def once() -> str | None:
+        try:
+            return attempt()
+        except Attempt as error:
+            last_error[0] = str(error)
+            return None
+
+    try:
+        detail = wait_until(once, timeout=timeout, interval=0.5, what=name, clock=clock)
+    except TimedOut:
+        return Check(name, False, round(clock.now() - started, 3), last_error[0])
+    return Check(name, True, round(clock.now() - started, 3), detail)
+
+
+def run_smoke(
+    services: Sequence[Service],
+    base_urls: Mapping[str, str],
+    *,
+    timeout: float,
+    end_to_end_via: str | None,
+    clock: Clock = Clock(time.monotonic, time.sleep),
+) -> SmokeReport:
+    """Probe each service (retrying until ``timeout``), then the end-to-end round trip."""
+    checks = [
+        timed_check(s.name, lambda s=s: probe(s, base_urls[s.name]), timeout=timeout, clock=clock)
+        for s in services
+    ]
+    if end_to_end_via is not None:
+        api_url = base_urls[end_to_end_via]
+        checks.append(timed_check(END_TO_END, lambda: learn_and_query(api_url), timeout=timeout, clock=clock))
+    return SmokeReport(tuple(checks))
+
+
+def parse_base_urls(values: Sequence[str], known: Sequence[str]) -> dict[str, str]:
+    """`--base-url sutra-api=http://localhost:8000` (repeatable) -> {service: url}."""
+    urls = {}
+    for value in values:
+        name, sep, url = value.partition("=")
+        if not sep or not url.startswith(("http://", "https://", "tcp://")):
+            raise SutraError(
+                f"--base-url {value!r}: expected SERVICE=URL, e.g. sutra-api=http://localhost:8000"
+            )
+        if name not in known:
+            raise SutraError(
+                f"--base-url {value!r}: unknown service {name!r}; known services: {', '.join(known)}"
+            )
+        urls[name] = url
+    return urls
