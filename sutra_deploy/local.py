@@ -17,7 +17,7 @@ from .docker import Docker
 from .errors import ImageMissing, SutraError
 from .runner import Result
 from .stack import Service, Stack
-from .waiting import Clock, TimedOut, wait_until
+from .waiting import SYSTEM_CLOCK, Clock, TimedOut, wait_until
 
 log = logging.getLogger("sutra")
 
@@ -127,7 +127,7 @@ class LocalStack:
                     f"or choose another with {port_env(service)}=<port>"
                 )
 
-    def up(self, version: str, *, timeout: float, clock: Clock = Clock()) -> list[ServiceStatus]:
+    def up(self, version: str, *, timeout: float, clock: Clock = SYSTEM_CLOCK) -> list[ServiceStatus]:
         """Start the stack and poll until every service is healthy; idempotent."""
         compose = self.compose(version)
         self.require_images(version)

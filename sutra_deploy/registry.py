@@ -14,7 +14,8 @@ from .stack import Service
 
 # A registry host (with optional port) and optional repository path, as Docker's reference
 # grammar allows them: "localhost:5000", "registry.example.io/sutra-ai". No scheme, no tag.
-_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]{1,5})?"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_HOST = rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?"
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 REGISTRY_PATTERN = re.compile(rf"^{_HOST}(?:/{_PATH_COMPONENT})*$")
 DIGEST_PATTERN = re.compile(r"digest: (sha256:[0-9a-f]{64})")

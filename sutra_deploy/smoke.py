@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -17,7 +16,7 @@ from tabulate import tabulate
 
 from .errors import SutraError
 from .stack import Service
-from .waiting import Clock, TimedOut, wait_until
+from .waiting import SYSTEM_CLOCK, Clock, TimedOut, wait_until
 
 END_TO_END = "end-to-end"
 REQUEST_TIMEOUT = 3.0
@@ -138,7 +137,7 @@ def run_smoke(
     *,
     timeout: float,
     end_to_end_via: str | None,
-    clock: Clock = Clock(time.monotonic, time.sleep),
+    clock: Clock = SYSTEM_CLOCK,
 ) -> SmokeReport:
     """Probe each service (retrying until ``timeout``), then the end-to-end round trip."""
     checks = [

@@ -22,15 +22,19 @@ class Clock:
     sleep: Callable[[float], None] = time.sleep
 
 
+SYSTEM_CLOCK = Clock()
+
+
 def wait_until(
     check: Callable[[], T | None],
     *,
     timeout: float,
     interval: float = 0.5,
     what: str = "the condition",
-    clock: Clock = Clock(),
+    clock: Clock | None = None,
 ) -> T:
     """Call ``check`` until it returns something truthy; return that, or raise TimedOut."""
+    clock = clock or SYSTEM_CLOCK
     deadline = clock.now() + timeout
     while True:
         result = check()

@@ -45,3 +45,54 @@ def built_v2() -> subprocess.CompletedProcess:
     result = inv("build")
     assert result.returncode == 0, result.stderr[-3000:]
     return result
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def stack_env() -> dict[str, str]:
+    """A compose project of this run's own, on free host ports: never the user's stack."""
+    from sutra_deploy.local import port_env
+
+    env = {"INVOKE_SUTRA_PROJECT": f"sutra-it-{os.getpid()}"}
+    env.update({port_env(s): str(free_port()) for s in STACK.services})
+    return env
+
+
+@pytest.fixture(scope="session")
+def built_v1() -> None:
+    result = inv("build", "--version", "v1")
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+ARTIFACTS = PROJECT_DIR / ".artifacts"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call" and report.failed:
+        item.session.config._sutra_failed = True  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def local_stack(built_v2, stack_env, request):
+    """The v2 stack up under the run's project; always torn down, logs kept on failure."""
+    up = inv("local-up", **stack_env)
+    try:
+        assert up.returncode == 0, up.stderr[-3000:]
+        yield stack_env
+    finally:
+        if getattr(request.config, "_sutra_failed", False) or up.returncode != 0:
+            ARTIFACTS.mkdir(exist_ok=True)
+            logs = inv("logs", **stack_env)
+            (ARTIFACTS / f"{stack_env['INVOKE_SUTRA_PROJECT']}.log").write_text(logs.stdout)
+        # The test run owns this project's volume, so it goes too.
+        inv("local-down", "--volumes", **stack_env)

@@ -1,0 +1,212 @@
+"""The local compose stack on real containers: up, smoke, data kept, push, rollback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import urllib.request
+import uuid
+
+import pytest
+
+from sutra_deploy.local import port_env
+from sutra_deploy.waiting import wait_until
+
+from .conftest import STACK, docker, free_port, inv
+
+
+def api_url(env: dict[str, str]) -> str:
+    return f"http://127.0.0.1:{env[port_env(STACK.service(STACK.public_api))]}"
+
+
+def post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def learn(env: dict[str, str], text: str) -> str:
+    return post(api_url(env) + "/learn", {"content": text})["id"]
+
+
+def found(env: dict[str, str], text: str, fact_id: str) -> bool:
+    try:
+        results = post(api_url(env) + "/query", {"query": text, "limit": 10})["results"]
+    except OSError:
+        return False
+    return any(r["id"] == fact_id for r in results)
+
+
+def compose(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    project = env["INVOKE_SUTRA_PROJECT"]
+    file = STACK.path.parent / "compose" / "docker-compose-v2.yml"
+    return subprocess.run(
+        ["docker", "compose", "-f", str(file), "-p", project, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**__import__("os").environ, **env},
+    )
+
+
+def container_ids(env: dict[str, str]) -> dict[str, str]:
+    out = compose(env, "ps", "--format", "json").stdout
+    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+    return {row["Service"]: row["ID"] for row in rows}
+
+
+def wait_for_health(env: dict[str, str]) -> None:
+    result = inv("local-up", **env)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_smoke_json_reports_every_service_and_the_end_to_end_check(local_stack):
+    result = inv("smoke", "--json", **local_stack)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    names = [c["name"] for c in report["checks"]]
+    assert names == [*STACK.service_names, "end-to-end"]
+    assert all(c["ok"] for c in report["checks"])
+
+
+def test_local_up_twice_changes_nothing(local_stack):
+    before = container_ids(local_stack)
+    result = inv("local-up", **local_stack)
+    assert result.returncode == 0, result.stderr
+    assert container_ids(local_stack) == before
+    rows = [line.split() for line in result.stdout.splitlines()[2:]]
+    assert [(r[0], r[1], r[2]) for r in rows] == [(s, "running", "healthy") for s in STACK.service_names]
+
+
+def test_a_fact_survives_a_storage_restart_and_local_down(local_stack):
+    text = f"integration fact {uuid.uuid4().hex}: the bridge opens at noon"
+    fact_id = learn(local_stack, text)
+    assert found(local_stack, text, fact_id)
+    assert compose(local_stack, "restart", "storage-server").returncode == 0
+    wait_for_health(local_stack)
+    wait_until(lambda: found(local_stack, text, fact_id), timeout=30, what="the fact after a restart")
+    down = inv("local-down", **local_stack)  # without --volumes: the data stays
+    assert down.returncode == 0, down.stderr
+    wait_for_health(local_stack)
+    wait_until(lambda: found(local_stack, text, fact_id), timeout=30, what="the fact after local-down")
+
+
+def test_smoke_names_a_stopped_service(local_stack):
+    assert compose(local_stack, "stop", "sutra-hybrid").returncode == 0
+    try:
+        result = inv("smoke", "--json", "--timeout", "3", **local_stack)
+        assert result.returncode == 1
+        checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+        assert checks["sutra-hybrid"]["ok"] is False
+        assert checks["end-to-end"]["ok"] is False
+        assert checks["storage-server"]["ok"] is True
+        assert "sutra-hybrid:" in result.stderr.strip().splitlines()[-1]
+        assert "Traceback" not in result.stderr
+    finally:
+        wait_for_health(local_stack)
+
+
+def test_a_taken_host_port_is_one_clear_error(built_v2, stack_env):
+    env = {**stack_env, "INVOKE_SUTRA_PROJECT": stack_env["INVOKE_SUTRA_PROJECT"] + "-ports"}
+    env.update({port_env(s): str(free_port()) for s in STACK.services})
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        env[port_env(STACK.service("sutra-api"))] = str(taken)
+        result = inv("local-up", **env)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: host port {taken} for sutra-api is already in use; stop whatever holds it "
+        f"or choose another with SUTRA_API_PORT=<port>"
+    )
+    assert container_ids(env) == {}
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """Debian's distribution registry on a free loopback port, for this test only."""
+    port = free_port()
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    process = subprocess.Popen(
+        ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def answering() -> bool:
+        try:
+            with urllib.request.urlopen(url + "/v2/", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(answering, timeout=30, what="the registry")
+        yield f"127.0.0.1:{port}", url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def registry_json(url: str, accept: str | None = None) -> tuple[dict, dict]:
+    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response), dict(response.headers)
+
+
+def test_push_lands_in_a_real_registry_with_matching_digests(built_v2, registry):
+    address, url = registry
+    result = inv("push", "--registry", f"{address}/sutra-ai", "--service", "sutra-client,storage-server")
+    assert result.returncode == 0, result.stderr
+    digests = dict(line.split()[:2] for line in result.stdout.splitlines()[2:])
+    assert set(digests) == {
+        f"{address}/sutra-ai/{image}:{tag}"
+        for image in ("sutra-storage-server", "sutra-client")
+        for tag in ("v2", "latest")
+    }
+    catalog, _ = registry_json(url + "/v2/_catalog")
+    assert sorted(catalog["repositories"]) == ["sutra-ai/sutra-client", "sutra-ai/sutra-storage-server"]
+    manifest_type = "application/vnd.docker.distribution.manifest.v2+json"
+    for image in ("sutra-storage-server", "sutra-client"):
+        tags, _ = registry_json(f"{url}/v2/sutra-ai/{image}/tags/list")
+        assert sorted(tags["tags"]) == ["latest", "v2"]
+        for tag in ("v2", "latest"):
+            _, headers = registry_json(f"{url}/v2/sutra-ai/{image}/manifests/{tag}", manifest_type)
+            assert headers["Docker-Content-Digest"] == digests[f"{address}/sutra-ai/{image}:{tag}"]
+
+
+def test_a_malformed_registry_is_refused_before_tagging(built_v2):
+    result = inv("push", "--registry", "HTTP://Bad Registry/")
+    assert result.returncode == 2
+    assert "is not a registry reference" in result.stderr
+    tags = docker("images", "--format", "{{.Repository}}").stdout
+    assert "Bad Registry" not in tags and "HTTP:" not in tags
+
+
+def running_versions(env: dict[str, str]) -> set[str]:
+    ids = container_ids(env).values()
+    return {docker("inspect", "-f", "{{.Config.Image}}", i).stdout.strip().rpartition(":")[2] for i in ids}
+
+
+def test_local_rollback_moves_between_versions_and_keeps_the_data(local_stack, built_v1):
+    text = f"rollback fact {uuid.uuid4().hex}: the ferry leaves at six"
+    fact_id = learn(local_stack, text)
+    back = inv("rollback", "--env", "local", **local_stack)
+    assert back.returncode == 0, back.stderr[-2000:]
+    assert running_versions(local_stack) == {"v1"}
+    assert inv("smoke", **local_stack).returncode == 0
+    assert found(local_stack, text, fact_id)
+    forward = inv("rollback", "--env", "local", "--to", "v2", **local_stack)
+    assert forward.returncode == 0, forward.stderr[-2000:]
+    assert running_versions(local_stack) == {"v2"}
+    assert inv("smoke", **local_stack).returncode == 0
+    assert found(local_stack, text, fact_id)
