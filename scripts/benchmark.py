@@ -1,14 +1,21 @@
 #!/usr/bin/env python3
-"""Benchmark the build: cold and no-change build times, parallel against serial, and each
-image's bytes against the plan. Figures for people, not a test: run it on a quiet machine.
+"""Benchmark the build and the local stack. Figures for people, not a test: run it on a
+quiet machine.
 
-    .venv/bin/python scripts/benchmark.py [--bases] [--skip-serial] [--v1] [--json out.json]
+Build: cold and no-change build times, parallel against serial, each image's bytes against
+the plan. Local (--local): seconds from `inv local-up` to all healthy, cold (new containers,
+empty volume) and warm (containers recreated, data kept), against the plan's fixed
+`sleep 10`; and each container's peak memory while the smoke test runs in a loop.
+
+    .venv/bin/python scripts/benchmark.py [--bases] [--skip-serial] [--v1] [--local] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import socket
 import subprocess
 import sys
 import time
@@ -19,10 +26,12 @@ from tabulate import tabulate
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from sutra_deploy.local import port_env  # noqa: E402
+from sutra_deploy.stack import load_stack  # noqa: E402
 from sutra_deploy.units import mb  # noqa: E402
 
 
-def timed_inv(*args: str) -> float:
+def timed_inv(*args: str, env: dict[str, str] | None = None) -> float:
     started = time.monotonic()
     subprocess.run(
         [sys.executable, "-m", "invoke", *args],
@@ -30,6 +39,7 @@ def timed_inv(*args: str) -> float:
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
     )
     return time.monotonic() - started
 
@@ -45,16 +55,25 @@ def sizes(*args: str) -> dict:
     return json.loads(out.stdout)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bases", action="store_true", help="also time remaking the base images")
-    parser.add_argument("--skip-serial", action="store_true", help="skip the --jobs 1 cold build")
-    parser.add_argument("--v1", action="store_true", help="also build v1 and compare against it")
-    parser.add_argument("--json", type=Path, help="write the figures to this file")
-    options = parser.parse_args()
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
+
+def peak_memory_bytes(container_id: str) -> int | None:
+    """The kernel's high-water mark for the container (cgroup v1, else v2's memory.peak)."""
+    for path in (
+        Path(f"/sys/fs/cgroup/memory/docker/{container_id}/memory.max_usage_in_bytes"),
+        Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/memory.peak"),
+    ):
+        if path.exists():
+            return int(path.read_text())
+    return None
+
+
+def benchmark_build(options: argparse.Namespace, figures: dict) -> None:
     timings: list[list[str]] = []
-    figures: dict = {}
     if options.bases:
         figures["base_images_seconds"] = timed_inv("base-images", "--force")
         timings.append(["base images (mmdebstrap, all four)", f"{figures['base_images_seconds']:.1f}"])
@@ -94,14 +113,78 @@ def main() -> int:
             "",
         ]
     )
+    headers = ["Service", f"Old ({report['baseline']})", "New", "Plan target", "of target", "Status"]
     print()
-    print(
-        tabulate(
-            rows,
-            headers=["Service", f"Old ({report['baseline']})", "New", "Plan target", "of target", "Status"],
-        )
-    )
+    print(tabulate(rows, headers=headers))
     print(f"\nunique bytes across the images: {mb(report['unique_bytes'])}")
+
+
+def benchmark_local(options: argparse.Namespace, figures: dict) -> None:
+    stack = load_stack(PROJECT_DIR / "stack.toml")
+    # The benchmark's own project on free ports: the user's stack and volume are not touched.
+    env = {"INVOKE_SUTRA_PROJECT": f"sutra-bench-{os.getpid()}"}
+    env.update({port_env(s): str(free_port()) for s in stack.services})
+    rounds = options.smoke_rounds
+    try:
+        figures["local_up_cold_seconds"] = timed_inv("local-up", env=env)
+        timed_inv("local-down", env=env)  # containers go, the volume stays
+        figures["local_up_warm_seconds"] = timed_inv("local-up", env=env)
+        started = time.monotonic()
+        for _ in range(rounds):
+            timed_inv("smoke", env=env)
+        figures["smoke_seconds_per_round"] = (time.monotonic() - started) / rounds
+        listing = subprocess.run(
+            [
+                "docker",
+                "ps",
+                "--no-trunc",
+                "--filter",
+                f"label=com.docker.compose.project={env['INVOKE_SUTRA_PROJECT']}",
+                "--format",
+                '{{.ID}} {{.Label "com.docker.compose.service"}}',
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        figures["peak_memory_bytes"] = {
+            name: peak_memory_bytes(cid) for cid, name in (line.split() for line in listing.splitlines())
+        }
+    finally:
+        timed_inv("local-down", "--volumes", env=env)
+    rows = [
+        ["local-up, cold (new containers, empty volume)", f"{figures['local_up_cold_seconds']:.1f}"],
+        ["local-up, warm (containers recreated, data kept)", f"{figures['local_up_warm_seconds']:.1f}"],
+        ["the plan's fixed wait (sleep, unchecked)", "10-15"],
+        [
+            f"inv smoke, mean of {rounds} (process start included)",
+            f"{figures['smoke_seconds_per_round']:.2f}",
+        ],
+    ]
+    print(tabulate(rows, headers=["Local stack", "Seconds"], colalign=("left", "right")))
+    memory = [
+        [name, mb(peak) if peak else "n/a"] for name, peak in sorted(figures["peak_memory_bytes"].items())
+    ]
+    print()
+    print(tabulate(memory, headers=["Container", "Peak memory"], colalign=("left", "right")))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bases", action="store_true", help="also time remaking the base images")
+    parser.add_argument("--skip-serial", action="store_true", help="skip the --jobs 1 cold build")
+    parser.add_argument("--v1", action="store_true", help="also build v1 and compare against it")
+    parser.add_argument("--no-build", action="store_true", help="skip the build benchmark")
+    parser.add_argument("--local", action="store_true", help="also benchmark the local compose stack")
+    parser.add_argument("--smoke-rounds", type=int, default=20, help="smoke runs while memory is watched")
+    parser.add_argument("--json", type=Path, help="write the figures to this file")
+    options = parser.parse_args()
+    figures: dict = {}
+    if not options.no_build:
+        benchmark_build(options, figures)
+    if options.local:
+        print()
+        benchmark_local(options, figures)
     if options.json:
         options.json.write_text(json.dumps(figures, indent=2))
     return 0

@@ -1,0 +1,3 @@
+from sutra_control.main import main
+
+raise SystemExit(main())
