@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 from pathlib import Path
 
 import nox
@@ -42,7 +43,13 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def integration(session: nox.Session) -> None:
-    """Build the real images (local base images if none can be pulled) and test against them."""
-    require_tools(session, "docker", "mmdebstrap")
+    """Real images, a real compose stack on free ports and a real registry; always torn down."""
+    require_tools(session, "docker", "mmdebstrap", "docker-registry")
     session.install("-r", DEV_REQUIREMENTS)
-    session.run("pytest", "tests/integration", *session.posargs)
+    project = f"sutra-it-{uuid.uuid4().hex[:8]}"
+    env = {"INVOKE_SUTRA_PROJECT": project}
+    try:
+        session.run("pytest", "tests/integration", *session.posargs, env=env)
+    finally:
+        # The tests tear the stack down themselves; this also covers a run cut short.
+        session.run("python", "-m", "invoke", "local-down", "--volumes", env=env, success_codes=[0, 1, 2])

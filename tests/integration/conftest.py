@@ -60,7 +60,8 @@ def stack_env() -> dict[str, str]:
     """A compose project of this run's own, on free host ports: never the user's stack."""
     from sutra_deploy.local import port_env
 
-    env = {"INVOKE_SUTRA_PROJECT": f"sutra-it-{os.getpid()}"}
+    # `nox -s integration` names the project so that it can always tear it down itself.
+    env = {"INVOKE_SUTRA_PROJECT": os.environ.get("INVOKE_SUTRA_PROJECT") or f"sutra-it-{os.getpid()}"}
     env.update({port_env(s): str(free_port()) for s in STACK.services})
     return env
 
