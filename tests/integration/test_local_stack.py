@@ -210,3 +210,25 @@ def test_local_rollback_moves_between_versions_and_keeps_the_data(local_stack, b
     assert running_versions(local_stack) == {"v2"}
     assert inv("smoke", **local_stack).returncode == 0
     assert found(local_stack, text, fact_id)
+
+
+def test_a_service_that_never_gets_healthy_is_named_with_its_logs(built_v2, stack_env, tmp_path):
+    env = {**stack_env, "INVOKE_SUTRA_PROJECT": stack_env["INVOKE_SUTRA_PROJECT"] + "-sick"}
+    env.update({port_env(s): str(free_port()) for s in STACK.services})
+    # Control listens on another port than its health check asks: it never becomes healthy.
+    broken = tmp_path / "docker-compose-v2.yml"
+    text = (STACK.path.parent / "compose" / "docker-compose-v2.yml").read_text()
+    broken.write_text(
+        text.replace("      SUTRA_SERVICES: >-", "      CONTROL_PORT: '5999'\n      SUTRA_SERVICES: >-")
+    )
+    env["INVOKE_SUTRA_COMPOSE_FILES_V2"] = str(broken)
+    try:
+        result = inv("local-up", "--timeout", "15", **env)
+        assert result.returncode == 1
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("error: services not healthy: sutra-control (running/")
+        assert "not healthy after 15s" in last
+        assert "[local] last log lines of sutra-control:" in result.stderr
+        assert "5999" in result.stderr  # control's own log line, saying where it listens
+    finally:
+        inv("local-down", "--volumes", **env)

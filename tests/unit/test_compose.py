@@ -1,0 +1,26 @@
+from sutra_deploy.compose import parse_ps
+
+LINE = (
+    '{"Service":"sutra-api","Name":"sutra-sutra-api-1","State":"running","Health":"healthy","ExitCode":0,'
+    '"Publishers":[{"URL":"0.0.0.0","TargetPort":8000,"PublishedPort":8000,"Protocol":"tcp"},'
+    '{"URL":"::","TargetPort":8000,"PublishedPort":8000,"Protocol":"tcp"}]}'
+)
+STARTING = '{"Service":"sutra-hybrid","Name":"h","State":"running","Health":"starting","Publishers":[]}'
+EXITED = '{"Service":"storage-server","Name":"s","State":"exited","Health":"","ExitCode":137}'
+
+
+def test_one_object_per_line():
+    api, hybrid, storage = parse_ps("\n".join([LINE, STARTING, EXITED]) + "\n")
+    assert (api.service, api.published, api.healthy) == ("sutra-api", (8000,), True)
+    assert hybrid.healthy is False
+    assert (storage.state, storage.exit_code, storage.healthy) == ("exited", 137, False)
+
+
+def test_older_array_form_and_nothing_running():
+    assert [c.service for c in parse_ps(f"[{LINE}, {STARTING}]")] == ["sutra-api", "sutra-hybrid"]
+    assert parse_ps("") == []
+
+
+def test_a_running_container_without_a_health_check_counts_as_healthy():
+    [plain] = parse_ps('{"Service":"x","Name":"x","State":"running","Health":""}')
+    assert plain.healthy
