@@ -9,12 +9,14 @@ from invoke import Collection, task
 
 from sutra_deploy import base_images as bases_mod
 from sutra_deploy import build as build_mod
+from sutra_deploy import capacity as capacity_mod
+from sutra_deploy import deploy as deploy_mod
+from sutra_deploy import k8s
 from sutra_deploy import local as local_mod
 from sutra_deploy import registry as registry_mod
 from sutra_deploy import sizes as sizes_mod
 from sutra_deploy import smoke as smoke_mod
 from sutra_deploy.edge import DEFAULTS, local_stack, session, split_names, user_errors
-from sutra_deploy.errors import SutraError
 from sutra_deploy.source import resolve_source_root
 
 
@@ -199,24 +201,153 @@ def push(c, registry, version=None, no_latest=False, service=None):
 
 @task(
     help={
-        "env": "Where to roll back: local (Kubernetes environments come with k8s-apply).",
-        "to": "Version to move to (default: the one before the running one).",
-        "timeout": "Seconds to wait for health after the move (default 120).",
+        "env": "local, or a Kubernetes environment (staging, production).",
+        "service": "Kubernetes: only this deployment (default: all).",
+        "to": "local: the version to move to (default: the one before the running one); "
+        "Kubernetes: set this image tag instead of undoing the last rollout.",
+        "timeout": "local: seconds to wait for health after the move (default 120).",
+        "yes": "Confirm a production rollback without asking.",
+    },
+    iterable=["service"],
+)
+@user_errors
+def rollback(c, env, service=None, to=None, timeout=None, yes=False):
+    """Roll back: the local stack to another version, or Kubernetes deployments."""
+    s = session(c)
+    if env == "local":
+        stack = local_stack(s)
+        target = to or local_mod.previous_version(s.stack, stack.running_version())
+        rows = stack.move(target, timeout=float(timeout or s.settings["local_timeout"]))
+        if rows:
+            print(local_mod.status_table(rows))
+        return
+    environment = k8s.environment(s.settings, env)
+    deploy_mod.confirm(environment, yes=yes, dry=s.dry)
+    kubectl = k8s.Kubectl(s.runner, s.settings["kubectl"])
+    objects = k8s.render(kubectl, environment)
+    names = [s.stack.service(n).name for n in split_names(service)] or k8s.deployments_in_order(objects)
+    images = None
+    if to:
+        images = {
+            n: f"{k8s.image_repository(image)}:{to}" for n, image in k8s.images_by_deployment(objects).items()
+        }
+    k8s.rollback(kubectl, environment, names, k8s.namespace_of(objects), to_image=images)
+
+
+@task(
+    help={
+        "env": "Environment whose overlay to render (staging, production).",
+        "registry": "Registry to point the images at (default: the environment's).",
+        "tag": "Image tag (default: the overlay's).",
+        "digests": "Pin each image to the digest the engine got when it was pushed.",
     }
 )
 @user_errors
-def rollback(c, env, to=None, timeout=None):
-    """Move a running stack to another version, keeping its data."""
+def k8s_render(c, env, registry=None, tag=None, digests=False):
+    """Print an environment's final manifests, images resolved."""
     s = session(c)
-    if env != "local":
-        raise SutraError(f"rollback --env {env}: only 'local' is supported so far")
-    stack = local_stack(s)
-    target = to or local_mod.previous_version(s.stack, stack.running_version())
-    rows = stack.move(target, timeout=float(timeout or s.settings["local_timeout"]))
-    if rows:
-        print(local_mod.status_table(rows))
+    environment = k8s.with_images(k8s.environment(s.settings, env), registry=registry, tag=tag)
+    kubectl = k8s.Kubectl(s.runner, s.settings["kubectl"])
+    pinned = k8s.pushed_digests(s.docker, s.stack, environment) if digests else {}
+    print(k8s.dump_manifests(k8s.render(kubectl, environment, digests=pinned)), end="")
 
 
-ns = Collection(base_images, build, sizes, local_up, local_down, local_status, logs, smoke, push, rollback)
+@task(
+    help={
+        "env": "Environment to apply (staging, production).",
+        "registry": "Registry the images are pulled from (default: the environment's).",
+        "tag": "Image tag (default: the overlay's).",
+        "yes": "Confirm a production apply without asking.",
+    }
+)
+@user_errors
+def k8s_apply(c, env, registry=None, tag=None, yes=False):
+    """Apply an environment in order, wait for every rollout, show pods and autoscalers."""
+    s = session(c)
+    environment = k8s.with_images(k8s.environment(s.settings, env), registry=registry, tag=tag)
+    deploy_mod.confirm(environment, yes=yes, dry=s.dry)
+    kubectl = k8s.Kubectl(s.runner, s.settings["kubectl"])
+    k8s.check_context(kubectl, environment)
+    objects = k8s.render(kubectl, environment)
+    k8s.require_valid(objects, environment.name)
+    namespace = k8s.apply(kubectl, environment, objects)
+    print(kubectl.get("pods,hpa", namespace), end="")
+
+
+@task(
+    help={
+        "env": "staging, production or local.",
+        "version": "Image version to build and ship (default v2).",
+        "yes": "Confirm a production deploy without asking.",
+    }
+)
+@user_errors
+def deploy(c, env, version=None, yes=False):
+    """Build, gate on sizes, push, apply, wait, smoke; roll back on its own if any of it fails."""
+    s = session(c)
+    version = version or s.stack.default_version
+
+    def measure():
+        s.docker.ensure_available()
+        return sizes_mod.measure(s.stack, s.docker, s.stack.services, version=version)
+
+    def build_all():
+        _build(c, version=version)
+
+    if env == "local":
+        deploy_mod.deploy_local(
+            s.stack,
+            local_stack(s),
+            version=version,
+            build=build_all,
+            measure=measure,
+            timeout=float(s.settings["local_timeout"]),
+            smoke_timeout=float(s.settings["smoke_timeout"]),
+        )
+        return
+    environment = k8s.environment(s.settings, env)
+    deploy_mod.confirm(environment, yes=yes, dry=s.dry)
+    pipeline = deploy_mod.KubernetesDeploy(
+        s.stack,
+        k8s.Kubectl(s.runner, s.settings["kubectl"]),
+        environment,
+        version,
+        float(s.settings["smoke_timeout"]),
+    )
+    pipeline.run(build_all, measure)
+
+
+@task(
+    help={
+        "env": "Environment whose manifests to measure (default production).",
+        "json": "Print one JSON object on stdout instead of the table.",
+    }
+)
+@user_errors
+def capacity(c, env="production", json_=False):
+    """Cluster capacity the manifests ask for: requests at minimum scale, limits at maximum."""
+    s = session(c)
+    kubectl = k8s.Kubectl(s.runner, s.settings["kubectl"])
+    objects = k8s.render(kubectl, k8s.environment(s.settings, env))
+    report = capacity_mod.capacity(objects, order=s.stack.service_names)
+    print(report.to_json() if json_ else report.table())
+
+
+ns = Collection(
+    base_images,
+    build,
+    sizes,
+    local_up,
+    local_down,
+    local_status,
+    logs,
+    smoke,
+    push,
+    k8s_render,
+    k8s_apply,
+    rollback,
+    deploy,
+    capacity,
+)
 ns.configure(DEFAULTS)
 ns.configure({"tasks": {"auto_dash_names": True}})

@@ -37,6 +37,25 @@ DEFAULTS: dict[str, Any] = {
         },
         "local_timeout": 120,  # seconds for the local stack to become healthy
         "smoke_timeout": 30,  # seconds each smoke check may retry
+        "kubectl": "kubectl",  # the tests point this at a recording stand-in
+        # Each Kubernetes environment: its overlay, the kube context it must be applied in,
+        # the registry its images are pushed to and pulled from, and whether to ask first.
+        "environments": {
+            "staging": {
+                "overlay": "k8s/overlays/staging",
+                "context": "sutra-staging",
+                "registry": "registry.example.com/sutra-ai",
+                "confirm": False,
+                "rollout_timeout": 300,
+            },
+            "production": {
+                "overlay": "k8s/overlays/production",
+                "context": "sutra-production",
+                "registry": "registry.example.com/sutra-ai",
+                "confirm": True,
+                "rollout_timeout": 600,
+            },
+        },
     }
 }
 

@@ -1,0 +1,168 @@
+"""The plan's automated deployment as one pipeline, undone on its own when it fails.
+
+Kubernetes: context check -> build -> sizes gate -> tag and push -> render with the pushed
+digests -> validate -> apply in order -> wait for every rollout -> smoke through port-forwards.
+Local: build -> sizes gate -> local-up -> smoke. A failed rollout or smoke rolls back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from . import k8s, sizes
+from .errors import SutraError
+from .local import LocalStack, StackUnhealthy, previous_version
+from .registry import Pushed, push_images
+from .smoke import SmokeFailed, SmokeReport, run_smoke
+from .stack import Stack
+
+log = logging.getLogger("sutra")
+
+
+class DeployFailed(SutraError):
+    exit_code = 1
+
+
+class NotConfirmed(SutraError):
+    pass
+
+
+def confirm(env: k8s.Environment, *, yes: bool, dry: bool, ask: Callable[[str], str] = input) -> None:
+    """An environment marked `confirm` (production) changes only with --yes or a typed answer."""
+    env_name, context = env.name, env.context
+    if not env.confirm or yes or dry:
+        return
+    if not sys.stdin.isatty():
+        raise NotConfirmed(f"deploying to {env_name} needs --yes (no terminal to ask for confirmation)")
+    answer = ask(f"Deploy to {env_name} (kube context {context})? Type {env_name!r} to continue: ")
+    if answer.strip() != env_name:
+        raise NotConfirmed(f"deploy to {env_name} not confirmed")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def service_ports(objects: Sequence[dict]) -> dict[str, int]:
+    return {
+        o["metadata"]["name"]: int(o["spec"]["ports"][0]["port"])
+        for o in objects
+        if o.get("kind") == "Service" and o["spec"].get("ports")
+    }
+
+
+def smoke_through_port_forwards(
+    kubectl: k8s.Kubectl, stack: Stack, objects: Sequence[dict], namespace: str, timeout: float
+) -> SmokeReport | None:
+    """Forward each service to a free local port, as the plan's Phase 4.3 does by hand."""
+    ports = service_ports(objects)
+    services = [s for s in stack.services if s.name in ports]
+    urls = {}
+    with contextlib.ExitStack() as forwards:
+        for service in services:
+            local = free_port()
+            forwards.enter_context(kubectl.port_forward(service.name, namespace, local, ports[service.name]))
+            urls[service.name] = f"http://127.0.0.1:{local}"
+        if kubectl.runner.dry:
+            return None
+        via = stack.public_api if stack.public_api in urls else None
+        return run_smoke(services, urls, timeout=timeout, end_to_end_via=via)
+
+
+@dataclass(frozen=True)
+class KubernetesDeploy:
+    stack: Stack
+    kubectl: k8s.Kubectl
+    env: k8s.Environment
+    version: str
+    smoke_timeout: float
+
+    def run(self, build: Callable[[], None], measure: Callable[[], sizes.SizeReport]) -> SmokeReport | None:
+        k8s.check_context(self.kubectl, self.env)  # before anything is built, pushed or applied
+        if not self.env.registry:
+            raise SutraError(
+                f"environment {self.env.name} has no registry; set "
+                f"sutra.environments.{self.env.name}.registry"
+            )
+        build()
+        report = measure()
+        print(report.table())
+        sizes.gate(report)
+        docker = self._docker()
+        pushed = push_images(
+            docker, self.stack.services, registry=self.env.registry, version=self.version, latest=True
+        )
+        objects = k8s.render(self.kubectl, self._pinned_env(), digests=pushed_digests(pushed, self.version))
+        k8s.require_valid(objects, self.env.name)
+        namespace = k8s.namespace_of(objects)
+        deployments = k8s.deployments_in_order(objects)
+        try:
+            k8s.apply(self.kubectl, self.env, objects)
+            smoke = smoke_through_port_forwards(
+                self.kubectl, self.stack, objects, namespace, self.smoke_timeout
+            )
+            if smoke is not None:
+                print(smoke.table())
+                smoke.raise_if_failed()
+        except (k8s.RolloutFailed, SmokeFailed) as failure:
+            log.info("[deploy] %s; rolling back", failure)
+            k8s.rollback(self.kubectl, self.env, deployments, namespace)
+            raise DeployFailed(f"{failure}; rolled back {', '.join(deployments)}") from None
+        return smoke
+
+    def _pinned_env(self) -> k8s.Environment:
+        return k8s.with_images(self.env, registry=None, tag=self.version)
+
+    def _docker(self):
+        from .docker import Docker
+
+        return Docker(self.kubectl.runner)
+
+
+def pushed_digests(pushed: Sequence[Pushed], version: str) -> dict[str, str]:
+    """image name -> digest of its versioned tag; a dry run has none."""
+    digests = {}
+    for item in pushed:
+        repository, _, tag = item.reference.rpartition(":")
+        if tag == version and item.digest.startswith("sha256:"):
+            digests[repository.rpartition("/")[2]] = item.digest
+    return digests
+
+
+def deploy_local(
+    stack: Stack,
+    local: LocalStack,
+    *,
+    version: str,
+    build: Callable[[], None],
+    measure: Callable[[], sizes.SizeReport],
+    timeout: float,
+    smoke_timeout: float,
+) -> SmokeReport | None:
+    build()
+    report = measure()
+    print(report.table())
+    sizes.gate(report)
+    try:
+        local.up(version, timeout=timeout)
+        if local.docker.runner.dry:
+            return None
+        from .local import host_port
+
+        urls = {s.name: f"http://127.0.0.1:{host_port(s)}" for s in stack.services}
+        smoke = run_smoke(stack.services, urls, timeout=smoke_timeout, end_to_end_via=stack.public_api)
+        print(smoke.table())
+        smoke.raise_if_failed()
+        return smoke
+    except (StackUnhealthy, SmokeFailed) as failure:
+        target = previous_version(stack, version)
+        log.info("[deploy] %s; rolling back to %s", failure, target)
+        local.move(target, timeout=timeout)
+        raise DeployFailed(f"{failure}; rolled the local stack back to {target}") from None

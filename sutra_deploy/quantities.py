@@ -1,0 +1,53 @@
+"""Kubernetes resource quantities ("250m", "1Gi") as numbers."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from .errors import SutraError
+
+_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "": Decimal(1),
+    "k": Decimal(10**3),
+    "M": Decimal(10**6),
+    "G": Decimal(10**9),
+    "T": Decimal(10**12),
+    "P": Decimal(10**15),
+    "E": Decimal(10**18),
+}
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]?)$")
+
+
+def quantity(value: str | int | float) -> Decimal:
+    """The quantity's value in base units: "250m" -> 0.25, "1Gi" -> 1073741824."""
+    text = str(value).strip()
+    match = _QUANTITY.match(text)
+    if not match:
+        raise SutraError(f"{value!r} is not a Kubernetes quantity")
+    number, suffix = Decimal(match.group(1)), match.group(2)
+    return number * (_BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix])
+
+
+def millicores(value: str | int | float) -> int:
+    return int(quantity(value) * 1000)
+
+
+def memory_bytes(value: str | int | float) -> int:
+    return int(quantity(value))
+
+
+def format_millicores(value: int) -> str:
+    return f"{value}m" if value % 1000 else f"{value // 1000}"
+
+
+def format_bytes_binary(value: int) -> str:
+    """2415919104 -> "2.25Gi"; 134217728 -> "128Mi"."""
+    for suffix, size in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if value >= size:
+            return f"{value / size:.2f}".rstrip("0").rstrip(".") + suffix
+    return f"{value}"
