@@ -1,4 +1,4 @@
-"""Test sessions. `nox` runs lint, tests and integration; `nox -l` lists them."""
+"""Test sessions. `nox` runs lint, tests, manifests and integration; `nox -l` lists them."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ PROJECT_DIR = Path(__file__).parent
 DEV_REQUIREMENTS = "requirements-dev.txt"
 LINTED = ["sutra_deploy", "tests", "scripts", "tasks.py", "noxfile.py", "reference/packages"]
 
-nox.options.sessions = ["lint", "tests", "integration"]
+nox.options.sessions = ["lint", "tests", "manifests", "integration"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -39,6 +39,13 @@ def tests(session: nox.Session) -> None:
     """Unit tests and the reference services' own tests (no Docker needed)."""
     session.install("-r", DEV_REQUIREMENTS)
     session.run("pytest", "tests/unit", "tests/reference", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def manifests(session: nox.Session) -> None:
+    """Render every overlay with kubectl kustomize; validate schemas (strict) and policy."""
+    session.install("-r", DEV_REQUIREMENTS)
+    session.run("pytest", "tests/manifests", *session.posargs)
 
 
 @nox.session(python=PYTHON)

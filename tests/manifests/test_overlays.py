@@ -1,0 +1,93 @@
+"""Every overlay, rendered by the real `kubectl kustomize`, validated against Kubernetes'
+OpenAPI schemas (strict) and the project's policy. Run by `nox -s manifests`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from sutra_deploy import k8s
+from sutra_deploy.edge import DEFAULTS
+from sutra_deploy.runner import Runner
+from sutra_deploy.source import PROJECT_DIR
+
+OVERLAYS = sorted(p.name for p in (PROJECT_DIR / "k8s" / "overlays").iterdir() if p.is_dir())
+KUBECTL = k8s.Kubectl(Runner(), str(Path(sys.executable).parent / "kubectl"))
+ENVIRONMENTS = DEFAULTS["sutra"]["environments"]
+
+# The deployment plan's resource table: replicas (min, max), cpu request/limit, memory request/limit.
+PLAN = {
+    "storage-server": ((1, 1), ("250m", "1000m"), ("256Mi", "1Gi")),
+    "sutra-api": ((3, 50), ("250m", "1000m"), ("256Mi", "1Gi")),
+    "sutra-hybrid": ((2, 10), ("500m", "2000m"), ("512Mi", "2Gi")),
+    "sutra-control": ((1, 2), ("100m", "500m"), ("128Mi", "512Mi")),
+    "sutra-client": ((2, 20), ("50m", "250m"), ("64Mi", "256Mi")),
+}
+
+
+def rendered(name: str) -> list[dict]:
+    return k8s.render(KUBECTL, k8s.environment(DEFAULTS["sutra"], name))
+
+
+def test_every_overlay_is_a_configured_environment():
+    assert OVERLAYS == sorted(ENVIRONMENTS)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_validates_against_the_schemas_and_the_policy(overlay):
+    objects = rendered(overlay)
+    assert objects, f"{overlay} renders nothing"
+    assert k8s.validate(objects, k8s.KUBERNETES_VERSION) == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_keeps_one_namespace_and_no_latest(overlay):
+    objects = rendered(overlay)
+    namespace = k8s.namespace_of(objects)
+    assert [o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"] == [namespace]
+    assert not any(image.endswith(":latest") for image in k8s.container_images(objects))
+
+
+def test_a_schema_error_is_caught():
+    objects = rendered("staging")
+    broken = [dict(o) for o in objects]
+    deployment = next(o for o in broken if o["kind"] == "Deployment")
+    deployment["spec"] = {**deployment["spec"], "replica": 3}  # a typo strict validation must reject
+    problems = k8s.validate(broken, k8s.KUBERNETES_VERSION)
+    assert any(p.startswith(f"Deployment/{deployment['metadata']['name']}") for p in problems)
+
+
+def test_production_carries_exactly_the_plans_table():
+    objects = rendered("production")
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    hpas = {o["spec"]["scaleTargetRef"]["name"]: o for o in objects if o["kind"] == "HorizontalPodAutoscaler"}
+    assert sorted(deployments) == sorted(PLAN)
+    for name, ((low, high), (cpu_req, cpu_lim), (mem_req, mem_lim)) in PLAN.items():
+        containers = deployments[name]["spec"]["template"]["spec"]["containers"]
+        [container] = [c for c in containers if c["name"] == name]
+        assert container["resources"] == {
+            "requests": {"cpu": cpu_req, "memory": mem_req},
+            "limits": {"cpu": cpu_lim, "memory": mem_lim},
+        }, name
+        assert deployments[name]["spec"]["replicas"] == low
+        if name == "storage-server":
+            assert name not in hpas
+            assert deployments[name]["spec"]["strategy"]["type"] == "Recreate"
+        else:
+            assert (hpas[name]["spec"]["minReplicas"], hpas[name]["spec"]["maxReplicas"]) == (low, high)
+            assert deployments[name]["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+
+
+def test_staging_scales_less_than_production():
+    def maxima(objects):
+        return {
+            o["spec"]["scaleTargetRef"]["name"]: o["spec"]["maxReplicas"]
+            for o in objects
+            if o["kind"] == "HorizontalPodAutoscaler"
+        }
+
+    staging, production = maxima(rendered("staging")), maxima(rendered("production"))
+    assert all(staging[name] <= production[name] for name in production)
+    assert k8s.namespace_of(rendered("staging")) != k8s.namespace_of(rendered("production"))
