@@ -225,7 +225,9 @@ def rollback(c, env, service=None, to=None, timeout=None, yes=False):
     deploy_mod.confirm(environment, yes=yes, dry=s.dry)
     kubectl = k8s.Kubectl(s.runner, s.settings["kubectl"])
     objects = k8s.render(kubectl, environment)
-    names = [s.stack.service(n).name for n in split_names(service)] or k8s.deployments_in_order(objects)
+    names = [s.stack.service(n).name for n in split_names(service)] or k8s.deployments_in_order(
+        objects, s.stack.service_names
+    )
     images = None
     if to:
         images = {
@@ -270,7 +272,7 @@ def k8s_apply(c, env, registry=None, tag=None, yes=False):
     k8s.check_context(kubectl, environment)
     objects = k8s.render(kubectl, environment)
     k8s.require_valid(objects, environment.name)
-    namespace = k8s.apply(kubectl, environment, objects)
+    namespace = k8s.apply(kubectl, environment, objects, s.stack.service_names)
     print(kubectl.get("pods,hpa", namespace), end="")
 
 

@@ -102,9 +102,9 @@ class KubernetesDeploy:
         objects = k8s.render(self.kubectl, self._pinned_env(), digests=pushed_digests(pushed, self.version))
         k8s.require_valid(objects, self.env.name)
         namespace = k8s.namespace_of(objects)
-        deployments = k8s.deployments_in_order(objects)
+        deployments = k8s.deployments_in_order(objects, self.stack.service_names)
         try:
-            k8s.apply(self.kubectl, self.env, objects)
+            k8s.apply(self.kubectl, self.env, objects, self.stack.service_names)
             smoke = smoke_through_port_forwards(
                 self.kubectl, self.stack, objects, namespace, self.smoke_timeout
             )

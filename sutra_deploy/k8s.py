@@ -300,10 +300,12 @@ def apply_groups(objects: Sequence[dict]) -> list[tuple[str, list[dict]]]:
     return [(label, members) for label, members in groups.items() if members]
 
 
-def deployments_in_order(objects: Sequence[dict]) -> list[str]:
+def deployments_in_order(objects: Sequence[dict], order: Sequence[str] = ()) -> list[str]:
+    """Storage first, then the rest in ``order`` (the stack's build order), then by name."""
     stateful = stateful_names(objects)
+    rank = {name: i for i, name in enumerate(order)}
     names = [o["metadata"]["name"] for o in objects if o.get("kind") == "Deployment"]
-    return [n for n in names if n in stateful] + [n for n in names if n not in stateful]
+    return sorted(names, key=lambda n: (n not in stateful, rank.get(n, len(rank)), n))
 
 
 def check_context(kubectl: Kubectl, env: Environment) -> None:
@@ -341,13 +343,13 @@ def without_hpa_replicas(objects: Sequence[dict]) -> list[dict]:
     return result
 
 
-def apply(kubectl: Kubectl, env: Environment, objects: Sequence[dict]) -> str:
-    """Apply in order and wait for every rollout; returns the namespace."""
+def apply(kubectl: Kubectl, env: Environment, objects: Sequence[dict], order: Sequence[str] = ()) -> str:
+    """Apply in order and wait for every rollout (in ``order``); returns the namespace."""
     check_context(kubectl, env)
     namespace = namespace_of(objects)
     for label, members in apply_groups(without_hpa_replicas(objects)):
         kubectl.apply(dump_manifests(members), f"{label} ({len(members)} objects)")
-    wait_for_rollouts(kubectl, deployments_in_order(objects), namespace, env.rollout_timeout)
+    wait_for_rollouts(kubectl, deployments_in_order(objects, order), namespace, env.rollout_timeout)
     return namespace
 
 

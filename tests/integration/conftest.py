@@ -6,11 +6,13 @@ import os
 import shutil
 import subprocess
 import sys
+import urllib.request
 
 import pytest
 
 from sutra_deploy.source import PROJECT_DIR
 from sutra_deploy.stack import load_stack
+from sutra_deploy.waiting import wait_until
 
 STACK = load_stack(PROJECT_DIR / "stack.toml")
 
@@ -97,3 +99,33 @@ def local_stack(built_v2, stack_env, request):
             (ARTIFACTS / f"{stack_env['INVOKE_SUTRA_PROJECT']}.log").write_text(logs.stdout)
         # The test run owns this project's volume, so it goes too.
         inv("local-down", "--volumes", **stack_env)
+
+
+@pytest.fixture
+def registry(tmp_path):
+    """Debian's distribution registry on a free loopback port, for this test only."""
+    port = free_port()
+    config = tmp_path / "config.yml"
+    config.write_text(
+        "version: 0.1\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    process = subprocess.Popen(
+        ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def answering() -> bool:
+        try:
+            with urllib.request.urlopen(url + "/v2/", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(answering, timeout=30, what="the registry")
+        yield f"127.0.0.1:{port}", url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

@@ -8,8 +8,6 @@ import subprocess
 import urllib.request
 import uuid
 
-import pytest
-
 from sutra_deploy.local import port_env
 from sutra_deploy.waiting import wait_until
 
@@ -125,36 +123,6 @@ def test_a_taken_host_port_is_one_clear_error(built_v2, stack_env):
         f"or choose another with SUTRA_API_PORT=<port>"
     )
     assert container_ids(env) == {}
-
-
-@pytest.fixture
-def registry(tmp_path):
-    """Debian's distribution registry on a free loopback port, for this test only."""
-    port = free_port()
-    config = tmp_path / "config.yml"
-    config.write_text(
-        "version: 0.1\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-    )
-    process = subprocess.Popen(
-        ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def answering() -> bool:
-        try:
-            with urllib.request.urlopen(url + "/v2/", timeout=2) as response:
-                return response.status == 200
-        except OSError:
-            return False
-
-    try:
-        wait_until(answering, timeout=30, what="the registry")
-        yield f"127.0.0.1:{port}", url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def registry_json(url: str, accept: str | None = None) -> tuple[dict, dict]:

@@ -1,0 +1,171 @@
+"""`inv deploy` end to end on real images, a real registry and a real compose stack, with
+the cluster played by the recording kubectl stand-in (tests/standin/kubectl): no Kubernetes
+API server can run here, so nothing below claims that a cluster was deployed to."""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.request
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from sutra_deploy.local import port_env
+from sutra_deploy.source import PROJECT_DIR
+
+from .conftest import STACK, docker, inv
+
+STANDIN = PROJECT_DIR / "tests" / "standin" / "kubectl"
+DEPLOYMENTS = list(STACK.service_names)
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    """The stand-in's state folder, a way to script it, and what it recorded."""
+    state = tmp_path / "standin"
+    state.mkdir()
+
+    def script(**content) -> None:
+        (state / "script.json").write_text(json.dumps(content))
+
+    def records() -> list[dict]:
+        log = state / "calls.jsonl"
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+    def applied() -> list[dict]:
+        return [d for r in records() if r["argv"][0] == "apply" for d in yaml.safe_load_all(r["stdin"]) if d]
+
+    env = {
+        "INVOKE_SUTRA_KUBECTL": str(STANDIN),
+        "KUBECTL_STANDIN_DIR": str(state),
+        "KUBECTL_REAL": str(Path(sys.executable).parent / "kubectl"),
+    }
+    return SimpleNamespace(
+        env=env, script=script, calls=lambda: [r["argv"] for r in records()], applied=applied
+    )
+
+
+def test_dry_deploy_prints_the_whole_sequence_and_touches_nothing(built_v2, cluster):
+    result = inv("--dry", "deploy", "--env", "staging", **cluster.env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    commands = [line for line in result.stdout.splitlines() if line.startswith(("docker ", "kubectl", "/"))]
+    verbs = [" ".join(c.split()[1:3]) for c in commands]  # "build --tag", "rollout status", …
+    first = {verb: verbs.index(verb) for verb in reversed(verbs)}
+    # context check, then build, then tag and push, then apply, wait, port-forward for smoke
+    assert verbs[0] == "config current-context"
+    order = [
+        "build --tag",
+        "tag sutra-storage-server:v2",
+        "push registry.example.com/sutra-ai/sutra-storage-server:v2",
+        "apply --filename",
+        "rollout status",
+        "port-forward svc/storage-server",
+    ]
+    assert [first[v] for v in order] == sorted(first[v] for v in order)
+    assert verbs.count("apply --filename") == 4
+    assert verbs.count("rollout status") == len(DEPLOYMENTS)
+    assert "TOTAL" in result.stdout  # the sizes gate ran (it only reads)
+    assert cluster.calls() == []  # nothing reached the (stand-in) cluster
+    assert "registry.example.com" not in docker("images", "--format", "{{.Repository}}").stdout
+
+
+def test_a_wrong_context_stops_the_deploy_before_anything_is_built_or_pushed(built_v2, cluster, registry):
+    address, url = registry
+    cluster.script(context="kind-laptop")
+    result = inv(
+        "deploy",
+        "--env",
+        "staging",
+        **cluster.env,
+        INVOKE_SUTRA_ENVIRONMENTS_STAGING_REGISTRY=f"{address}/sutra-ai",
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: kubectl's current context is 'kind-laptop' but staging lives in 'sutra-staging'; "
+        "run `kubectl config use-context sutra-staging` and try again"
+    )
+    assert cluster.calls() == [["config", "current-context"]]
+    with urllib.request.urlopen(url + "/v2/_catalog", timeout=10) as response:
+        assert json.load(response)["repositories"] == []
+
+
+def test_a_failed_rollout_is_rolled_back_on_its_own(built_v2, cluster, registry):
+    address, url = registry
+    cluster.script(
+        context="sutra-staging",
+        answers=[
+            {
+                "match": ["rollout", "status", "deployment/sutra-api"],
+                "exit": 1,
+                "times": 1,
+                "stderr": 'error: deployment "sutra-api" exceeded its progress deadline',
+            }
+        ],
+    )
+    result = inv(
+        "deploy",
+        "--env",
+        "staging",
+        **cluster.env,
+        INVOKE_SUTRA_ENVIRONMENTS_STAGING_REGISTRY=f"{address}/sutra-ai",
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: rollout of deployment/sutra-api did not finish: error: deployment")
+    assert last.endswith("rolled back " + ", ".join(DEPLOYMENTS))
+    calls = cluster.calls()
+    undone = [c[2] for c in calls if c[:2] == ["rollout", "undo"]]
+    assert undone == [f"deployment/{d}" for d in DEPLOYMENTS]
+    first_undo = calls.index(
+        ["rollout", "undo", "deployment/storage-server", "--namespace", "sutra-ai-staging"]
+    )
+    assert not any(c[0] == "port-forward" for c in calls)  # no smoke after a failed rollout
+    waits_after = [c[2] for c in calls[first_undo:] if c[:2] == ["rollout", "status"]]
+    assert waits_after == [f"deployment/{d}" for d in DEPLOYMENTS]
+    # What was applied pointed at the images just pushed, by the digests the registry holds.
+    accept = {"Accept": "application/vnd.docker.distribution.manifest.v2+json"}
+    for deployment in (d for d in cluster.applied() if d["kind"] == "Deployment"):
+        [image] = [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]]
+        repository, _, digest = image.partition("@")
+        name = repository.removeprefix(f"{address}/")
+        request = urllib.request.Request(f"{url}/v2/{name}/manifests/v2", headers=accept)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.headers["Docker-Content-Digest"] == digest
+
+
+def test_a_successful_deploy_smokes_through_port_forwards(built_v2, cluster, registry, local_stack):
+    address, _ = registry
+    # The stand-in's port-forwards relay to the real local stack: the smoke test runs for real.
+    relay = {f"svc/{s.name}": int(local_stack[port_env(s)]) for s in STACK.services}
+    cluster.script(context="sutra-staging", relay=relay)
+    result = inv(
+        "deploy",
+        "--env",
+        "staging",
+        **cluster.env,
+        INVOKE_SUTRA_ENVIRONMENTS_STAGING_REGISTRY=f"{address}/sutra-ai",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "end-to-end" in result.stdout and "FAILED" not in result.stdout
+    forwards = [c for c in cluster.calls() if c[0] == "port-forward"]
+    assert sorted(c[1] for c in forwards) == sorted(relay)
+    assert not any(c[:2] == ["rollout", "undo"] for c in cluster.calls())
+
+
+def test_production_deploy_needs_confirmation(built_v2, cluster):
+    result = inv("deploy", "--env", "production", **cluster.env)
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == "error: deploying to production needs --yes (no terminal to ask for confirmation)"
+    )
+    assert cluster.calls() == []
+
+
+def test_local_deploy_runs_build_sizes_up_and_smoke(local_stack):
+    result = inv("deploy", "--env", "local", **local_stack)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "TOTAL" in result.stdout and "end-to-end" in result.stdout
