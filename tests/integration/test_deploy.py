@@ -5,6 +5,8 @@ API server can run here, so nothing below claims that a cluster was deployed to.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -169,3 +171,28 @@ def test_local_deploy_runs_build_sizes_up_and_smoke(local_stack):
     result = inv("deploy", "--env", "local", **local_stack)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "TOTAL" in result.stdout and "end-to-end" in result.stdout
+
+
+def run_script(env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(PROJECT_DIR / "scripts" / "deploy-optimized.sh")],
+        env={**os.environ, "INV": f"{sys.executable} -m invoke", **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_the_plans_script_wraps_inv_deploy_and_honours_its_variables(built_v2, cluster):
+    dry = {"INVOKE_RUN_DRY": "true", **cluster.env}
+    result = run_script({**dry, "DEPLOY": "k8s", "REGISTRY": "localhost:5999/team", "VERSION": "v2"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "docker push localhost:5999/team/sutra-api:v2" in result.stdout
+    assert "rollout status deployment/sutra-api --namespace sutra-ai-staging" in result.stdout
+    assert cluster.calls() == []
+    pushed = run_script({**dry, "PUSH": "true", "REGISTRY": "localhost:5999/team"})
+    assert pushed.returncode == 0, pushed.stderr[-2000:]
+    assert "docker push localhost:5999/team/sutra-client:latest" in pushed.stdout
+    assert "kubectl" not in pushed.stdout
+    wrong = run_script({"DEPLOY": "cloud"})
+    assert wrong.returncode == 2 and "DEPLOY=cloud: expected k8s, local or nothing" in wrong.stderr
