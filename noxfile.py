@@ -1,4 +1,4 @@
-"""Test sessions. `nox` runs lint, tests, manifests and integration; `nox -l` lists them."""
+"""Test sessions. `nox` runs lint, tests, manifests, dependency-audit and integration; `nox -l` lists them."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ PROJECT_DIR = Path(__file__).parent
 DEV_REQUIREMENTS = "requirements-dev.txt"
 LINTED = ["sutra_deploy", "tests", "scripts", "tasks.py", "noxfile.py", "reference/packages"]
 
-nox.options.sessions = ["lint", "tests", "manifests", "integration"]
+nox.options.sessions = ["lint", "tests", "manifests", "dependency-audit", "integration"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = True
 
@@ -46,6 +46,16 @@ def manifests(session: nox.Session) -> None:
     """Render every overlay with kubectl kustomize; validate schemas (strict) and policy."""
     session.install("-r", DEV_REQUIREMENTS)
     session.run("pytest", "tests/manifests", *session.posargs)
+
+
+@nox.session(name="dependency-audit", python=PYTHON)
+def dependency_audit(session: nox.Session) -> None:
+    """No service package declares another service or misses what its code imports (plan phase 1)."""
+    session.install("-r", "requirements.txt")
+    # Unused declarations only warn: whether one can go is a judgement (plugins, optional extras).
+    session.run(
+        "python", "-m", "invoke", "fix-deps", "--fail-on", "service-coupling,undeclared", *session.posargs
+    )
 
 
 @nox.session(python=PYTHON)

@@ -10,7 +10,10 @@ from invoke import Collection, task
 from sutra_deploy import base_images as bases_mod
 from sutra_deploy import build as build_mod
 from sutra_deploy import capacity as capacity_mod
+from sutra_deploy import cost as cost_mod
 from sutra_deploy import deploy as deploy_mod
+from sutra_deploy import deps as deps_mod
+from sutra_deploy import explain as explain_mod
 from sutra_deploy import k8s
 from sutra_deploy import local as local_mod
 from sutra_deploy import registry as registry_mod
@@ -81,22 +84,29 @@ def build(c, service=None, version=None, no_cache=False, root=None, bases=None, 
         "version": "Image version to measure (default v2).",
         "json": "Print one JSON object on stdout instead of the table.",
         "baseline": "What 'Old' means: recorded (the plan's figures) or v1 (measured v1 images).",
+        "explain": "Explain one service's image: bytes per layer and per Python package, and waste.",
+        "cost": "Compare pull time and monthly costs before and after, from measured sizes.",
     },
     iterable=["service"],
 )
 @user_errors
-def sizes(c, service=None, version=None, json_=False, baseline="recorded"):
+def sizes(c, service=None, version=None, json_=False, baseline="recorded", explain=None, cost=False):
     """Print the plan's size table with measured sizes; fail if an image is over its limit."""
     s = session(c)
+    version = version or s.stack.default_version
+    if explain:
+        target = s.stack.service(explain)
+        s.docker.ensure_available()
+        explanation = explain_mod.explain(s.docker, target.ref(s.stack.check_version(version)), target.name)
+        print(explanation.to_json() if json_ else explanation.table())
+        return
     services = s.stack.select(split_names(service))
     s.docker.ensure_available()
-    report = sizes_mod.measure(
-        s.stack,
-        s.docker,
-        services,
-        version=version or s.stack.default_version,
-        baseline=baseline,
-    )
+    report = sizes_mod.measure(s.stack, s.docker, services, version=version, baseline=baseline)
+    if cost:
+        comparison = cost_mod.compare(report, cost_mod.CostRates.from_settings(s.settings.get("cost", {})))
+        print(comparison.to_json() if json_ else comparison.table())
+        return
     print(report.to_json() if json_ else report.table())
     sizes_mod.gate(report)
 
@@ -335,6 +345,37 @@ def capacity(c, env="production", json_=False):
     print(report.to_json() if json_ else report.table())
 
 
+@task(
+    help={
+        "root": "Sutra source root (default: SUTRA_ROOT, else the reference implementation).",
+        "service": "Check only this service's package (repeatable, or comma-separated).",
+        "apply": "Rewrite setup.py and pyproject.toml, keeping their formatting and comments.",
+        "json": "Print one JSON object on stdout instead of the table and diff.",
+        "fail-on": "Finding kinds that fail the check, comma-separated (default: all of "
+        + ", ".join(deps_mod.FINDING_KINDS)
+        + "); the others only warn.",
+    },
+    iterable=["service", "fail_on"],
+)
+@user_errors
+def fix_deps(c, root=None, service=None, apply=False, json_=False, fail_on=None):
+    """Find and fix service packages that declare another service or miss what they import."""
+    s = session(c)
+    kinds = deps_mod.finding_kinds(split_names(fail_on))
+    policy = deps_mod.DepsPolicy.from_settings(s.settings["deps"])
+    source = resolve_source_root(root or s.settings.get("root"))
+    names = split_names(service)
+    report = deps_mod.audit(s.stack, source, names, policy)
+    print(report.to_json() if json_ else report.text())
+    if apply and report.changes:
+        deps_mod.apply_changes(source, report.changes, dry=s.dry)
+        if not s.dry:
+            # What is left is what editing metadata cannot fix.
+            deps_mod.gate(deps_mod.audit(s.stack, source, names, policy), kinds, applied=True)
+            return
+    deps_mod.gate(report, kinds)
+
+
 ns = Collection(
     base_images,
     build,
@@ -350,6 +391,7 @@ ns = Collection(
     rollback,
     deploy,
     capacity,
+    fix_deps,
 )
 ns.configure(DEFAULTS)
 ns.configure({"tasks": {"auto_dash_names": True}})

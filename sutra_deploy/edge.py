@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from invoke import Context
 from invoke.exceptions import Exit
 
+from .cost import PLAN_DEFAULTS as PLAN_COST_RATES
 from .docker import Docker
 from .errors import SutraError
 from .local import LocalStack
@@ -38,6 +39,46 @@ DEFAULTS: dict[str, Any] = {
         "local_timeout": 120,  # seconds for the local stack to become healthy
         "smoke_timeout": 30,  # seconds each smoke check may retry
         "kubectl": "kubectl",  # the tests point this at a recording stand-in
+        "cost": dict(PLAN_COST_RATES),  # `inv sizes --cost`: the plan's implied rates
+        # fix-deps: what a service may declare without importing it (servers started by
+        # name), import names that differ from their distribution's (dotted prefixes allowed;
+        # extend in invoke.yaml), and the plan's specs for what it adds where code needs it.
+        "deps": {
+            "runtime_only": ["uvicorn", "gunicorn", "hypercorn", "daphne"],
+            "import_names": {
+                "pydantic_settings": "pydantic-settings",
+                "yaml": "PyYAML",
+                "PIL": "Pillow",
+                "sklearn": "scikit-learn",
+                "skimage": "scikit-image",
+                "cv2": "opencv-python",
+                "google.protobuf": "protobuf",
+                "grpc": "grpcio",
+                "grpc_tools": "grpcio-tools",
+                "grpc_health": "grpcio-health-checking",
+                "bs4": "beautifulsoup4",
+                "dateutil": "python-dateutil",
+                "jwt": "PyJWT",
+                "jose": "python-jose",
+                "multipart": "python-multipart",
+                "dotenv": "python-dotenv",
+                "attr": "attrs",
+                "magic": "python-magic",
+                "docx": "python-docx",
+                "Crypto": "pycryptodome",
+                "OpenSSL": "pyOpenSSL",
+                "zmq": "pyzmq",
+                "serial": "pyserial",
+                "MySQLdb": "mysqlclient",
+                "git": "GitPython",
+                "fitz": "PyMuPDF",
+                "websocket": "websocket-client",
+                "kafka": "kafka-python",
+                "pkg_resources": "setuptools",
+                "faiss": "faiss-cpu",
+            },
+            "known_specs": ["pydantic-settings>=2.0.0", "httpx>=0.25.0", "grpcio>=1.60.0"],
+        },
         # Each Kubernetes environment: its overlay, the kube context it must be applied in,
         # the registry its images are pushed to and pulled from, and whether to ask first.
         "environments": {

@@ -165,3 +165,39 @@ def test_dry_base_images_prints_mmdebstrap_and_import_without_running_them():
     assert lines[1].startswith("docker import --change") and lines[1].endswith(
         "sutra-base/debian:bookworm-slim"
     )
+
+
+def test_explain_attributes_an_images_bytes_to_layers_and_packages(built_v2):
+    result = inv("sizes", "--explain", "sutra-hybrid", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    engine_size = int(docker("image", "inspect", "-f", "{{.Size}}", "sutra-hybrid:v2").stdout)
+    assert report["image"] == "sutra-hybrid:v2" and report["size_bytes"] == engine_size
+    in_layers = sum(layer["bytes"] for layer in report["layers"])
+    # Layers hold the files' bytes; the engine also counts a little directory and link metadata.
+    assert engine_size - 64 * 1024 <= in_layers <= engine_size
+    assert any("/opt/site" in layer["created_by"] for layer in report["layers"])
+    packages = {p["name"]: p for p in report["packages"]}
+    assert packages["numpy"]["chain"] == ["numpy", "sutra-hybrid"]
+    assert packages["pydantic_core"]["chain"][-2:] == ["fastapi", "sutra-hybrid"]
+    site_layer = max(
+        report["layers"], key=lambda layer: layer["bytes"] if "/opt/site" in layer["created_by"] else 0
+    )
+    assert sum(p["bytes"] for p in report["packages"]) <= site_layer["bytes"]
+    assert report["wasted_bytes"] >= 0
+
+
+def test_explain_reads_an_image_without_a_shell(built_v2):
+    result = inv("sizes", "--explain", "storage-server")
+    assert result.returncode == 0, result.stderr
+    assert "sutra-storage-server:v2" in result.stdout and "Python distributions: 0.0 MB in 0" in result.stdout
+
+
+def test_cost_uses_measured_unique_bytes(built_v2):
+    result = inv("sizes", "--cost", "--json")
+    assert result.returncode == 0, result.stderr
+    cost = json.loads(result.stdout)
+    sizes = json.loads(inv("sizes", "--json").stdout)
+    assert cost["after"]["stored_bytes"] == sizes["unique_bytes"]
+    assert cost["before"]["stored_bytes"] == sizes["old_total_bytes"]
+    assert cost["after"]["total_dollars_per_month"] < cost["before"]["total_dollars_per_month"]

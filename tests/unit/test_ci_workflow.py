@@ -31,7 +31,7 @@ def test_jobs_run_the_projects_own_commands_at_the_right_moments():
     triggers = workflow[True]  # YAML 1.1 reads the key `on` as a boolean
     assert triggers["push"] == {"branches": ["main"], "tags": ["v*"]} and "pull_request" in triggers
     jobs = workflow["jobs"]
-    assert "nox -s lint tests manifests" in steps_run(jobs["checks"])
+    assert "nox -s lint tests manifests dependency-audit" in steps_run(jobs["checks"])
     assert "if" not in jobs["checks"]  # every change
     assert jobs["integration"]["if"] == "github.event_name == 'push'"
     assert "nox -s integration" in steps_run(jobs["integration"])
