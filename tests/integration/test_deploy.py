@@ -9,45 +9,21 @@ import os
 import subprocess
 import sys
 import urllib.request
-from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-import yaml
 
 from sutra_deploy.local import port_env
 from sutra_deploy.source import PROJECT_DIR
 
+from ..standin.recording import recording_cluster
 from .conftest import STACK, docker, inv
 
-STANDIN = PROJECT_DIR / "tests" / "standin" / "kubectl"
 DEPLOYMENTS = list(STACK.service_names)
 
 
 @pytest.fixture
 def cluster(tmp_path):
-    """The stand-in's state folder, a way to script it, and what it recorded."""
-    state = tmp_path / "standin"
-    state.mkdir()
-
-    def script(**content) -> None:
-        (state / "script.json").write_text(json.dumps(content))
-
-    def records() -> list[dict]:
-        log = state / "calls.jsonl"
-        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-
-    def applied() -> list[dict]:
-        return [d for r in records() if r["argv"][0] == "apply" for d in yaml.safe_load_all(r["stdin"]) if d]
-
-    env = {
-        "INVOKE_SUTRA_KUBECTL": str(STANDIN),
-        "KUBECTL_STANDIN_DIR": str(state),
-        "KUBECTL_REAL": str(Path(sys.executable).parent / "kubectl"),
-    }
-    return SimpleNamespace(
-        env=env, script=script, calls=lambda: [r["argv"] for r in records()], applied=applied
-    )
+    return recording_cluster(tmp_path)
 
 
 def test_dry_deploy_prints_the_whole_sequence_and_touches_nothing(built_v2, cluster):

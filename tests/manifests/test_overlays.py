@@ -13,18 +13,11 @@ from sutra_deploy.edge import DEFAULTS
 from sutra_deploy.runner import Runner
 from sutra_deploy.source import PROJECT_DIR
 
+from ..plan import PLAN_RESOURCES as PLAN
+
 OVERLAYS = sorted(p.name for p in (PROJECT_DIR / "k8s" / "overlays").iterdir() if p.is_dir())
 KUBECTL = k8s.Kubectl(Runner(), str(Path(sys.executable).parent / "kubectl"))
 ENVIRONMENTS = DEFAULTS["sutra"]["environments"]
-
-# The deployment plan's resource table: replicas (min, max), cpu request/limit, memory request/limit.
-PLAN = {
-    "storage-server": ((1, 1), ("250m", "1000m"), ("256Mi", "1Gi")),
-    "sutra-api": ((3, 50), ("250m", "1000m"), ("256Mi", "1Gi")),
-    "sutra-hybrid": ((2, 10), ("500m", "2000m"), ("512Mi", "2Gi")),
-    "sutra-control": ((1, 2), ("100m", "500m"), ("128Mi", "512Mi")),
-    "sutra-client": ((2, 20), ("50m", "250m"), ("64Mi", "256Mi")),
-}
 
 
 def rendered(name: str) -> list[dict]:

@@ -7,58 +7,35 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
 from sutra_deploy.source import PROJECT_DIR
 
-STANDIN = PROJECT_DIR / "tests" / "standin" / "kubectl"
-REAL_KUBECTL = Path(sys.executable).parent / "kubectl"
-SERVICES = ["storage-server", "sutra-api", "sutra-hybrid", "sutra-control", "sutra-client"]
+from ..plan import PLAN_RESOURCES as PLAN
+from ..standin.recording import recording_cluster
 
-# The deployment plan's resource table: replicas (min, max), cpu request/limit, memory request/limit.
-PLAN = {
-    "storage-server": ((1, 1), ("250m", "1000m"), ("256Mi", "1Gi")),
-    "sutra-api": ((3, 50), ("250m", "1000m"), ("256Mi", "1Gi")),
-    "sutra-hybrid": ((2, 10), ("500m", "2000m"), ("512Mi", "2Gi")),
-    "sutra-control": ((1, 2), ("100m", "500m"), ("128Mi", "512Mi")),
-    "sutra-client": ((2, 20), ("50m", "250m"), ("64Mi", "256Mi")),
-}
+SERVICES = list(PLAN)
 
 
 @pytest.fixture
 def standin(tmp_path):
-    """Run `inv` with kubectl replaced by the recording stand-in; returns (run, calls, script)."""
-    state = tmp_path / "kubectl-standin"
-    state.mkdir()
-
-    def script(**content) -> None:
-        (state / "script.json").write_text(json.dumps(content))
+    """Run `inv` with kubectl replaced by the recording stand-in; returns (run, records, script)."""
+    cluster = recording_cluster(tmp_path)
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        env = {
-            **os.environ,
-            "INVOKE_SUTRA_KUBECTL": str(STANDIN),
-            "KUBECTL_STANDIN_DIR": str(state),
-            "KUBECTL_REAL": str(REAL_KUBECTL),
-        }
         return subprocess.run(
             [sys.executable, "-m", "invoke", *args],
             cwd=PROJECT_DIR,
-            env=env,
+            env={**os.environ, **cluster.env},
             capture_output=True,
             text=True,
             stdin=subprocess.DEVNULL,
             timeout=120,
         )
 
-    def calls() -> list[dict]:
-        log = state / "calls.jsonl"
-        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-
-    return run, calls, script
+    return run, cluster.records, cluster.script
 
 
 def render(run, env: str, *flags: str) -> list[dict]:
