@@ -321,6 +321,7 @@ def deploy(c, env, version=None, yes=False):
     deploy_mod.confirm(environment, yes=yes, dry=s.dry)
     pipeline = deploy_mod.KubernetesDeploy(
         s.stack,
+        s.docker,
         k8s.Kubectl(s.runner, s.settings["kubectl"]),
         environment,
         version,

@@ -15,8 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import k8s, sizes
+from .docker import Docker
 from .errors import SutraError
-from .local import LocalStack, StackUnhealthy, previous_version
+from .local import LocalStack, StackUnhealthy, host_port, previous_version
 from .registry import Pushed, push_images
 from .smoke import SmokeFailed, SmokeReport, run_smoke
 from .stack import Stack
@@ -79,6 +80,7 @@ def smoke_through_port_forwards(
 @dataclass(frozen=True)
 class KubernetesDeploy:
     stack: Stack
+    docker: Docker
     kubectl: k8s.Kubectl
     env: k8s.Environment
     version: str
@@ -95,9 +97,8 @@ class KubernetesDeploy:
         report = measure()
         print(report.table())
         sizes.gate(report)
-        docker = self._docker()
         pushed = push_images(
-            docker, self.stack.services, registry=self.env.registry, version=self.version, latest=True
+            self.docker, self.stack.services, registry=self.env.registry, version=self.version, latest=True
         )
         objects = k8s.render(self.kubectl, self._pinned_env(), digests=pushed_digests(pushed, self.version))
         k8s.require_valid(objects, self.env.name)
@@ -119,11 +120,6 @@ class KubernetesDeploy:
 
     def _pinned_env(self) -> k8s.Environment:
         return k8s.with_images(self.env, registry=None, tag=self.version)
-
-    def _docker(self):
-        from .docker import Docker
-
-        return Docker(self.kubectl.runner)
 
 
 def pushed_digests(pushed: Sequence[Pushed], version: str) -> dict[str, str]:
@@ -154,8 +150,6 @@ def deploy_local(
         local.up(version, timeout=timeout)
         if local.docker.runner.dry:
             return None
-        from .local import host_port
-
         urls = {s.name: f"http://127.0.0.1:{host_port(s)}" for s in stack.services}
         smoke = run_smoke(stack.services, urls, timeout=smoke_timeout, end_to_end_via=stack.public_api)
         print(smoke.table())
