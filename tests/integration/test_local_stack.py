@@ -8,6 +8,8 @@ import subprocess
 import urllib.request
 import uuid
 
+import yaml
+
 from sutra_deploy.local import port_env
 from sutra_deploy.waiting import wait_until
 
@@ -150,6 +152,19 @@ def test_push_lands_in_a_real_registry_with_matching_digests(built_v2, registry)
         for tag in ("v2", "latest"):
             _, headers = registry_json(f"{url}/v2/sutra-ai/{image}/manifests/{tag}", manifest_type)
             assert headers["Docker-Content-Digest"] == digests[f"{address}/sutra-ai/{image}:{tag}"]
+    # After a push, render can pin each pushed image to the digest the registry returned.
+    rendered = inv(
+        "k8s-render", "--env", "staging", "--registry", f"{address}/sutra-ai", "--tag", "v2", "--digests"
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    images = {
+        c["image"]
+        for d in yaml.safe_load_all(rendered.stdout)
+        if d and d["kind"] == "Deployment"
+        for c in d["spec"]["template"]["spec"]["containers"]
+    }
+    assert f"{address}/sutra-ai/sutra-client@{digests[f'{address}/sutra-ai/sutra-client:v2']}" in images
+    assert f"{address}/sutra-ai/sutra-api:v2" in images  # not pushed here: stays on its tag
 
 
 def test_a_malformed_registry_is_refused_before_tagging(built_v2):
