@@ -19,7 +19,7 @@ from sutra_deploy import local as local_mod
 from sutra_deploy import registry as registry_mod
 from sutra_deploy import sizes as sizes_mod
 from sutra_deploy import smoke as smoke_mod
-from sutra_deploy.edge import DEFAULTS, local_stack, session, split_names, user_errors
+from sutra_deploy.edge import DEFAULTS, local_stack, number, session, split_names, user_errors
 from sutra_deploy.source import resolve_source_root
 
 
@@ -37,7 +37,10 @@ def base_images(c, only=None, force=False):
     s.docker.ensure_available()
     ca = s.settings.get("ca_bundle")
     maker = bases_mod.BaseImageMaker(
-        s.stack, s.docker, ca_bundle=Path(ca) if ca else None, jobs=int(s.settings["jobs"])
+        s.stack,
+        s.docker,
+        ca_bundle=Path(ca) if ca else None,
+        jobs=number(s.settings["jobs"], "sutra.jobs", int),
     )
     results = maker.ensure(split_names(only) or None, force=force)
     print(bases_mod.results_table(results))
@@ -53,7 +56,7 @@ def _build(c, service=None, version=None, no_cache=False, root=None, bases=None,
         version=version or s.stack.default_version,
         root=resolve_source_root(root or s.settings.get("root")),
         bases=bases or s.settings["bases"],
-        jobs=int(jobs or s.settings["jobs"]),
+        jobs=number(jobs or s.settings["jobs"], "--jobs", int),
         no_cache=no_cache,
         ca_bundle=Path(ca) if ca else None,
     )
@@ -106,6 +109,7 @@ def sizes(c, service=None, version=None, json_=False, baseline="recorded", expla
     if cost:
         comparison = cost_mod.compare(report, cost_mod.CostRates.from_settings(s.settings.get("cost", {})))
         print(comparison.to_json() if json_ else comparison.table())
+        sizes_mod.gate(report)
         return
     print(report.to_json() if json_ else report.table())
     sizes_mod.gate(report)
@@ -125,7 +129,7 @@ def local_up(c, version=None, build=False, timeout=None):
     version = version or s.stack.default_version
     if build:
         _build(c, version=version)
-    rows = local_stack(s).up(version, timeout=float(timeout or s.settings["local_timeout"]))
+    rows = local_stack(s).up(version, timeout=number(timeout or s.settings["local_timeout"], "--timeout"))
     if rows:
         print(local_mod.status_table(rows))
 
@@ -148,7 +152,6 @@ def local_status(c):
 
 @task(
     help={"service": "Only this service's logs.", "follow": "Keep following.", "tail": "Last N lines."},
-    optional=["tail"],
 )
 @user_errors
 def logs(c, service=None, follow=False, tail=None):
@@ -156,7 +159,7 @@ def logs(c, service=None, follow=False, tail=None):
     s = session(c)
     names = [s.stack.service(service).name] if service else []
     compose = local_stack(s).compose(s.stack.default_version)
-    compose.logs(names, tail=int(tail) if tail else None, follow=follow, on_line=print)
+    compose.logs(names, tail=number(tail, "--tail", int) if tail else None, follow=follow, on_line=print)
 
 
 @task(
@@ -173,11 +176,14 @@ def smoke(c, json_=False, base_url=None, service=None, timeout=None):
     """Probe every service and check learn -> query end to end."""
     s = session(c)
     services = s.stack.select(split_names(service))
-    urls = {sv.name: f"http://127.0.0.1:{local_mod.host_port(sv)}" for sv in s.stack.services}
+    urls = local_mod.local_urls(s.stack)
     urls.update(smoke_mod.parse_base_urls(base_url or [], s.stack.service_names))
     via = s.stack.public_api if s.stack.public_api in {sv.name for sv in services} else None
     report = smoke_mod.run_smoke(
-        services, urls, timeout=float(timeout or s.settings["smoke_timeout"]), end_to_end_via=via
+        services,
+        urls,
+        timeout=number(timeout or s.settings["smoke_timeout"], "--timeout"),
+        end_to_end_via=via,
     )
     print(json.dumps(report.as_json(), indent=2) if json_ else report.table())
     report.raise_if_failed()
@@ -227,7 +233,7 @@ def rollback(c, env, service=None, to=None, timeout=None, yes=False):
     if env == "local":
         stack = local_stack(s)
         target = to or local_mod.previous_version(s.stack, stack.running_version())
-        rows = stack.move(target, timeout=float(timeout or s.settings["local_timeout"]))
+        rows = stack.move(target, timeout=number(timeout or s.settings["local_timeout"], "--timeout"))
         if rows:
             print(local_mod.status_table(rows))
         return
@@ -241,7 +247,8 @@ def rollback(c, env, service=None, to=None, timeout=None, yes=False):
     images = None
     if to:
         images = {
-            n: f"{k8s.image_repository(image)}:{to}" for n, image in k8s.images_by_deployment(objects).items()
+            name: (container, f"{k8s.image_repository(image)}:{to}")
+            for name, (container, image) in k8s.images_by_deployment(objects).items()
         }
     k8s.rollback(kubectl, environment, names, k8s.namespace_of(objects), to_image=images)
 
@@ -313,8 +320,8 @@ def deploy(c, env, version=None, yes=False):
             version=version,
             build=build_all,
             measure=measure,
-            timeout=float(s.settings["local_timeout"]),
-            smoke_timeout=float(s.settings["smoke_timeout"]),
+            timeout=number(s.settings["local_timeout"], "sutra.local_timeout"),
+            smoke_timeout=number(s.settings["smoke_timeout"], "sutra.smoke_timeout"),
         )
         return
     environment = k8s.environment(s.settings, env)
@@ -325,7 +332,7 @@ def deploy(c, env, version=None, yes=False):
         k8s.Kubectl(s.runner, s.settings["kubectl"]),
         environment,
         version,
-        float(s.settings["smoke_timeout"]),
+        number(s.settings["smoke_timeout"], "sutra.smoke_timeout"),
     )
     pipeline.run(build_all, measure)
 

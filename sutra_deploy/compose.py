@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import CommandFailed
 from .runner import Result, Runner
 
 
@@ -37,8 +38,14 @@ class Compose:
         argv = ["docker-compose", "--file", str(self.file), "--project-name", self.project, *args]
         return self.runner.run(argv, mutates=mutates, check=check, env=self.env, **kwargs)
 
-    def up(self, services: Sequence[str] = ()) -> Result:
-        return self._run("up", "--detach", "--remove-orphans", *services, mutates=True, check=False)
+    def up(self, services: Sequence[str] = (), *, timeout: float | None = None) -> Result:
+        """`up --detach`; killed after ``timeout`` seconds (it waits on health-gated dependencies)."""
+        try:
+            return self._run(
+                "up", "--detach", "--remove-orphans", *services, mutates=True, check=False, timeout=timeout
+            )
+        except CommandFailed as error:  # timed out, and killed
+            return Result(error.argv, error.returncode, "", error.output)
 
     def down(self, *, volumes: bool) -> None:
         self._run("down", "--remove-orphans", *(["--volumes"] if volumes else []), mutates=True)
@@ -63,13 +70,14 @@ class Compose:
         tail: int | None = None,
         follow: bool = False,
         on_line: Callable[[str], None] | None = None,
+        check: bool = True,
     ) -> str:
         args = ["logs", "--no-color"]
         if tail is not None:
             args += ["--tail", str(tail)]
         if follow:
             args.append("--follow")
-        result = self._run(*args, *services, mutates=False, check=False, on_line=on_line)
+        result = self._run(*args, *services, mutates=False, check=check, on_line=on_line)
         return result.stdout
 
 

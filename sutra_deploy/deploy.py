@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from . import k8s, sizes
 from .docker import Docker
-from .errors import SutraError
-from .local import LocalStack, StackUnhealthy, host_port, previous_version
+from .errors import CommandFailed, SutraError
+from .local import LocalStack, StackUnhealthy, local_urls, previous_version
 from .registry import Pushed, push_images
 from .smoke import SmokeFailed, SmokeReport, run_smoke
 from .stack import Stack
@@ -94,9 +94,7 @@ class KubernetesDeploy:
                 f"sutra.environments.{self.env.name}.registry"
             )
         build()
-        report = measure()
-        print(report.table())
-        sizes.gate(report)
+        gate_sizes(measure, dry=self.kubectl.runner.dry)
         pushed = push_images(
             self.docker, self.stack.services, registry=self.env.registry, version=self.version, latest=True
         )
@@ -112,14 +110,25 @@ class KubernetesDeploy:
             if smoke is not None:
                 print(smoke.table())
                 smoke.raise_if_failed()
-        except (k8s.RolloutFailed, SmokeFailed) as failure:
+        except (k8s.RolloutFailed, SmokeFailed, CommandFailed) as failure:
+            # A failed apply can leave some Deployments rolled forward: undo those too.
             log.info("[deploy] %s; rolling back", failure)
-            k8s.rollback(self.kubectl, self.env, deployments, namespace)
-            raise DeployFailed(f"{failure}; rolled back {', '.join(deployments)}") from None
+            undone = k8s.rollback(self.kubectl, self.env, deployments, namespace)
+            raise DeployFailed(f"{failure}; rolled back {', '.join(undone) or 'nothing'}") from None
         return smoke
 
     def _pinned_env(self) -> k8s.Environment:
         return k8s.with_images(self.env, registry=None, tag=self.version)
+
+
+def gate_sizes(measure: Callable[[], sizes.SizeReport], *, dry: bool) -> None:
+    """The size gate between build and push; a dry run has built nothing to measure."""
+    if dry:
+        log.info("[deploy] dry run: the size gate runs on the built images")
+        return
+    report = measure()
+    print(report.table())
+    sizes.gate(report)
 
 
 def pushed_digests(pushed: Sequence[Pushed], version: str) -> dict[str, str]:
@@ -143,19 +152,21 @@ def deploy_local(
     smoke_timeout: float,
 ) -> SmokeReport | None:
     build()
-    report = measure()
-    print(report.table())
-    sizes.gate(report)
+    gate_sizes(measure, dry=local.docker.runner.dry)
     try:
         local.up(version, timeout=timeout)
         if local.docker.runner.dry:
             return None
-        urls = {s.name: f"http://127.0.0.1:{host_port(s)}" for s in stack.services}
+        urls = local_urls(stack)
         smoke = run_smoke(stack.services, urls, timeout=smoke_timeout, end_to_end_via=stack.public_api)
         print(smoke.table())
         smoke.raise_if_failed()
         return smoke
     except (StackUnhealthy, SmokeFailed) as failure:
+        if stack.versions.index(version) == 0:
+            raise DeployFailed(
+                f"{failure}; {version} is the oldest version, nothing to roll back to"
+            ) from None
         target = previous_version(stack, version)
         log.info("[deploy] %s; rolling back to %s", failure, target)
         local.move(target, timeout=timeout)

@@ -236,16 +236,22 @@ def audit(stack: Stack, root: Path, names: Sequence[str], policy: DepsPolicy) ->
 
 
 def apply_changes(root: Path, changes: Iterable[Change], *, dry: bool = False) -> list[Path]:
-    """Write each change, refusing a file that changed since it was read."""
+    """Write each change, refusing all of them if any file changed since it was read; each
+    file is replaced whole (write beside it, then rename), so none is left half-written."""
+    changes = list(changes)
+    for change in changes:  # every file checked before the first is written
+        if (root / change.path).read_bytes().decode("utf-8") != change.before:
+            raise DependencyFileError(f"{change.path} changed while fix-deps ran; run it again")
     written = []
     for change in changes:
         path = root / change.path
-        if path.read_bytes().decode("utf-8") != change.before:
-            raise DependencyFileError(f"{change.path} changed while fix-deps ran; run it again")
         if dry:
             log.info("dry run: would rewrite %s", change.path)
             continue
-        path.write_bytes(change.after.encode("utf-8"))
+        staged = path.with_name(f".{path.name}.fix-deps")
+        staged.write_bytes(change.after.encode("utf-8"))
+        staged.chmod(path.stat().st_mode)
+        os.replace(staged, path)
         log.info("rewrote %s", change.path)
         written.append(path)
     return written

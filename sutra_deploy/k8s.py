@@ -18,13 +18,13 @@ from pathlib import Path
 import yaml
 
 from .errors import CommandFailed, SutraError, failure_reason
+from .policy import WORKLOAD_KINDS, violations
 from .runner import Runner
 from .source import PROJECT_DIR
 
 log = logging.getLogger("sutra")
 
 KUBERNETES_VERSION = "1.30.0"  # the schema version manifests are validated against
-WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 
 
 class WrongContext(SutraError):
@@ -125,20 +125,30 @@ class Kubectl:
             self.runner.run(argv, mutates=True)
             yield
             return
-        process = subprocess.Popen(
-            [self.runner.resolve(self.executable), *argv[1:]],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env={**os.environ, **self.runner.env},
-        )
-        try:
-            yield
-        finally:
-            process.terminate()
+        # stderr to a file: kubectl logs every failed connection, and a pipe nobody reads fills up.
+        with tempfile.TemporaryFile() as errors:
+            process = subprocess.Popen(
+                [self.runner.resolve(self.executable), *argv[1:]],
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                env={**os.environ, **self.runner.env},
+            )
             try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+                yield
+            finally:
+                if process.poll() is not None:
+                    errors.seek(0)
+                    log.info(
+                        "[k8s] port-forward to svc/%s ended early: %s",
+                        service,
+                        failure_reason(errors.read().decode(errors="replace")),
+                    )
+                process.terminate()
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 # --- rendering --------------------------------------------------------------------------
@@ -161,14 +171,14 @@ def container_images(objects: Sequence[dict]) -> set[str]:
     }
 
 
-def images_by_deployment(objects: Sequence[dict]) -> dict[str, str]:
-    """deployment name -> the image of its container of the same name (or its first one)."""
+def images_by_deployment(objects: Sequence[dict]) -> dict[str, tuple[str, str]]:
+    """deployment name -> (container, image) of its container of the same name, else its first."""
     images = {}
     for o in objects:
         if o.get("kind") == "Deployment":
             containers = o["spec"]["template"]["spec"]["containers"]
             named = next((c for c in containers if c["name"] == o["metadata"]["name"]), containers[0])
-            images[o["metadata"]["name"]] = named["image"]
+            images[o["metadata"]["name"]] = (named["name"], named["image"])
     return images
 
 
@@ -176,14 +186,16 @@ def pushed_digests(docker, stack, env: Environment) -> dict[str, str]:
     """image name -> the digest the engine recorded when it pushed it to env's registry."""
     digests = {}
     for service in stack.services:
+        ref = service.ref(env.tag or stack.default_version)
         info = docker.runner.run(
-            ["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", service.ref(env.tag or "v2")],
-            check=False,
+            ["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", ref], check=False
         )
         for entry in yaml.safe_load(info.stdout or "[]") or []:
             repository, _, digest = entry.partition("@")
             if env.registry and repository == f"{env.registry}/{service.image}":
                 digests[service.image] = digest
+        if service.image not in digests:
+            log.info("[k8s] %s has no digest from %s (not pushed there): rendered by tag", ref, env.registry)
     return digests
 
 
@@ -245,9 +257,7 @@ def require_valid(objects: Sequence[dict], env_name: str) -> None:
 
 def validate(objects: Sequence[dict], kubernetes_version: str = KUBERNETES_VERSION) -> list[str]:
     """Schema errors (OpenAPI, strict) and policy violations, one line each."""
-    import kubernetes_validate
-
-    from .policy import violations
+    import kubernetes_validate  # loads its schemas: only when validating
 
     problems = []
     for obj in objects:
@@ -322,6 +332,16 @@ def check_context(kubectl: Kubectl, env: Environment) -> None:
         )
 
 
+def hpa_specs(objects: Sequence[dict]) -> dict[str, dict]:
+    """Deployment name -> the spec of the HorizontalPodAutoscaler that scales it."""
+    return {
+        o["spec"]["scaleTargetRef"]["name"]: o["spec"]
+        for o in objects
+        if o.get("kind") == "HorizontalPodAutoscaler"
+        and o["spec"]["scaleTargetRef"].get("kind") == "Deployment"
+    }
+
+
 def without_hpa_replicas(objects: Sequence[dict]) -> list[dict]:
     """The objects with `spec.replicas` dropped from Deployments an HPA scales.
 
@@ -370,13 +390,23 @@ def rollback(
     deployments: Sequence[str],
     namespace: str,
     *,
-    to_image: Mapping[str, str] | None = None,
-) -> None:
-    """Undo the last rollout of each deployment, or set the given images; then wait."""
+    to_image: Mapping[str, tuple[str, str]] | None = None,
+) -> list[str]:
+    """Undo the last rollout of each deployment, or set the given (container, image); then
+    wait for those. Returns the deployments rolled back. One with no earlier revision (its
+    first rollout) cannot be undone: that is logged, and the others still go back."""
     check_context(kubectl, env)
+    moved = []
     for name in deployments:
-        if to_image and name in to_image:
-            kubectl.set_image(name, name, to_image[name], namespace)
-        else:
-            kubectl.rollout_undo(name, namespace)
-    wait_for_rollouts(kubectl, deployments, namespace, env.rollout_timeout)
+        try:
+            if to_image and name in to_image:
+                container, image = to_image[name]
+                kubectl.set_image(name, container, image, namespace)
+            else:
+                kubectl.rollout_undo(name, namespace)
+        except CommandFailed as error:
+            log.info("[k8s] could not roll back deployment/%s: %s", name, failure_reason(error.output))
+            continue
+        moved.append(name)
+    wait_for_rollouts(kubectl, moved, namespace, env.rollout_timeout)
+    return moved

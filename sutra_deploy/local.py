@@ -46,6 +46,11 @@ def host_port(service: Service, env: Mapping[str, str] = os.environ) -> int:
     return int(value)
 
 
+def local_urls(stack: Stack) -> dict[str, str]:
+    """Each service's address on this machine, as the compose files publish it."""
+    return {s.name: f"http://127.0.0.1:{host_port(s)}" for s in stack.services}
+
+
 def previous_version(stack: Stack, running: str | None) -> str:
     """The version before the running one: where a rollback goes by default."""
     if running is None:
@@ -130,7 +135,8 @@ class LocalStack:
     def up(self, version: str, *, timeout: float, clock: Clock = SYSTEM_CLOCK) -> list[ServiceStatus]:
         """Start the stack and poll until every service is healthy; idempotent."""
         compose = self.compose(version)
-        self.require_images(version)
+        if not self.docker.runner.dry:  # a dry run prints the commands even before a build
+            self.require_images(version)
         self.check_ports(compose)
         if self.docker.runner.dry:
             compose.up()
@@ -139,7 +145,8 @@ class LocalStack:
         outcome: list[Result] = []
         # `up` itself waits for health-gated dependencies, so it runs beside the poll that
         # times each service, instead of before it.
-        upper = threading.Thread(target=lambda: outcome.append(compose.up()), daemon=True)
+        # It gets the same deadline, so no `compose up` outlives this call.
+        upper = threading.Thread(target=lambda: outcome.append(compose.up(timeout=timeout)), daemon=True)
         upper.start()
         healthy_after: dict[str, float] = {}
 
@@ -149,7 +156,8 @@ class LocalStack:
                 if state.healthy and name not in healthy_after:
                     healthy_after[name] = clock.now() - started
                     log.info("[local] %s healthy after %.1fs", name, healthy_after[name])
-            done = all(n in healthy_after for n in self.stack.service_names)
+            # All healthy at once: one that came up and then crashed does not count.
+            done = all(n in states and states[n].healthy for n in self.stack.service_names)
             if not upper.is_alive() and outcome and not outcome[0].ok and not done:
                 raise StackUnhealthy(self._failure(compose, outcome[0].stderr.strip().splitlines()[-1:]))
             return done and not upper.is_alive()
@@ -157,6 +165,7 @@ class LocalStack:
         try:
             wait_until(all_healthy, timeout=timeout, interval=0.5, what="the stack", clock=clock)
         except TimedOut:
+            upper.join()
             raise StackUnhealthy(self._failure(compose, [f"not healthy after {timeout:g}s"])) from None
         return self.status(version, healthy_after)
 
@@ -164,7 +173,7 @@ class LocalStack:
         states = {c.service: c for c in compose.ps()}
         sick = [n for n in self.stack.service_names if not (n in states and states[n].healthy)]
         for name in sick:
-            tail = compose.logs([name], tail=LOG_LINES_ON_FAILURE).rstrip()
+            tail = compose.logs([name], tail=LOG_LINES_ON_FAILURE, check=False).rstrip()
             log.info("[local] last log lines of %s:\n%s", name, tail or "(no output)")
         detail = ", ".join(
             f"{n} ({states[n].state}{'/' + states[n].health if states[n].health else ''})"
@@ -210,6 +219,10 @@ class LocalStack:
 
     def move(self, to_version: str, *, timeout: float) -> list[ServiceStatus]:
         """Replace the running stack with another version's images, keeping the data volume."""
+        # Everything the target needs is checked before anything running is taken down.
+        self.compose(to_version)
+        if not self.docker.runner.dry:
+            self.require_images(to_version)
         for version in self.stack.versions:
             if version != to_version:
                 self.compose(version).down(volumes=False)

@@ -46,8 +46,8 @@ def push_images(
 ) -> list[Pushed]:
     """Tag R/<image>:<version> (and :latest) for every service, then push them all."""
     validate_registry(registry)
-    for service in services:  # everything is checked before the first tag
-        if docker.image(service.ref(version)) is None:
+    for service in services:  # everything is checked before the first tag (a dry run tags nothing)
+        if not docker.runner.dry and docker.image(service.ref(version)) is None:
             raise ImageMissing(service.ref(version), f"build it with `inv build --version {version}`")
     tags = [version, "latest"] if latest else [version]
     pushed = []

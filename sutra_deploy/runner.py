@@ -15,6 +15,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -78,15 +79,19 @@ class Runner:
         full_env = self._env(env)
         log.debug("$ %s", shlex.join(argv))
         if on_line is None:
-            completed = subprocess.run(
-                (executable, *argv[1:]),
-                cwd=cwd,
-                env=full_env,
-                input=input,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-            )
+            try:
+                completed = subprocess.run(
+                    (executable, *argv[1:]),
+                    cwd=cwd,
+                    env=full_env,
+                    input=input,
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                )
+            except subprocess.TimeoutExpired:
+                # subprocess.run has killed it; a hung daemon or registry is a failure like any other.
+                raise CommandFailed(argv, -9, f"error: no answer within {timeout:g}s") from None
             result = Result(argv, completed.returncode, completed.stdout, completed.stderr)
         else:
             result = self._stream(executable, argv, cwd, full_env, on_line)
@@ -98,26 +103,33 @@ class Runner:
     def open_stdout(
         self, argv: Sequence[str], *, env: Mapping[str, str] | None = None
     ) -> Iterator[IO[bytes]]:
-        """Yield a command's stdout as a binary stream (``docker save``, ``mmdebstrap … -``)."""
+        """Yield a command's stdout as a binary stream (``docker save``, ``mmdebstrap … -``).
+
+        If the command fails, that failure is what is raised, also when the reader broke first
+        on the truncated stream it left behind.
+        """
         argv = tuple(str(a) for a in argv)
         log.debug("$ %s", shlex.join(argv))
-        process = subprocess.Popen(
-            (self.resolve(argv[0]), *argv[1:]),
-            env=self._env(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        assert process.stdout is not None and process.stderr is not None
-        try:
-            yield process.stdout
-            # Drain whatever the reader left so the command can exit.
-            while process.stdout.read(1 << 20):
-                pass
-        finally:
-            stderr = process.stderr.read().decode(errors="replace")
+        with tempfile.TemporaryFile() as stderr:  # a file, not a pipe: nothing can fill up and block
+            process = subprocess.Popen(
+                (self.resolve(argv[0]), *argv[1:]), env=self._env(env), stdout=subprocess.PIPE, stderr=stderr
+            )
+            assert process.stdout is not None
+            try:
+                yield process.stdout
+                while process.stdout.read(1 << 20):  # drain what the reader left so it can exit
+                    pass
+            except BaseException:
+                process.kill()
+                returncode = process.wait()
+                if returncode not in (0, -9):
+                    raise CommandFailed(argv, returncode, _read(stderr)) from None
+                raise
+            finally:
+                process.stdout.close()
             returncode = process.wait()
-        if returncode != 0:
-            raise CommandFailed(argv, returncode, stderr)
+            if returncode != 0:
+                raise CommandFailed(argv, returncode, _read(stderr))
 
     def _skip_when_dry(self, argv: tuple[str, ...], mutates: bool) -> bool:
         if not (mutates and self.dry):
@@ -172,3 +184,8 @@ class Runner:
             returncode = process.wait()
         output = "\n".join(tail)
         return Result(argv, returncode, output, "" if returncode == 0 else output)
+
+
+def _read(handle: IO[bytes]) -> str:
+    handle.seek(0)
+    return handle.read().decode(errors="replace")

@@ -3,6 +3,7 @@ comes back from a query through api -> hybrid -> storage."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import urllib.error
@@ -76,6 +77,8 @@ def http_json(method: str, url: str, body: dict | None = None) -> tuple[int, obj
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise Attempt(f"{method} {url}: {reason}") from None
+    except http.client.HTTPException as error:  # something answered, but not in HTTP
+        raise Attempt(f"{method} {url}: not an HTTP answer ({type(error).__name__})") from None
     try:
         return status, json.loads(raw) if raw else None
     except ValueError:
@@ -108,7 +111,9 @@ def learn_and_query(api_url: str) -> str:
         "POST", api_url.rstrip("/") + "/query", {"query": f"smoke check {marker}", "limit": 5}
     )
     results = answer.get("results", []) if isinstance(answer, dict) else []
-    if not any(r.get("id") == fact_id for r in results):
+    if not isinstance(results, list):
+        raise Attempt(f"/query answered without a list of results: {answer!r:.200}")
+    if not any(isinstance(r, dict) and r.get("id") == fact_id for r in results):
         raise Attempt(f"fact {fact_id} learned but not returned by /query ({len(results)} results)")
     return f"learned {fact_id} and found it through api -> hybrid -> storage"
 

@@ -52,3 +52,19 @@ def test_open_stdout_streams_bytes_and_raises_on_failure():
         runner.open_stdout(["sh", "-c", "echo boom >&2; exit 1"]) as stream,
     ):
         stream.read()
+
+
+def test_a_failing_command_wins_over_the_reader_it_broke():
+    import tarfile
+
+    with (
+        pytest.raises(CommandFailed, match="No such image"),
+        Runner().open_stdout(["sh", "-c", "echo 'Error: No such image: x' >&2; exit 1"]) as stream,
+        tarfile.open(fileobj=stream, mode="r|"),
+    ):
+        pass
+
+
+def test_a_command_that_hangs_past_its_timeout_is_a_failure():
+    with pytest.raises(CommandFailed, match=r"no answer within 0\.2s"):
+        Runner().run(["sleep", "5"], timeout=0.2)
