@@ -45,7 +45,7 @@ def test_dry_deploy_prints_the_whole_sequence_and_touches_nothing(built_v2, clus
     assert [first[v] for v in order] == sorted(first[v] for v in order)
     assert verbs.count("apply --filename") == 4
     assert verbs.count("rollout status") == len(DEPLOYMENTS)
-    assert "TOTAL" in result.stdout  # the sizes gate ran (it only reads)
+    assert "dry run: the size gate runs on the built images" in result.stderr
     assert cluster.calls() == []  # nothing reached the (stand-in) cluster
     assert "registry.example.com" not in docker("images", "--format", "{{.Repository}}").stdout
 
