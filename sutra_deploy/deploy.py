@@ -102,6 +102,8 @@ class KubernetesDeploy:
         k8s.require_valid(objects, self.env.name)
         namespace = k8s.namespace_of(objects)
         deployments = k8s.deployments_in_order(objects, self.stack.service_names)
+        # Where each Deployment stands before the change: what a rollback returns it to.
+        revisions = {name: self.kubectl.revision(name, namespace) for name in deployments}
         try:
             k8s.apply(self.kubectl, self.env, objects, self.stack.service_names)
             smoke = smoke_through_port_forwards(
@@ -113,8 +115,11 @@ class KubernetesDeploy:
         except (k8s.RolloutFailed, SmokeFailed, CommandFailed) as failure:
             # A failed apply can leave some Deployments rolled forward: undo those too.
             log.info("[deploy] %s; rolling back", failure)
-            undone = k8s.rollback(self.kubectl, self.env, deployments, namespace)
-            raise DeployFailed(f"{failure}; rolled back {', '.join(undone) or 'nothing'}") from None
+            undone = k8s.rollback(self.kubectl, self.env, deployments, namespace, revisions=revisions)
+            outcome = (
+                f"rolled back {', '.join(undone)}" if undone else "nothing to roll back (new or unchanged)"
+            )
+            raise DeployFailed(f"{failure}; {outcome}") from None
         return smoke
 
     def _pinned_env(self) -> k8s.Environment:

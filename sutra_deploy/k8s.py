@@ -98,8 +98,18 @@ class Kubectl:
             "rollout", "status", f"deployment/{deployment}", "--namespace", namespace, f"--timeout={timeout}s"
         )
 
-    def rollout_undo(self, deployment: str, namespace: str) -> None:
-        self._run("rollout", "undo", f"deployment/{deployment}", "--namespace", namespace)
+    def rollout_undo(self, deployment: str, namespace: str, to_revision: int | None = None) -> None:
+        revision = [f"--to-revision={to_revision}"] if to_revision else []
+        self._run("rollout", "undo", f"deployment/{deployment}", "--namespace", namespace, *revision)
+
+    def revision(self, deployment: str, namespace: str) -> int | None:
+        """The Deployment's current rollout revision; None if it does not exist (yet)."""
+        path = "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}"
+        result = self._run(
+            "get", f"deployment/{deployment}", "--namespace", namespace, "--output", path, check=False
+        )
+        text = result.stdout.strip()
+        return int(text) if result.ok and text.isdigit() else None
 
     def set_image(self, deployment: str, container: str, image: str, namespace: str) -> None:
         self._run(
@@ -391,19 +401,34 @@ def rollback(
     namespace: str,
     *,
     to_image: Mapping[str, tuple[str, str]] | None = None,
+    revisions: Mapping[str, int | None] | None = None,
 ) -> list[str]:
-    """Undo the last rollout of each deployment, or set the given (container, image); then
-    wait for those. Returns the deployments rolled back. One with no earlier revision (its
-    first rollout) cannot be undone: that is logged, and the others still go back."""
+    """Roll deployments back, then wait for those that moved; returns them.
+
+    With ``revisions`` (each Deployment's revision before a deploy), only what that deploy
+    changed goes back, to exactly that revision: a Deployment the deploy left alone keeps
+    running, one it created has nothing to go back to. Otherwise each goes back one rollout,
+    or to the given (container, image). A rollback that kubectl refuses is logged and the
+    others still go back.
+    """
     check_context(kubectl, env)
     moved = []
     for name in deployments:
+        target = None
+        if revisions is not None:
+            target = revisions.get(name)
+            if target is None:
+                log.info("[k8s] deployment/%s is new: nothing to roll back to", name)
+                continue
+            if kubectl.revision(name, namespace) == target:
+                log.info("[k8s] deployment/%s is unchanged at revision %s", name, target)
+                continue
         try:
             if to_image and name in to_image:
                 container, image = to_image[name]
                 kubectl.set_image(name, container, image, namespace)
             else:
-                kubectl.rollout_undo(name, namespace)
+                kubectl.rollout_undo(name, namespace, to_revision=target)
         except CommandFailed as error:
             log.info("[k8s] could not roll back deployment/%s: %s", name, failure_reason(error.output))
             continue

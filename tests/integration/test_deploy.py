@@ -70,39 +70,50 @@ def test_a_wrong_context_stops_the_deploy_before_anything_is_built_or_pushed(bui
         assert json.load(response)["repositories"] == []
 
 
-def test_a_failed_rollout_is_rolled_back_on_its_own(built_v2, cluster, registry):
-    address, url = registry
-    cluster.script(
-        context="sutra-staging",
-        answers=[
-            {
-                "match": ["rollout", "status", "deployment/sutra-api"],
-                "exit": 1,
-                "times": 1,
-                "stderr": 'error: deployment "sutra-api" exceeded its progress deadline',
-            }
-        ],
-    )
-    result = inv(
+FAILING_API_ROLLOUT = {
+    "match": ["rollout", "status", "deployment/sutra-api"],
+    "exit": 1,
+    "times": 1,
+    "stderr": 'error: deployment "sutra-api" exceeded its progress deadline',
+}
+
+
+def deploy_staging(cluster, address: str):
+    return inv(
         "deploy",
         "--env",
         "staging",
         **cluster.env,
         INVOKE_SUTRA_ENVIRONMENTS_STAGING_REGISTRY=f"{address}/sutra-ai",
     )
+
+
+def test_a_failed_rollout_is_rolled_back_on_its_own(built_v2, cluster, registry):
+    address, url = registry
+    # A cluster already running every Deployment at revision 3; this deploy leaves storage alone.
+    cluster.script(
+        context="sutra-staging",
+        answers=[FAILING_API_ROLLOUT],
+        revisions=dict.fromkeys(DEPLOYMENTS, 3),
+        unchanged=["storage-server"],
+    )
+    result = deploy_staging(cluster, address)
     assert result.returncode == 1
+    changed = [d for d in DEPLOYMENTS if d != "storage-server"]
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: rollout of deployment/sutra-api did not finish: error: deployment")
-    assert last.endswith("rolled back " + ", ".join(DEPLOYMENTS))
+    assert last.endswith("rolled back " + ", ".join(changed))
     calls = cluster.calls()
-    undone = [c[2] for c in calls if c[:2] == ["rollout", "undo"]]
-    assert undone == [f"deployment/{d}" for d in DEPLOYMENTS]
-    first_undo = calls.index(
-        ["rollout", "undo", "deployment/storage-server", "--namespace", "sutra-ai-staging"]
-    )
+    undos = [c for c in calls if c[:2] == ["rollout", "undo"]]
+    # Each changed Deployment goes back to exactly where it was; storage keeps running.
+    assert undos == [
+        ["rollout", "undo", f"deployment/{d}", "--namespace", "sutra-ai-staging", "--to-revision=3"]
+        for d in changed
+    ]
+    first_undo = calls.index(undos[0])
     assert not any(c[0] == "port-forward" for c in calls)  # no smoke after a failed rollout
     waits_after = [c[2] for c in calls[first_undo:] if c[:2] == ["rollout", "status"]]
-    assert waits_after == [f"deployment/{d}" for d in DEPLOYMENTS]
+    assert waits_after == [f"deployment/{d}" for d in changed]
     # What was applied pointed at the images just pushed, by the digests the registry holds.
     accept = {"Accept": "application/vnd.docker.distribution.manifest.v2+json"}
     for deployment in (d for d in cluster.applied() if d["kind"] == "Deployment"):
@@ -131,6 +142,16 @@ def test_a_successful_deploy_smokes_through_port_forwards(built_v2, cluster, reg
     forwards = [c for c in cluster.calls() if c[0] == "port-forward"]
     assert sorted(c[1] for c in forwards) == sorted(relay)
     assert not any(c[:2] == ["rollout", "undo"] for c in cluster.calls())
+
+
+def test_a_first_deploy_that_fails_has_nothing_to_roll_back(built_v2, cluster, registry):
+    address, _ = registry
+    cluster.script(context="sutra-staging", answers=[FAILING_API_ROLLOUT])  # an empty namespace
+    result = deploy_staging(cluster, address)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].endswith("; nothing to roll back (new or unchanged)")
+    assert not any(c[:2] == ["rollout", "undo"] for c in cluster.calls())
+    assert "deployment/sutra-api is new: nothing to roll back to" in result.stderr
 
 
 def test_production_deploy_needs_confirmation(built_v2, cluster):
