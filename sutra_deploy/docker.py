@@ -62,7 +62,8 @@ class Docker:
         no_cache: bool,
         on_line: Callable[[str], None],
     ) -> None:
-        argv = ["docker", "build", "--tag", tag, "--file", str(dockerfile)]
+        # --force-rm: a failed step's container goes too, not only a successful one's.
+        argv = ["docker", "build", "--force-rm", "--tag", tag, "--file", str(dockerfile)]
         for name, value in sorted(build_args.items()):
             argv += ["--build-arg", f"{name}={value}"]
         for name, value in sorted(labels.items()):

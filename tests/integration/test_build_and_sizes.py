@@ -89,7 +89,7 @@ def test_every_image_runs_as_non_root_and_becomes_healthy(built_v2):
             wait_healthy(name)
     finally:
         for name in started:
-            docker("rm", "-f", name, check=False)
+            docker("rm", "--force", "--volumes", name, check=False)
         docker("network", "rm", network, check=False)
 
 
@@ -148,10 +148,11 @@ def test_dry_build_prints_the_exact_commands_and_builds_nothing():
     assert result.returncode == 0, result.stderr
     root = STACK.path.parent / "reference"
     assert result.stdout.splitlines() == [
-        f"docker build --tag sutra-storage-server:v1 --file {root}/packages/sutra-storage/Dockerfile "
+        "docker build --force-rm --tag sutra-storage-server:v1 "
+        f"--file {root}/packages/sutra-storage/Dockerfile "
         "--label org.sutra.service=storage-server --label org.sutra.version=v1 "
         f"{root}/packages/sutra-storage",
-        f"docker build --tag sutra-client:v1 --file {root}/packages/sutra-client/Dockerfile "
+        f"docker build --force-rm --tag sutra-client:v1 --file {root}/packages/sutra-client/Dockerfile "
         "--label org.sutra.service=sutra-client --label org.sutra.version=v1 "
         f"{root}/packages/sutra-client",
     ]

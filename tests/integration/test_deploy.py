@@ -30,12 +30,12 @@ def test_dry_deploy_prints_the_whole_sequence_and_touches_nothing(built_v2, clus
     result = inv("--dry", "deploy", "--env", "staging", **cluster.env)
     assert result.returncode == 0, result.stderr[-2000:]
     commands = [line for line in result.stdout.splitlines() if line.startswith(("docker ", "kubectl", "/"))]
-    verbs = [" ".join(c.split()[1:3]) for c in commands]  # "build --tag", "rollout status", …
+    verbs = [" ".join(c.split()[1:3]) for c in commands]  # "build --force-rm", "rollout status", …
     first = {verb: verbs.index(verb) for verb in reversed(verbs)}
     # context check, then build, then tag and push, then apply, wait, port-forward for smoke
     assert verbs[0] == "config current-context"
     order = [
-        "build --tag",
+        "build --force-rm",
         "tag sutra-storage-server:v2",
         "push registry.example.com/sutra-ai/sutra-storage-server:v2",
         "apply --filename",
