@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 
 from tabulate import tabulate
 
-from .docker import Docker
+from .engine import Engine
 from .errors import SutraError
 from .stack import BaseImage, Stack
 from .units import mb
@@ -122,7 +122,7 @@ class BaseImageMaker:
     def __init__(
         self,
         stack: Stack,
-        docker: Docker,
+        engine: Engine,
         *,
         ca_bundle: Path | None = DEFAULT_CA_BUNDLE,
         workdir: Path | None = None,
@@ -130,7 +130,7 @@ class BaseImageMaker:
         progress: Callable[[str], None] = log.info,
     ) -> None:
         self.stack = stack
-        self.docker = docker
+        self.engine = engine
         self.ca_bundle = ca_bundle if ca_bundle is not None and ca_bundle.exists() else None
         self.workdir = workdir
         self.jobs = jobs
@@ -140,7 +140,7 @@ class BaseImageMaker:
         return spec_hash(base, self.ca_bundle)
 
     def is_current(self, base: BaseImage) -> bool:
-        info = self.docker.image(base.local)
+        info = self.engine.image(base.local)
         return info is not None and info.labels.get(SPEC_LABEL) == self.spec(base)
 
     def ensure(self, keys: Iterable[str] | None = None, *, force: bool = False) -> list[BaseImageResult]:
@@ -154,7 +154,7 @@ class BaseImageMaker:
         ]
         if not stale:
             return results
-        self.docker.runner.resolve("mmdebstrap")
+        self.engine.commands.resolve("mmdebstrap")
         # A distilled base is cut from its source's root filesystem, so that one is made too.
         root_keys = {b.distill_from or b.key for b in stale}
         roots = [b for b in self.stack.base_images if b.key in root_keys]
@@ -164,7 +164,7 @@ class BaseImageMaker:
             def make_root(base: BaseImage) -> BaseImageResult | None:
                 started = time.monotonic()
                 self.progress(f"[base] {base.local}: mmdebstrap {base.variant} {base.suite}")
-                self.docker.runner.run(
+                self.engine.commands.run(
                     mmdebstrap_argv(base, tarballs[base.key], self.ca_bundle),
                     mutates=True,
                     env={"SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH)},
@@ -176,22 +176,22 @@ class BaseImageMaker:
             for base in (b for b in stale if b.distill_from):
                 started = time.monotonic()
                 self.progress(f"[base] {base.local}: distil {', '.join(base.keep)} from {base.distill_from}")
-                if not self.docker.runner.dry:
+                if not self.engine.dry:
                     distill(tarballs[base.distill_from], tarballs[base.key], base.keep, base.drop)
                 results.append(self._import(base, tarballs[base.key], started))
         order = {b.key: i for i, b in enumerate(self.stack.base_images)}
         return sorted(results, key=lambda r: order[r.key])
 
     def _import(self, base: BaseImage, tarball: Path, started: float) -> BaseImageResult:
-        self.docker.import_rootfs(tarball, base.local, import_changes(base, self.spec(base)))
-        if self.docker.runner.dry:
+        self.engine.import_rootfs(tarball, base.local, import_changes(base, self.spec(base)))
+        if self.engine.dry:
             return BaseImageResult(base.key, base.local, "would build", 0.0, None, None)
         seconds = time.monotonic() - started
         self.progress(f"[base] {base.local}: imported in {seconds:.0f}s")
         return BaseImageResult(base.key, base.local, "built", seconds, *self._size_and_layer(base.local))
 
     def _size_and_layer(self, ref: str) -> tuple[int | None, str | None]:
-        info = self.docker.image(ref)
+        info = self.engine.image(ref)
         if info is None:
             return None, None
         return info.size_bytes, info.layers[0] if info.layers else None

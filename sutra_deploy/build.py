@@ -15,7 +15,7 @@ from typing import Literal
 from tabulate import tabulate
 
 from .base_images import BaseImageMaker
-from .docker import Docker
+from .engine import Engine
 from .errors import BuildFailed, CommandFailed, SourceRootError, SutraError, failure_reason
 from .stack import Service, Stack
 from .units import mb
@@ -78,7 +78,7 @@ def plan_builds(stack: Stack, services: Sequence[Service], version: str, root: P
 
 def choose_base_images(
     stack: Stack,
-    docker: Docker,
+    engine: Engine,
     maker: BaseImageMaker,
     steps: Sequence[BuildStep],
     mode: BaseMode,
@@ -100,7 +100,7 @@ def choose_base_images(
         local_needed = [
             b
             for b in bases
-            if docker.image(b.official) is None and (docker.runner.dry or not docker.pull(b.official))
+            if engine.image(b.official) is None and (engine.dry or not engine.pull(b.official))
         ]
         if local_needed:
             log.info(
@@ -154,8 +154,8 @@ def _short(text: str, width: int = 60) -> str:
 
 
 class Builder:
-    def __init__(self, docker: Docker, *, emit: Callable[[str], None] = log.info) -> None:
-        self.docker = docker
+    def __init__(self, engine: Engine, *, emit: Callable[[str], None] = log.info) -> None:
+        self.engine = engine
         self.emit = emit
 
     def build_one(self, step: BuildStep, no_cache: bool) -> BuildResult:
@@ -163,7 +163,7 @@ class Builder:
         progress = BuildProgress(step.ref, self.emit)
         self.emit(f"[{step.ref}] building from {step.dockerfile.name} in {step.context}")
         try:
-            self.docker.build(
+            self.engine.build(
                 tag=step.ref,
                 context=step.context,
                 dockerfile=step.dockerfile,
@@ -177,7 +177,7 @@ class Builder:
             self.emit(f"[{step.ref}] FAILED at {progress.current}")
             return BuildResult(step, time.monotonic() - started, progress.total, progress.cached, failed)
         seconds = time.monotonic() - started
-        if self.docker.runner.dry:
+        if self.engine.dry:
             return BuildResult(step, 0.0, 0, 0)
         self.emit(f"[{step.ref}] done in {seconds:.1f}s ({progress.cached}/{progress.total} steps cached)")
         return BuildResult(step, seconds, progress.total, progress.cached)
@@ -207,7 +207,7 @@ def raise_first_failure(results: Sequence[BuildResult]) -> None:
 
 def build_images(
     stack: Stack,
-    docker: Docker,
+    engine: Engine,
     *,
     names: Sequence[str],
     version: str,
@@ -220,20 +220,20 @@ def build_images(
     """The whole build phase: check inputs, pick or make base images, build, report."""
     services = stack.select(names)
     steps = plan_builds(stack, services, version, root)
-    docker.ensure_available()
-    maker = BaseImageMaker(stack, docker, ca_bundle=ca_bundle, jobs=jobs)
-    steps = with_build_args(steps, choose_base_images(stack, docker, maker, steps, bases))
+    engine.ensure_available()
+    maker = BaseImageMaker(stack, engine, ca_bundle=ca_bundle, jobs=jobs)
+    steps = with_build_args(steps, choose_base_images(stack, engine, maker, steps, bases))
     # A dry run prints the commands in order, one at a time.
-    jobs = 1 if docker.runner.dry else jobs
-    results = Builder(docker).build_all(steps, jobs=jobs, no_cache=no_cache)
+    jobs = 1 if engine.dry else jobs
+    results = Builder(engine).build_all(steps, jobs=jobs, no_cache=no_cache)
     raise_first_failure(results)
     return results
 
 
-def summary_table(results: Sequence[BuildResult], docker: Docker) -> str:
+def summary_table(results: Sequence[BuildResult], engine: Engine) -> str:
     rows = []
     for result in results:
-        info = None if docker.runner.dry else docker.image(result.step.ref)
+        info = None if engine.dry else engine.image(result.step.ref)
         rows.append(
             [
                 result.step.ref,

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from tabulate import tabulate
 
-from .docker import Docker
-from .errors import CommandFailed, ImageMissing, SutraError, failure_reason
+from .engine import Engine, PushFailed
+from .errors import ImageMissing, SutraError
 from .stack import Service
 
 # A registry host (with optional port) and optional repository path, as Docker's reference
@@ -18,11 +18,8 @@ _LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
 _HOST = rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?"
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 REGISTRY_PATTERN = re.compile(rf"^{_HOST}(?:/{_PATH_COMPONENT})*$")
-DIGEST_PATTERN = re.compile(r"digest: (sha256:[0-9a-f]{64})")
 
-
-class PushFailed(SutraError):
-    exit_code = 1
+__all__ = ["PushFailed", "Pushed", "push_images", "pushed_table", "validate_registry"]
 
 
 def validate_registry(registry: str) -> str:
@@ -42,28 +39,21 @@ class Pushed:
 
 
 def push_images(
-    docker: Docker, services: Sequence[Service], *, registry: str, version: str, latest: bool
+    engine: Engine, services: Sequence[Service], *, registry: str, version: str, latest: bool
 ) -> list[Pushed]:
     """Tag R/<image>:<version> (and :latest) for every service, then push them all."""
     validate_registry(registry)
     for service in services:  # everything is checked before the first tag (a dry run tags nothing)
-        if not docker.runner.dry and docker.image(service.ref(version)) is None:
+        if not engine.dry and engine.image(service.ref(version)) is None:
             raise ImageMissing(service.ref(version), f"build it with `inv build --version {version}`")
     tags = [version, "latest"] if latest else [version]
+    targets = [(service, f"{registry}/{service.image}:{tag}") for service in services for tag in tags]
+    for service, target in targets:
+        engine.tag(service.ref(version), target)
     pushed = []
-    for service in services:
-        for tag in tags:
-            target = f"{registry}/{service.image}:{tag}"
-            docker.runner.run(["docker", "tag", service.ref(version), target], mutates=True)
-    for service in services:
-        for tag in tags:
-            target = f"{registry}/{service.image}:{tag}"
-            try:
-                result = docker.runner.run(["docker", "push", target], mutates=True)
-            except CommandFailed as error:
-                raise PushFailed(f"pushing {target} failed: {failure_reason(error.output)}") from None
-            match = DIGEST_PATTERN.search(result.stdout)
-            pushed.append(Pushed(service.name, target, match.group(1) if match else "(dry run)"))
+    for service, target in targets:
+        digest = engine.push(target)
+        pushed.append(Pushed(service.name, target, digest or "(dry run)"))
     return pushed
 
 

@@ -3,11 +3,7 @@ comes back from a query through api -> hybrid -> storage."""
 
 from __future__ import annotations
 
-import http.client
-import json
 import socket
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -16,6 +12,7 @@ from urllib.parse import urlsplit
 from tabulate import tabulate
 
 from .errors import SutraError
+from .http import Http, HttpError
 from .stack import Service
 from .waiting import SYSTEM_CLOCK, Clock, TimedOut, wait_until
 
@@ -63,29 +60,15 @@ class Attempt(Exception):
     """One failed try; retried until the deadline, then its message is the detail."""
 
 
-def http_json(method: str, url: str, body: dict | None = None) -> tuple[int, object]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
+def http_json(http: Http, method: str, url: str, body: dict | None = None) -> tuple[int, object]:
     try:
-        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
-            raw = response.read()
-            status = response.status
-    except urllib.error.HTTPError as error:
-        raise Attempt(f"{method} {url} answered {error.code}") from None
-    except (urllib.error.URLError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        raise Attempt(f"{method} {url}: {reason}") from None
-    except http.client.HTTPException as error:  # something answered, but not in HTTP
-        raise Attempt(f"{method} {url}: not an HTTP answer ({type(error).__name__})") from None
-    try:
-        return status, json.loads(raw) if raw else None
-    except ValueError:
-        return status, raw.decode(errors="replace")
+        answer = http.request(method, url, json_body=body, timeout=REQUEST_TIMEOUT)
+    except HttpError as error:
+        raise Attempt(str(error)) from None
+    return answer.status, answer.json()
 
 
-def probe(service: Service, base_url: str) -> str:
+def probe(http: Http, service: Service, base_url: str) -> str:
     """One health probe; returns a short detail on success, raises Attempt otherwise."""
     if service.health.protocol == "tcp":
         parts = urlsplit(base_url)
@@ -96,19 +79,19 @@ def probe(service: Service, base_url: str) -> str:
         except OSError as error:
             raise Attempt(f"tcp {host}:{port}: {error.strerror or error}") from None
     url = base_url.rstrip("/") + (service.health.path or "/")
-    status, _ = http_json("GET", url)
+    status, _ = http_json(http, "GET", url)
     return f"GET {url} -> {status}"
 
 
-def learn_and_query(api_url: str) -> str:
+def learn_and_query(http: Http, api_url: str) -> str:
     marker = uuid.uuid4().hex[:12]
     fact = f"smoke check {marker}: the lighthouse keeper counted seven ships at dawn"
-    _, learned = http_json("POST", api_url.rstrip("/") + "/learn", {"content": fact})
+    _, learned = http_json(http, "POST", api_url.rstrip("/") + "/learn", {"content": fact})
     fact_id = learned.get("id") if isinstance(learned, dict) else None
     if not fact_id:
         raise Attempt(f"/learn gave no id: {learned!r}")
     _, answer = http_json(
-        "POST", api_url.rstrip("/") + "/query", {"query": f"smoke check {marker}", "limit": 5}
+        http, "POST", api_url.rstrip("/") + "/query", {"query": f"smoke check {marker}", "limit": 5}
     )
     results = answer.get("results", []) if isinstance(answer, dict) else []
     if not isinstance(results, list):
@@ -145,13 +128,19 @@ def run_smoke(
     clock: Clock = SYSTEM_CLOCK,
 ) -> SmokeReport:
     """Probe each service (retrying until ``timeout``), then the end-to-end round trip."""
-    checks = [
-        timed_check(s.name, lambda s=s: probe(s, base_urls[s.name]), timeout=timeout, clock=clock)
-        for s in services
-    ]
-    if end_to_end_via is not None:
-        api_url = base_urls[end_to_end_via]
-        checks.append(timed_check(END_TO_END, lambda: learn_and_query(api_url), timeout=timeout, clock=clock))
+    http = Http()  # one pooled session for the whole run
+    try:
+        checks = [
+            timed_check(s.name, lambda s=s: probe(http, s, base_urls[s.name]), timeout=timeout, clock=clock)
+            for s in services
+        ]
+        if end_to_end_via is not None:
+            api_url = base_urls[end_to_end_via]
+            checks.append(
+                timed_check(END_TO_END, lambda: learn_and_query(http, api_url), timeout=timeout, clock=clock)
+            )
+    finally:
+        http.close()
     return SmokeReport(tuple(checks))
 
 

@@ -6,9 +6,9 @@ import os
 import shutil
 import subprocess
 import sys
-import urllib.request
 
 import pytest
+import requests
 
 from sutra_deploy.source import PROJECT_DIR
 from sutra_deploy.stack import load_stack
@@ -118,9 +118,8 @@ def registry(tmp_path):
 
     def answering() -> bool:
         try:
-            with urllib.request.urlopen(url + "/v2/", timeout=2) as response:
-                return response.status == 200
-        except OSError:
+            return requests.get(url + "/v2/", timeout=2).status_code == 200
+        except requests.RequestException:
             return False
 
     try:
@@ -129,3 +128,12 @@ def registry(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+        remove_tags_of(f"127.0.0.1:{port}/")
+
+
+def remove_tags_of(prefix: str) -> None:
+    """Untag every local image reference under ``prefix``: a test removes what it created."""
+    listed = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
+    ours = [ref for ref in listed if ref.startswith(prefix)]
+    if ours:
+        docker("image", "rm", *ours, check=False)

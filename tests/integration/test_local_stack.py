@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import urllib.request
 import uuid
 
+import requests
 import yaml
 
 from sutra_deploy.local import port_env
+from sutra_deploy.registry_client import RegistryClient
 from sutra_deploy.waiting import wait_until
 
 from .conftest import STACK, docker, free_port, inv
@@ -21,11 +22,9 @@ def api_url(env: dict[str, str]) -> str:
 
 
 def post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
+    answer = requests.post(url, json=body, timeout=10)
+    answer.raise_for_status()
+    return answer.json()
 
 
 def learn(env: dict[str, str], text: str) -> str:
@@ -35,14 +34,14 @@ def learn(env: dict[str, str], text: str) -> str:
 def found(env: dict[str, str], text: str, fact_id: str) -> bool:
     try:
         results = post(api_url(env) + "/query", {"query": text, "limit": 10})["results"]
-    except OSError:
+    except requests.RequestException:
         return False
     return any(r["id"] == fact_id for r in results)
 
 
 def compose(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     project = env["INVOKE_SUTRA_PROJECT"]
-    file = STACK.path.parent / "compose" / "docker-compose-v2.yml"
+    file = STACK.path.parent / "compose" / "docker-compose.yml"
     return subprocess.run(
         ["docker", "compose", "-f", str(file), "-p", project, *args],
         capture_output=True,
@@ -127,14 +126,8 @@ def test_a_taken_host_port_is_one_clear_error(built_v2, stack_env):
     assert container_ids(env) == {}
 
 
-def registry_json(url: str, accept: str | None = None) -> tuple[dict, dict]:
-    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response), dict(response.headers)
-
-
 def test_push_lands_in_a_real_registry_with_matching_digests(built_v2, registry):
-    address, url = registry
+    address, _ = registry
     result = inv("push", "--registry", f"{address}/sutra-ai", "--service", "sutra-client,storage-server")
     assert result.returncode == 0, result.stderr
     digests = dict(line.split()[:2] for line in result.stdout.splitlines()[2:])
@@ -143,15 +136,17 @@ def test_push_lands_in_a_real_registry_with_matching_digests(built_v2, registry)
         for image in ("sutra-storage-server", "sutra-client")
         for tag in ("v2", "latest")
     }
-    catalog, _ = registry_json(url + "/v2/_catalog")
-    assert sorted(catalog["repositories"]) == ["sutra-ai/sutra-client", "sutra-ai/sutra-storage-server"]
-    manifest_type = "application/vnd.docker.distribution.manifest.v2+json"
+    client = RegistryClient(address)
+    assert client.catalog() == ["sutra-ai/sutra-client", "sutra-ai/sutra-storage-server"]
     for image in ("sutra-storage-server", "sutra-client"):
-        tags, _ = registry_json(f"{url}/v2/sutra-ai/{image}/tags/list")
-        assert sorted(tags["tags"]) == ["latest", "v2"]
+        assert client.tags(f"sutra-ai/{image}") == ["latest", "v2"]
         for tag in ("v2", "latest"):
-            _, headers = registry_json(f"{url}/v2/sutra-ai/{image}/manifests/{tag}", manifest_type)
-            assert headers["Docker-Content-Digest"] == digests[f"{address}/sutra-ai/{image}:{tag}"]
+            # The client asks with the v2/OCI media types, so it sees the digest the push reported.
+            manifest = client.manifest(f"sutra-ai/{image}", tag)
+            assert manifest.digest == digests[f"{address}/sutra-ai/{image}:{tag}"]
+            assert manifest.layers
+    assert client.manifest("sutra-ai/sutra-client", "no-such-tag") is None
+    assert client.tags("sutra-ai/no-such-image") == []
     # After a push, render can pin each pushed image to the digest the registry returned.
     rendered = inv(
         "k8s-render", "--env", "staging", "--registry", f"{address}/sutra-ai", "--tag", "v2", "--digests"
@@ -199,12 +194,12 @@ def test_a_service_that_never_gets_healthy_is_named_with_its_logs(built_v2, stac
     env = {**stack_env, "INVOKE_SUTRA_PROJECT": stack_env["INVOKE_SUTRA_PROJECT"] + "-sick"}
     env.update({port_env(s): str(free_port()) for s in STACK.services})
     # Control listens on another port than its health check asks: it never becomes healthy.
-    broken = tmp_path / "docker-compose-v2.yml"
-    text = (STACK.path.parent / "compose" / "docker-compose-v2.yml").read_text()
+    broken = tmp_path / "docker-compose.yml"
+    text = (STACK.path.parent / "compose" / "docker-compose.yml").read_text()
     broken.write_text(
         text.replace("      SUTRA_SERVICES: >-", "      CONTROL_PORT: '5999'\n      SUTRA_SERVICES: >-")
     )
-    env["INVOKE_SUTRA_COMPOSE_FILES_V2"] = str(broken)
+    env["INVOKE_SUTRA_COMPOSE_FILE"] = str(broken)
     try:
         result = inv("local-up", "--timeout", "15", **env)
         assert result.returncode == 1
