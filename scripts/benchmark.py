@@ -2,12 +2,14 @@
 """Benchmark the build and the local stack. Figures for people, not a test: run it on a
 quiet machine.
 
+Startup (--startup): `inv --list`, and a no-op `inv build` against five plain `docker build`s.
 Build: cold and no-change build times, parallel against serial, each image's bytes against
 the plan. Local (--local): seconds from `inv local-up` to all healthy, cold (new containers,
 empty volume) and warm (containers recreated, data kept), against the plan's fixed
 `sleep 10`; and each container's peak memory while the smoke test runs in a loop.
 
-    .venv/bin/python scripts/benchmark.py [--bases] [--skip-serial] [--v1] [--local] [--json out.json]
+    .venv/bin/python scripts/benchmark.py [--bases] [--skip-serial] [--v1] [--no-build] [--startup] [--local]
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -119,6 +122,47 @@ def benchmark_build(options: argparse.Namespace, figures: dict) -> None:
     print(f"\nunique bytes across the images: {mb(report['unique_bytes'])}")
 
 
+def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    started = time.monotonic()
+    subprocess.run(
+        argv,
+        cwd=PROJECT_DIR,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
+    return time.monotonic() - started
+
+
+def benchmark_startup(options: argparse.Namespace, figures: dict) -> None:
+    """What every `inv` call pays before it works, and a no-op build against the plan's way.
+
+    The plan's way is five plain `docker build`s in a row: the very commands `inv --dry build`
+    prints (same Dockerfiles, contexts and base-image build args), so both hit the same cache.
+    """
+    timed_inv("build")  # warm the cache; not counted
+    lists = sorted(timed_inv("--list") for _ in range(5))
+    figures["inv_list_median_seconds"] = lists[2]
+    dry = subprocess.run(
+        [sys.executable, "-m", "invoke", "--dry", "build"],
+        cwd=PROJECT_DIR,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    builds = [shlex.split(line) for line in dry.stdout.splitlines() if line.startswith("docker build ")]
+    plain = min(sum(timed(argv, {"DOCKER_BUILDKIT": "0"}) for argv in builds) for _ in range(3))
+    figures["plain_docker_builds_best_seconds"] = plain
+    figures["inv_build_noop_best_seconds"] = min(timed_inv("build") for _ in range(3))
+    rows = [
+        ["inv --list (median of 5)", f"{lists[2]:.2f}", "<= 0.40"],
+        ["inv build, nothing to rebuild (best of 3)", f"{figures['inv_build_noop_best_seconds']:.2f}", ""],
+        [f"{len(builds)} plain docker builds in a row (best of 3)", f"{plain:.2f}", ""],
+    ]
+    print(tabulate(rows, headers=["Startup", "Seconds", "Target"], colalign=("left", "right", "right")))
+
+
 def benchmark_local(options: argparse.Namespace, figures: dict) -> None:
     stack = load_stack(PROJECT_DIR / "stack.toml")
     # The benchmark's own project on free ports: the user's stack and volume are not touched.
@@ -177,11 +221,15 @@ def main() -> int:
     parser.add_argument("--no-build", action="store_true", help="skip the build benchmark")
     parser.add_argument("--local", action="store_true", help="also benchmark the local compose stack")
     parser.add_argument("--smoke-rounds", type=int, default=20, help="smoke runs while memory is watched")
+    parser.add_argument("--startup", action="store_true", help="also time inv's startup and a no-op build")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     options = parser.parse_args()
     figures: dict = {}
     if not options.no_build:
         benchmark_build(options, figures)
+    if options.startup:
+        print()
+        benchmark_startup(options, figures)
     if options.local:
         print()
         benchmark_local(options, figures)

@@ -29,6 +29,8 @@ from typing import IO, Any
 from .errors import CommandFailed, ToolMissing
 
 log = logging.getLogger("sutra")
+# sh logs every process start at INFO; the project logs each command itself, once.
+logging.getLogger("sh").setLevel(logging.WARNING)
 
 # What to tell someone whose machine lacks a tool, by executable name.
 INSTALL_HINTS = {

@@ -1,8 +1,8 @@
 import pytest
 
-from sutra_deploy.errors import CommandFailed, ToolMissing
 from sutra_deploy import commands as commands_module
 from sutra_deploy.commands import Commands
+from sutra_deploy.errors import CommandFailed, ToolMissing
 from sutra_deploy.waiting import wait_until
 
 

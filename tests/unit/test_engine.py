@@ -49,7 +49,9 @@ def test_an_unreachable_daemon_is_one_typed_error(monkeypatch, tmp_path):
 
 def test_daemon_detail_names_the_reason_and_the_address(monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.9:2375")
-    assert daemon_detail("... [Errno 111] Connection refused ...") == "connection refused at tcp://10.0.0.9:2375"
+    assert (
+        daemon_detail("... [Errno 111] Connection refused ...") == "connection refused at tcp://10.0.0.9:2375"
+    )
     monkeypatch.delenv("DOCKER_HOST")
     assert daemon_detail("Read timed out.") == "no answer in time at unix:///var/run/docker.sock"
 
@@ -101,7 +103,7 @@ def test_models_read_the_engine_api_fields():
         {
             "Name": "/sutra-api-1",
             "Config": {"Image": "sutra-api:v2"},
-            "State": {"Status": "running", "Health": {"Status": "healthy"}, "OOMKilled": False, "ExitCode": 0},
+            "State": {"Status": "running", "Health": {"Status": "healthy"}, "OOMKilled": False},
             "RestartCount": 2,
         }
     )

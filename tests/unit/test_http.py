@@ -1,5 +1,6 @@
 import socket
 import threading
+from typing import ClassVar
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -10,7 +11,7 @@ from sutra_deploy.http import Http, HttpError, is_loopback, new_session
 class Flaky(BaseHTTPRequestHandler):
     """Answers 503 to the first GET of /flaky, 200 after; /missing is 404; POSTs count."""
 
-    seen: dict[str, int] = {}
+    seen: ClassVar[dict[str, int]] = {}
 
     def log_message(self, *args):
         pass

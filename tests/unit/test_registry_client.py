@@ -1,6 +1,7 @@
 import base64
 import json
 import threading
+from typing import ClassVar
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -17,7 +18,7 @@ class TokenRegistry(BaseHTTPRequestHandler):
     so this small one speaks the challenge, the token request and the Accept rule.
     """
 
-    requests_seen: list[tuple[str, dict]] = []
+    requests_seen: ClassVar[list[tuple[str, dict]]] = []
 
     def log_message(self, *args):
         pass

@@ -1,0 +1,35 @@
+"""Phase 1 of the plan: each service package declares what its code imports, and no other service.
+
+sutra-api was 703 MB because its package declared sutra-hybrid, a separate service, and so
+installed hybrid's ML libraries with it. :func:`audit` compares, for each Python service
+package of the stack, the dependencies its metadata declares (pyproject.toml's
+``[project].dependencies``, setup.py's ``install_requires``, both read statically: running
+setup.py could do anything) with the modules its code imports, and proposes one change to
+both files. :func:`apply_changes` writes it. Files are edited as syntax trees that keep
+their formatting and comments (tomlkit for TOML, libcst for Python), never by pattern.
+
+The parts, each depending only on those above it:
+
+- ``model``: the finding kinds, the settings (:class:`DepsPolicy`), the records passed on
+- ``declarations``: what pyproject.toml and setup.py declare
+- ``imports``: what a package's code imports, and which distribution provides it
+- ``monorepo``: the source tree's packages, each read once
+- ``edit``, ``setup_py_edit``: the format-preserving editors and the atomic writes
+- ``auditing``: the findings and changes per package, the report, the gate
+"""
+
+from .auditing import DepsReport, audit, finding_kinds, gate
+from .edit import apply_changes
+from .model import FINDING_KINDS, DependencyFileError, DependencyProblems, DepsPolicy
+
+__all__ = [
+    "FINDING_KINDS",
+    "DependencyFileError",
+    "DependencyProblems",
+    "DepsPolicy",
+    "DepsReport",
+    "apply_changes",
+    "audit",
+    "finding_kinds",
+    "gate",
+]
