@@ -13,21 +13,35 @@ totals are used as they are.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
-from .sizes import SizeReport
+from .errors import SutraError
 from .units import MB, mb
+
+if TYPE_CHECKING:  # sizes builds the comparison, so it imports this module
+    from .sizes import SizeReport
 
 GB = 1000 * MB
 
+# The plan's "Before Optimization" figures, which the default rates reproduce.
+PLAN_BEFORE_MB = 1604
+PLAN_PULL_SECONDS = 5 * 60
+PLAN_PULLS_PER_MONTH = 1000
+PLAN_TRANSFER_DOLLARS_PER_MONTH = 144
+PLAN_STORAGE_DOLLARS_PER_MONTH = 15
+
 PLAN_DEFAULTS = {
-    "pull_megabytes_per_second": round(1604 / (5 * 60), 3),
-    "transfer_dollars_per_gb": round(144 / (1000 * 1.604), 4),
-    "pulls_per_month": 1000,
-    "storage_dollars_per_gb_month": round(15 / 1.604, 3),
+    "pull_megabytes_per_second": round(PLAN_BEFORE_MB / PLAN_PULL_SECONDS, 3),
+    "transfer_dollars_per_gb": round(
+        PLAN_TRANSFER_DOLLARS_PER_MONTH / (PLAN_PULLS_PER_MONTH * PLAN_BEFORE_MB * MB / GB), 4
+    ),
+    "pulls_per_month": PLAN_PULLS_PER_MONTH,
+    "storage_dollars_per_gb_month": round(PLAN_STORAGE_DOLLARS_PER_MONTH / (PLAN_BEFORE_MB * MB / GB), 3),
 }
 
 
@@ -40,8 +54,26 @@ class CostRates:
 
     @classmethod
     def from_settings(cls, settings: Mapping) -> CostRates:
+        """Rates from `sutra.cost`, the plan's for those not set; a bad one is one clear error."""
+        unknown = sorted(set(settings or {}) - set(PLAN_DEFAULTS))
+        if unknown:
+            raise SutraError(f"unknown setting sutra.cost.{unknown[0]}; known: {', '.join(PLAN_DEFAULTS)}")
         merged = {**PLAN_DEFAULTS, **(settings or {})}
-        return cls(**{k: type(PLAN_DEFAULTS[k])(merged[k]) for k in PLAN_DEFAULTS})
+        return cls(**{key: _rate(key, merged[key]) for key in PLAN_DEFAULTS})
+
+
+def _rate(key: str, value: object) -> float | int:
+    kind = type(PLAN_DEFAULTS[key])
+    try:
+        parsed = None if isinstance(value, bool) else kind(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        parsed = None
+    # A pull speed of 0 never finishes; free transfer or storage is a rate like any other.
+    positive = key == "pull_megabytes_per_second"
+    if parsed is None or not math.isfinite(parsed) or parsed < 0 or (positive and parsed == 0):
+        wanted = "a number greater than 0" if positive else "a number of at least 0"
+        raise SutraError(f"sutra.cost.{key} must be {wanted}, got {value!r}")
+    return parsed
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ the bytes later layers overwrote or deleted."""
 
 from __future__ import annotations
 
-import io
 import json
 import posixpath
 import tarfile
@@ -13,20 +12,19 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
-from typing import IO
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from tabulate import tabulate
 
-from .docker import Docker
+from .archive import read_archive
+from .engine import Engine
 from .errors import ImageMissing
 from .units import mb
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 DIST_INFO_FILES = ("METADATA", "RECORD")
-SMALL = 1 << 20  # archive members read whole to tell a config from a layer
 
 
 @dataclass
@@ -104,14 +102,15 @@ def _short(text: str, width: int = 100) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def explain(docker: Docker, ref: str, service_name: str) -> Explanation:
+def explain(docker: Engine, ref: str, service_name: str) -> Explanation:
     info = docker.image(ref)
     if info is None:
         raise ImageMissing(ref, "build it with `inv build`")
     with docker.save([ref]) as stream:
-        config, layer_paths, contents = read_saved_image(stream)
-    history = [h for h in config.get("history", []) if not h.get("empty_layer")]
-    ordered = [contents.get(path, LayerContent()) for path in layer_paths]
+        saved = read_archive(stream, layer_content)
+    image = saved.image(ref)
+    history = [h for h in image.config.get("history", []) if not h.get("empty_layer")]
+    ordered = [saved.layers[path] for path in image.layers]
     layers = tuple(
         Layer(_origin(history[i]) if i < len(history) else "(no history)", content.bytes)
         for i, content in enumerate(ordered)
@@ -128,56 +127,22 @@ def _origin(entry: dict) -> str:
     return entry.get("created_by") or entry.get("comment") or "(no history)"
 
 
-def read_saved_image(stream: IO[bytes]) -> tuple[dict, list[str], dict[str, LayerContent]]:
-    """The image config, its layers' paths in order, and what each layer holds."""
-    contents: dict[str, LayerContent] = {}
-    jsons: dict[str, bytes] = {}
-    manifest: list[dict] = []
-    with tarfile.open(fileobj=stream, mode="r|") as archive:
-        for member in archive:
-            if not member.isfile():
-                continue
-            handle = archive.extractfile(member)
-            assert handle is not None
-            if member.name == "manifest.json":
-                manifest = json.load(handle)
-            elif member.name.endswith(".json") or (member.name.startswith("blobs/") and member.size < SMALL):
-                # Docker's own layout names the config <digest>.json; the OCI layout keeps it
-                # among the blobs, where small layers live too: read those whole and look.
-                raw = handle.read()
-                content = read_layer(io.BytesIO(raw)) if not raw.lstrip().startswith(b"{") else None
-                if content is None:
-                    jsons[member.name] = raw
-                else:
-                    contents[member.name] = content
-            elif member.name.endswith("/layer.tar") or member.name.startswith("blobs/"):
-                content = read_layer(handle)
-                if content is not None:
-                    contents[member.name] = content
-    [entry] = manifest
-    config = json.loads(jsons.get(entry["Config"]) or b"{}")
-    return config, list(entry["Layers"]), contents
-
-
-def read_layer(handle: IO[bytes]) -> LayerContent | None:
+def layer_content(layer: tarfile.TarFile) -> LayerContent:
+    """One layer's files, whiteouts and Python distribution metadata."""
     content = LayerContent()
-    try:
-        with tarfile.open(fileobj=handle, mode="r|") as layer:
-            for member in layer:
-                path = member.name.removeprefix("./").rstrip("/")
-                directory, name = posixpath.split(path)
-                if name == OPAQUE:
-                    content.opaque.add(directory)
-                elif name.startswith(WHITEOUT):
-                    content.deleted.add(posixpath.join(directory, name[len(WHITEOUT) :]))
-                elif member.isreg():
-                    content.files[path] = member.size
-                    if directory.endswith(".dist-info") and name in DIST_INFO_FILES:
-                        data = layer.extractfile(member)
-                        assert data is not None
-                        content.texts[path] = data.read().decode("utf-8", errors="replace")
-    except tarfile.ReadError:
-        return None  # not a layer (an OCI config or manifest blob)
+    for member in layer:
+        path = member.name.removeprefix("./").rstrip("/")
+        directory, name = posixpath.split(path)
+        if name == OPAQUE:
+            content.opaque.add(directory)
+        elif name.startswith(WHITEOUT):
+            content.deleted.add(posixpath.join(directory, name[len(WHITEOUT) :]))
+        elif member.isreg():
+            content.files[path] = member.size
+            if directory.endswith(".dist-info") and name in DIST_INFO_FILES:
+                data = layer.extractfile(member)
+                assert data is not None
+                content.texts[path] = data.read().decode("utf-8", errors="replace")
     return content
 
 

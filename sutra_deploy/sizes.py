@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-import tarfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO, Literal
+from typing import Any, Literal
 
 from tabulate import tabulate
 
-from .docker import Docker, ImageInfo
+from .archive import read_archive, regular_file_bytes
+from .cost import CostRates, compare
+from .engine import Engine, ImageInfo
 from .errors import BudgetExceeded, ImageMissing, SutraError
+from .explain import explain as explain_image
 from .stack import Service, SizeBudget, Stack
 from .units import mb
 
@@ -19,6 +21,18 @@ Status = Literal["ok", "over-target", "over-limit"]
 Baseline = Literal["recorded", "v1"]
 BASELINES: tuple[Baseline, ...] = ("recorded", "v1")
 STATUS_TEXT = {"ok": "ok", "over-target": "over target", "over-limit": "OVER LIMIT"}
+
+
+def savings(old_bytes: int, new_bytes: int) -> str:
+    """What the table's Savings column says: a saving as a plain size, growth marked as such."""
+    if new_bytes > old_bytes:
+        return f"+{mb(new_bytes - old_bytes)} grown"
+    return mb(old_bytes - new_bytes)
+
+
+def reduction(percent: float) -> str:
+    """The total's change in size, worded like the Savings column."""
+    return f"+{-percent:.0f}% grown" if percent < 0 else f"{percent:.0f}% reduction"
 
 
 def verdict(size_bytes: int, budget: SizeBudget) -> Status:
@@ -93,7 +107,7 @@ class SizeReport:
                 r.service.name,
                 mb(r.old_bytes),
                 mb(r.size_bytes),
-                mb(r.size_bytes - r.old_bytes, signed=True),
+                savings(r.old_bytes, r.size_bytes),
                 mb(r.service.budget.target_bytes),
                 mb(r.service.budget.limit_bytes),
                 STATUS_TEXT[r.status],
@@ -105,10 +119,10 @@ class SizeReport:
                 "TOTAL",
                 mb(self.old_total_bytes),
                 mb(self.total_bytes),
-                mb(self.total_bytes - self.old_total_bytes, signed=True),
+                savings(self.old_total_bytes, self.total_bytes),
                 mb(sum(r.service.budget.target_bytes for r in self.rows)),
                 mb(sum(r.service.budget.limit_bytes for r in self.rows)),
-                f"{self.reduction_percent:.0f}% reduction",
+                reduction(self.reduction_percent),
             ]
         )
         old_label = "Old (plan)" if self.baseline == "recorded" else "Old (v1)"
@@ -124,7 +138,7 @@ class SizeReport:
 
 def measure(
     stack: Stack,
-    docker: Docker,
+    docker: Engine,
     services: Sequence[Service],
     *,
     version: str,
@@ -145,12 +159,11 @@ def measure(
         )
         for s in services
     )
-    layer_sizes = layer_bytes(docker, [r.image for r in rows])
-    unique = sum(layer_sizes.values())
+    unique = unique_bytes(docker, [r.image for r in rows])
     return SizeReport(version=version, baseline=baseline, rows=rows, unique_bytes=unique)
 
 
-def _inspect_all(docker: Docker, services: Sequence[Service], version: str) -> dict[str, ImageInfo]:
+def _inspect_all(docker: Engine, services: Sequence[Service], version: str) -> dict[str, ImageInfo]:
     found = {}
     for service in services:
         info = docker.image(service.ref(version))
@@ -163,43 +176,12 @@ def _inspect_all(docker: Docker, services: Sequence[Service], version: str) -> d
     return found
 
 
-def layer_bytes(docker: Docker, refs: Sequence[str]) -> dict[str, int]:
-    """Bytes of content in each distinct layer of the images, keyed by the layer's path in
-    ``docker save``'s archive. The archive holds a layer once however many images share it:
-    what a registry stores and what a fresh node pulls."""
+def unique_bytes(docker: Engine, refs: Sequence[str]) -> int:
+    """Bytes of content in the images' layers, each layer once however many images share it
+    (``docker save`` stores it once): what a registry stores and what a fresh node pulls."""
     with docker.save(refs) as stream:
-        return layer_bytes_from_archive(stream)
-
-
-def layer_bytes_from_archive(stream: IO[bytes]) -> dict[str, int]:
-    sizes: dict[str, int] = {}
-    manifest: list[dict] = []
-    with tarfile.open(fileobj=stream, mode="r|") as archive:
-        for member in archive:
-            if member.name == "manifest.json":
-                handle = archive.extractfile(member)
-                assert handle is not None
-                manifest = json.load(handle)
-            elif member.isfile() and _is_layer(member.name):
-                handle = archive.extractfile(member)
-                assert handle is not None
-                sizes[member.name] = _content_bytes(handle)
-    listed = {path for image in manifest for path in image.get("Layers", [])}
-    return {path: size for path, size in sizes.items() if not listed or path in listed}
-
-
-def _is_layer(name: str) -> bool:
-    # Docker's own archive names layers */layer.tar; the OCI layout stores them as blobs.
-    return name.endswith("/layer.tar") or name.startswith("blobs/sha256/")
-
-
-def _content_bytes(handle: IO[bytes]) -> int:
-    """Sum of the regular files in one layer tarball (what docker's image size counts)."""
-    try:
-        with tarfile.open(fileobj=handle, mode="r|") as layer:
-            return sum(m.size for m in layer if m.isreg())
-    except tarfile.ReadError:
-        return 0  # an OCI config or manifest blob, not a layer
+        saved = read_archive(stream, regular_file_bytes)
+    return sum(saved.layers[path] for path in saved.distinct_layers())
 
 
 def gate(report: SizeReport) -> None:
@@ -210,3 +192,45 @@ def gate(report: SizeReport) -> None:
             for r in report.over_limit
         )
         raise BudgetExceeded(f"over the size limit: {worst}")
+
+
+@dataclass(frozen=True)
+class SizesOutput:
+    """What `inv sizes` prints, and the report whose gate decides its exit code."""
+
+    text: str
+    report: SizeReport | None = None  # None when explaining one image: nothing to gate
+
+    def raise_if_over_limit(self) -> None:
+        if self.report is not None:
+            gate(self.report)
+
+
+def run_sizes(
+    stack: Stack,
+    docker: Engine,
+    *,
+    names: Sequence[str] = (),
+    version: str | None = None,
+    baseline: Baseline = "recorded",
+    explain: str | None = None,
+    cost: bool = False,
+    cost_settings: Mapping[str, Any] | None = None,
+    as_json: bool = False,
+) -> SizesOutput:
+    """`inv sizes`: one service's image explained, the cost comparison, or the size table;
+    the last two carry the report to gate on."""
+    version = version or stack.default_version
+    if explain:
+        service = stack.service(explain)
+        docker.ensure_available()
+        explanation = explain_image(docker, service.ref(stack.check_version(version)), service.name)
+        return SizesOutput(explanation.to_json() if as_json else explanation.table())
+    services = stack.select(names)
+    rates = CostRates.from_settings(cost_settings or {}) if cost else None
+    docker.ensure_available()
+    report = measure(stack, docker, services, version=version, baseline=baseline)
+    if rates is not None:
+        comparison = compare(report, rates)
+        return SizesOutput(comparison.to_json() if as_json else comparison.table(), report)
+    return SizesOutput(report.to_json() if as_json else report.table(), report)

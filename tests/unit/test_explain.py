@@ -1,4 +1,12 @@
-from sutra_deploy.explain import LayerContent, merge_layers, python_packages
+import json
+
+import pytest
+
+from sutra_deploy.errors import ImageMissing
+from sutra_deploy.explain import LayerContent, explain, merge_layers, python_packages
+
+from .test_archive import Image, layer_tar, legacy_archive, oci_archive
+from .test_sizes import FakeDocker
 
 
 def test_merge_counts_overwritten_and_deleted_bytes_as_wasted():
@@ -42,3 +50,54 @@ def test_packages_get_their_bytes_and_the_chain_that_brought_them():
     assert packages["uvicorn"].chain == ("uvicorn", "sutra-api")
     biggest = python_packages(final, texts, "x")[0]
     assert biggest.name == "pydantic_core"
+
+
+SITE = "opt/site"
+METADATA = {
+    f"{SITE}/fastapi-0.1.dist-info/METADATA": b"Name: fastapi\nVersion: 0.1\nRequires-Dist: pydantic\n",
+    f"{SITE}/fastapi-0.1.dist-info/RECORD": b"fastapi/__init__.py,,\n",
+    f"{SITE}/pydantic-2.0.dist-info/METADATA": b"Name: pydantic\nVersion: 2.0\n",
+    f"{SITE}/pydantic-2.0.dist-info/RECORD": b"pydantic/main.py,,\n",
+}
+BASE = layer_tar({"usr/bin/python3": b"p" * 4000, "var/cache/apt/pkgcache.bin": b"c" * 600})
+PACKAGES = layer_tar(
+    {f"{SITE}/fastapi/__init__.py": b"f" * 1000, f"{SITE}/pydantic/main.py": b"d" * 3000, **METADATA}
+)
+CLEANUP = layer_tar({}, whiteouts=["var/cache/apt/.wh.pkgcache.bin"])
+HISTORY = [
+    {"created_by": "/bin/sh -c #(nop) ADD file:abc in / ", "comment": "base"},
+    {"created_by": "/bin/sh -c #(nop)  ENV PATH=/opt", "empty_layer": True},
+    {"created_by": "COPY /opt/site /opt/site"},
+    {"created_by": "RUN rm /var/cache/apt/pkgcache.bin"},
+    {"comment": "Imported from -"},
+]
+
+
+@pytest.mark.parametrize("layout", [legacy_archive, oci_archive])
+def test_explain_reads_the_saved_image_layer_by_layer(layout):
+    # The base layer comes back on top, as a second identical COPY would: Docker's layout links it.
+    image = Image(["sutra-api:v2"], [BASE, PACKAGES, CLEANUP, BASE], HISTORY)
+    docker = FakeDocker({"sutra-api:v2": 12345}, layout([image]))
+    explanation = explain(docker, "sutra-api:v2", "sutra-api")
+    assert docker.saved == [["sutra-api:v2"]]
+    assert explanation.size_bytes == 12345
+    assert [(layer.created_by, layer.bytes) for layer in explanation.layers] == [
+        ("/bin/sh -c #(nop) ADD file:abc in / ", 4600),
+        ("COPY /opt/site /opt/site", 4000 + sum(len(t) for t in METADATA.values())),
+        ("RUN rm /var/cache/apt/pkgcache.bin", 0),
+        ("Imported from -", 4600),
+    ]
+    packages = {p.name: p for p in explanation.packages}
+    assert packages["pydantic"].chain == ("pydantic", "fastapi", "sutra-api")
+    # Its files and its own dist-info.
+    assert packages["pydantic"].bytes == 3000 + sum(len(t) for p, t in METADATA.items() if "pydantic-" in p)
+    # The cache deleted by the cleanup, then the whole base written again over itself.
+    assert explanation.wasted_bytes == 600 + 4000
+    data = json.loads(explanation.to_json())
+    assert data["image"] == "sutra-api:v2" and len(data["layers"]) == 4
+    assert "Wasted (overwritten or deleted by later layers): " in explanation.table()
+
+
+def test_explaining_an_image_the_engine_lacks_says_to_build_it():
+    with pytest.raises(ImageMissing, match="image sutra-api:v2 not found; build it"):
+        explain(FakeDocker({}), "sutra-api:v2", "sutra-api")
