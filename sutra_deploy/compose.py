@@ -56,9 +56,6 @@ class Compose:
     def start(self, services: Sequence[str]) -> None:
         self._run("start", *services, mutates=True)
 
-    def restart(self, services: Sequence[str]) -> None:
-        self._run("restart", *services, mutates=True)
-
     def ps(self) -> list[ContainerState]:
         result = self._run("ps", "--all", "--format", "json", mutates=False)
         return parse_ps(result.stdout)

@@ -22,6 +22,8 @@ from .waiting import SYSTEM_CLOCK, Clock, TimedOut, wait_until
 log = logging.getLogger("sutra")
 
 LOG_LINES_ON_FAILURE = 15
+# The variable compose/docker-compose.yml reads the images' tag (the version) from.
+TAG_ENV = "SUTRA_TAG"
 
 
 class PortTaken(SutraError):
@@ -98,18 +100,18 @@ def status_table(rows: Sequence[ServiceStatus]) -> str:
 
 
 class LocalStack:
-    def __init__(self, stack: Stack, docker: Docker, compose_files: Mapping[str, Path], project: str) -> None:
+    def __init__(self, stack: Stack, docker: Docker, compose_file: Path, project: str) -> None:
         self.stack = stack
         self.docker = docker
-        self.compose_files = compose_files
+        self.compose_file = Path(compose_file)
         self.project = project
 
     def compose(self, version: str) -> Compose:
+        """The one compose project, its images tagged ``version`` (through SUTRA_TAG)."""
         self.stack.check_version(version)
-        file = self.compose_files.get(version)
-        if file is None or not Path(file).is_file():
-            raise SutraError(f"no compose file for version {version} (looked for {file})")
-        return Compose(self.docker.runner, Path(file), self.project)
+        if not self.compose_file.is_file():
+            raise SutraError(f"compose file {self.compose_file} not found")
+        return Compose(self.docker.runner, self.compose_file, self.project, env={TAG_ENV: version})
 
     def require_images(self, version: str) -> None:
         for service in self.stack.services:
@@ -206,24 +208,20 @@ class LocalStack:
     def running_version(self) -> str | None:
         """The version of the images the project's containers run, if they agree on one."""
         seen = set()
-        for version in self.stack.versions:
-            for state in self.compose(version).ps():
-                if state.state == "running":
-                    info = self.docker.runner.run(
-                        ["docker", "inspect", "--format", "{{.Config.Image}}", state.name], check=False
-                    )
-                    seen.add(info.stdout.strip().rpartition(":")[2])
-            if seen:
-                break
+        # Any version's view lists the same containers: the tag only changes what `up` starts.
+        for state in self.compose(self.stack.default_version).ps():
+            if state.state == "running":
+                info = self.docker.runner.run(
+                    ["docker", "inspect", "--format", "{{.Config.Image}}", state.name], check=False
+                )
+                seen.add(info.stdout.strip().rpartition(":")[2])
         return seen.pop() if len(seen) == 1 else None
 
     def move(self, to_version: str, *, timeout: float) -> list[ServiceStatus]:
         """Replace the running stack with another version's images, keeping the data volume."""
         # Everything the target needs is checked before anything running is taken down.
-        self.compose(to_version)
+        target = self.compose(to_version)
         if not self.docker.runner.dry:
             self.require_images(to_version)
-        for version in self.stack.versions:
-            if version != to_version:
-                self.compose(version).down(volumes=False)
+        target.down(volumes=False)
         return self.up(to_version, timeout=timeout)

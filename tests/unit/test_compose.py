@@ -1,4 +1,7 @@
-from sutra_deploy.compose import parse_ps
+from pathlib import Path
+from types import SimpleNamespace
+
+from sutra_deploy.compose import Compose, parse_ps
 
 LINE = (
     '{"Service":"sutra-api","Name":"sutra-sutra-api-1","State":"running","Health":"healthy","ExitCode":0,'
@@ -24,3 +27,26 @@ def test_older_array_form_and_nothing_running():
 def test_a_running_container_without_a_health_check_counts_as_healthy():
     [plain] = parse_ps('{"Service":"x","Name":"x","State":"running","Health":""}')
     assert plain.healthy
+
+
+def test_every_command_names_the_file_and_project_and_carries_the_environment():
+    calls = []
+
+    def run(argv, **kwargs):
+        calls.append((list(argv), kwargs))
+        return SimpleNamespace(stdout="", ok=True)
+
+    compose = Compose(
+        SimpleNamespace(run=run), Path("compose/docker-compose.yml"), "proj", env={"SUTRA_TAG": "v1"}
+    )
+    compose.down(volumes=False)
+    compose.down(volumes=True)
+    compose.ps()
+    prefix = ["docker-compose", "--file", "compose/docker-compose.yml", "--project-name", "proj"]
+    assert [argv for argv, _ in calls] == [
+        [*prefix, "down", "--remove-orphans"],
+        [*prefix, "down", "--remove-orphans", "--volumes"],
+        [*prefix, "ps", "--all", "--format", "json"],
+    ]
+    assert all(kwargs["env"] == {"SUTRA_TAG": "v1"} for _, kwargs in calls)
+    assert [kwargs["mutates"] for _, kwargs in calls] == [True, True, False]

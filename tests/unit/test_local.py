@@ -1,14 +1,27 @@
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
 import pytest
 
-from sutra_deploy.errors import SutraError
-from sutra_deploy.local import ServiceStatus, host_port, port_env, previous_version, status_table
+from sutra_deploy.errors import ImageMissing, SutraError
+from sutra_deploy.local import (
+    TAG_ENV,
+    LocalStack,
+    ServiceStatus,
+    host_port,
+    port_env,
+    previous_version,
+    status_table,
+)
 from sutra_deploy.source import PROJECT_DIR
 from sutra_deploy.stack import load_stack
 
 STACK = load_stack(PROJECT_DIR / "stack.toml")
 
 
-def test_port_variables_match_the_compose_files():
+def test_port_variables_are_named_for_their_services():
+    # The compose file reads them (tests/unit/test_facts.py checks it with these names).
     names = {s.name: port_env(s) for s in STACK.services}
     assert names == {
         "storage-server": "SUTRA_STORAGE_SERVER_PORT",
@@ -17,11 +30,6 @@ def test_port_variables_match_the_compose_files():
         "sutra-control": "SUTRA_CONTROL_PORT",
         "sutra-client": "SUTRA_CLIENT_PORT",
     }
-    for file, version in (("docker-compose.yml", "v1"), ("docker-compose-v2.yml", "v2")):
-        text = (PROJECT_DIR / "compose" / file).read_text()
-        for service in STACK.services:
-            assert f'"${{{port_env(service)}:-{service.port.host}}}:{service.port.container}"' in text
-            assert f"image: {service.ref(version)}" in text
 
 
 def test_host_port_comes_from_the_stack_unless_overridden():
@@ -49,3 +57,94 @@ def test_status_table():
     assert lines[0].split() == ["Service", "State", "Health", "Host", "port", "Seconds", "to", "healthy"]
     assert lines[2].split() == ["sutra-api", "running", "healthy", "8000", "4.2"]
     assert lines[3].split() == ["sutra-client", "absent", "-", "8080", "-"]
+
+
+COMPOSE_FILE = PROJECT_DIR / "compose" / "docker-compose.yml"
+
+
+class FakeRunner:
+    """Records each command with the environment it was given; answers ps and inspect."""
+
+    dry = False
+
+    def __init__(self, containers: dict[str, tuple[str, str]] | None = None) -> None:
+        self.containers = containers or {}  # container name -> (state, image)
+        self.calls: list[tuple[list[str], dict[str, str]]] = []
+
+    def run(self, argv, *, env=None, **kwargs):
+        argv = [str(a) for a in argv]
+        self.calls.append((argv, dict(env or {})))
+        stdout = ""
+        if "ps" in argv:
+            stdout = "\n".join(
+                json.dumps({"Service": name.rsplit("-", 1)[0], "Name": name, "State": state, "Health": ""})
+                for name, (state, _) in self.containers.items()
+            )
+        elif argv[:2] == ["docker", "inspect"]:
+            stdout = self.containers[argv[-1]][1] + "\n"
+        return SimpleNamespace(argv=tuple(argv), returncode=0, stdout=stdout, stderr="", ok=True)
+
+    def commands(self, word: str) -> list[tuple[list[str], dict[str, str]]]:
+        return [(argv, env) for argv, env in self.calls if word in argv]
+
+
+def local(runner: FakeRunner, images: bool = True, compose_file: Path = COMPOSE_FILE) -> LocalStack:
+    docker = SimpleNamespace(runner=runner, image=lambda ref: object() if images else None)
+    return LocalStack(STACK, docker, compose_file, "proj")
+
+
+def test_one_compose_file_for_every_version_tagged_through_the_environment():
+    runner = FakeRunner()
+    for version in STACK.versions:
+        local(runner).compose(version).ps()
+    assert [argv[:5] for argv, _ in runner.calls] == [
+        ["docker-compose", "--file", str(COMPOSE_FILE), "--project-name", "proj"]
+    ] * len(STACK.versions)
+    assert [env for _, env in runner.calls] == [{TAG_ENV: v} for v in STACK.versions]
+
+
+def test_an_unknown_version_or_a_missing_file_is_one_error(tmp_path):
+    with pytest.raises(SutraError, match="unknown version 'v9'"):
+        local(FakeRunner()).compose("v9")
+    with pytest.raises(SutraError, match=r"compose file .*nowhere\.yml not found"):
+        local(FakeRunner(), compose_file=tmp_path / "nowhere.yml").compose("v2")
+
+
+def test_running_version_reads_the_project_once_and_each_running_containers_tag():
+    runner = FakeRunner(
+        {
+            "proj-sutra-api-1": ("running", "sutra-api:v1"),
+            "proj-sutra-client-1": ("running", "sutra-client:v1"),
+            "proj-storage-server-1": ("exited", "sutra-storage-server:v2"),
+        }
+    )
+    assert local(runner).running_version() == "v1"
+    assert len(runner.commands("ps")) == 1
+    assert [argv[-1] for argv, _ in runner.commands("inspect")] == ["proj-sutra-api-1", "proj-sutra-client-1"]
+
+
+def test_running_version_is_unknown_when_nothing_runs_or_the_tags_disagree():
+    assert local(FakeRunner()).running_version() is None
+    mixed = FakeRunner(
+        {"p-sutra-api-1": ("running", "sutra-api:v1"), "p-sutra-client-1": ("running", "c:v2")}
+    )
+    assert local(mixed).running_version() is None
+
+
+def test_move_takes_the_project_down_keeping_the_volume_then_brings_the_target_up(monkeypatch):
+    runner = FakeRunner()
+    stack = local(runner)
+    ups = []
+    monkeypatch.setattr(stack, "up", lambda version, *, timeout: ups.append((version, timeout)) or [])
+    stack.move("v1", timeout=30)
+    [(down, env)] = runner.commands("down")
+    assert "--volumes" not in down
+    assert env == {TAG_ENV: "v1"}
+    assert ups == [("v1", 30)]
+
+
+def test_move_checks_the_targets_images_before_taking_anything_down():
+    runner = FakeRunner()
+    with pytest.raises(ImageMissing):
+        local(runner, images=False).move("v1", timeout=30)
+    assert runner.commands("down") == []
