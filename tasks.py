@@ -9,11 +9,8 @@ from invoke import Collection, task
 
 from sutra_deploy import base_images as bases_mod
 from sutra_deploy import build as build_mod
-from sutra_deploy import capacity as capacity_mod
-from sutra_deploy import cost as cost_mod
 from sutra_deploy import deploy as deploy_mod
 from sutra_deploy import deps as deps_mod
-from sutra_deploy import explain as explain_mod
 from sutra_deploy import k8s
 from sutra_deploy import local as local_mod
 from sutra_deploy import registry as registry_mod
@@ -96,23 +93,19 @@ def build(c, service=None, version=None, no_cache=False, root=None, bases=None, 
 def sizes(c, service=None, version=None, json_=False, baseline="recorded", explain=None, cost=False):
     """Print the plan's size table with measured sizes; fail if an image is over its limit."""
     s = session(c)
-    version = version or s.stack.default_version
-    if explain:
-        target = s.stack.service(explain)
-        s.docker.ensure_available()
-        explanation = explain_mod.explain(s.docker, target.ref(s.stack.check_version(version)), target.name)
-        print(explanation.to_json() if json_ else explanation.table())
-        return
-    services = s.stack.select(split_names(service))
-    s.docker.ensure_available()
-    report = sizes_mod.measure(s.stack, s.docker, services, version=version, baseline=baseline)
-    if cost:
-        comparison = cost_mod.compare(report, cost_mod.CostRates.from_settings(s.settings.get("cost", {})))
-        print(comparison.to_json() if json_ else comparison.table())
-        sizes_mod.gate(report)
-        return
-    print(report.to_json() if json_ else report.table())
-    sizes_mod.gate(report)
+    output = sizes_mod.run_sizes(
+        s.stack,
+        s.docker,
+        names=split_names(service),
+        version=version,
+        baseline=baseline,
+        explain=explain,
+        cost=cost,
+        cost_settings=s.settings.get("cost", {}),
+        as_json=json_,
+    )
+    print(output.text)
+    output.raise_if_over_limit()
 
 
 @task(
@@ -231,26 +224,13 @@ def rollback(c, env, service=None, to=None, timeout=None, yes=False):
     """Roll back: the local stack to another version, or Kubernetes deployments."""
     s = session(c)
     if env == "local":
-        stack = local_stack(s)
-        target = to or local_mod.previous_version(s.stack, stack.running_version())
-        rows = stack.move(target, timeout=number(timeout or s.settings["local_timeout"], "--timeout"))
+        timeout = number(timeout or s.settings["local_timeout"], "--timeout")
+        rows = deploy_mod.rollback_local(local_stack(s), to=to, timeout=timeout)
         if rows:
             print(local_mod.status_table(rows))
         return
-    environment = k8s.environment(s.settings, env)
-    deploy_mod.confirm(environment, yes=yes, dry=s.dry)
-    kubectl = k8s.Kubectl(s.runner, s.settings["kubectl"])
-    objects = k8s.render(kubectl, environment)
-    names = [s.stack.service(n).name for n in split_names(service)] or k8s.deployments_in_order(
-        objects, s.stack.service_names
-    )
-    images = None
-    if to:
-        images = {
-            name: (container, f"{k8s.image_repository(image)}:{to}")
-            for name, (container, image) in k8s.images_by_deployment(objects).items()
-        }
-    k8s.rollback(kubectl, environment, names, k8s.namespace_of(objects), to_image=images)
+    environment = s.environment(env)
+    k8s.rollback_environment(s.kubectl, environment, s.stack, services=split_names(service), to=to, yes=yes)
 
 
 @task(
@@ -265,10 +245,9 @@ def rollback(c, env, service=None, to=None, timeout=None, yes=False):
 def k8s_render(c, env, registry=None, tag=None, digests=False):
     """Print an environment's final manifests, images resolved."""
     s = session(c)
-    environment = k8s.with_images(k8s.environment(s.settings, env), registry=registry, tag=tag)
-    kubectl = k8s.Kubectl(s.runner, s.settings["kubectl"])
-    pinned = k8s.pushed_digests(s.docker, s.stack, environment) if digests else {}
-    print(k8s.dump_manifests(k8s.render(kubectl, environment, digests=pinned)), end="")
+    environment = s.environment(env, registry=registry, tag=tag)
+    engine = s.docker if digests else None  # pins each image to the digest it was pushed with
+    print(k8s.render_environment(s.kubectl, environment, s.stack, engine=engine), end="")
 
 
 @task(
@@ -283,14 +262,8 @@ def k8s_render(c, env, registry=None, tag=None, digests=False):
 def k8s_apply(c, env, registry=None, tag=None, yes=False):
     """Apply an environment in order, wait for every rollout, show pods and autoscalers."""
     s = session(c)
-    environment = k8s.with_images(k8s.environment(s.settings, env), registry=registry, tag=tag)
-    deploy_mod.confirm(environment, yes=yes, dry=s.dry)
-    kubectl = k8s.Kubectl(s.runner, s.settings["kubectl"])
-    k8s.check_context(kubectl, environment)
-    objects = k8s.render(kubectl, environment)
-    k8s.require_valid(objects, environment.name)
-    namespace = k8s.apply(kubectl, environment, objects, s.stack.service_names)
-    print(kubectl.get("pods,hpa", namespace), end="")
+    environment = s.environment(env, registry=registry, tag=tag)
+    print(k8s.apply_environment(s.kubectl, environment, s.stack, yes=yes), end="")
 
 
 @task(
@@ -306,35 +279,31 @@ def deploy(c, env, version=None, yes=False):
     s = session(c)
     version = version or s.stack.default_version
 
-    def measure():
-        s.docker.ensure_available()
-        return sizes_mod.measure(s.stack, s.docker, s.stack.services, version=version)
-
     def build_all():
         _build(c, version=version)
 
+    smoke_timeout = number(s.settings["smoke_timeout"], "sutra.smoke_timeout")
     if env == "local":
+        timeout = number(s.settings["local_timeout"], "sutra.local_timeout")
         deploy_mod.deploy_local(
             s.stack,
             local_stack(s),
             version=version,
             build=build_all,
-            measure=measure,
-            timeout=number(s.settings["local_timeout"], "sutra.local_timeout"),
-            smoke_timeout=number(s.settings["smoke_timeout"], "sutra.smoke_timeout"),
+            timeout=timeout,
+            smoke_timeout=smoke_timeout,
         )
         return
-    environment = k8s.environment(s.settings, env)
-    deploy_mod.confirm(environment, yes=yes, dry=s.dry)
-    pipeline = deploy_mod.KubernetesDeploy(
+    deploy_mod.deploy_kubernetes(
         s.stack,
         s.docker,
-        k8s.Kubectl(s.runner, s.settings["kubectl"]),
-        environment,
-        version,
-        number(s.settings["smoke_timeout"], "sutra.smoke_timeout"),
+        s.kubectl,
+        s.environment(env),
+        version=version,
+        build=build_all,
+        smoke_timeout=smoke_timeout,
+        yes=yes,
     )
-    pipeline.run(build_all, measure)
 
 
 @task(
@@ -347,9 +316,7 @@ def deploy(c, env, version=None, yes=False):
 def capacity(c, env="production", json_=False):
     """Cluster capacity the manifests ask for: requests at minimum scale, limits at maximum."""
     s = session(c)
-    kubectl = k8s.Kubectl(s.runner, s.settings["kubectl"])
-    objects = k8s.render(kubectl, k8s.environment(s.settings, env))
-    report = capacity_mod.capacity(objects, order=s.stack.service_names)
+    report = k8s.environment_capacity(s.kubectl, s.environment(env), s.stack)
     print(report.to_json() if json_ else report.table())
 
 

@@ -7,8 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .commands import Commands, Result
 from .errors import CommandFailed
-from .runner import Result, Runner
 
 
 @dataclass(frozen=True)
@@ -27,16 +27,16 @@ class ContainerState:
 
 class Compose:
     def __init__(
-        self, runner: Runner, file: Path, project: str, env: Mapping[str, str] | None = None
+        self, commands: Commands, file: Path, project: str, env: Mapping[str, str] | None = None
     ) -> None:
-        self.runner = runner
+        self.commands = commands
         self.file = file
         self.project = project
         self.env = dict(env or {})
 
     def _run(self, *args: str, mutates: bool, check: bool = True, **kwargs) -> Result:
         argv = ["docker-compose", "--file", str(self.file), "--project-name", self.project, *args]
-        return self.runner.run(argv, mutates=mutates, check=check, env=self.env, **kwargs)
+        return self.commands.run(argv, mutates=mutates, check=check, env=self.env, **kwargs)
 
     def up(self, services: Sequence[str] = (), *, timeout: float | None = None) -> Result:
         """`up --detach`; killed after ``timeout`` seconds (it waits on health-gated dependencies)."""

@@ -10,14 +10,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from . import k8s, sizes
-from .docker import Docker
+from .engine import Engine
 from .errors import CommandFailed, SutraError
-from .local import LocalStack, StackUnhealthy, local_urls, previous_version
+from .local import LocalStack, ServiceStatus, StackUnhealthy, local_urls, previous_version
 from .registry import Pushed, push_images
 from .smoke import SmokeFailed, SmokeReport, run_smoke
 from .stack import Stack
@@ -27,22 +26,6 @@ log = logging.getLogger("sutra")
 
 class DeployFailed(SutraError):
     exit_code = 1
-
-
-class NotConfirmed(SutraError):
-    pass
-
-
-def confirm(env: k8s.Environment, *, yes: bool, dry: bool, ask: Callable[[str], str] = input) -> None:
-    """An environment marked `confirm` (production) changes only with --yes or a typed answer."""
-    env_name, context = env.name, env.context
-    if not env.confirm or yes or dry:
-        return
-    if not sys.stdin.isatty():
-        raise NotConfirmed(f"deploying to {env_name} needs --yes (no terminal to ask for confirmation)")
-    answer = ask(f"Deploy to {env_name} (kube context {context})? Type {env_name!r} to continue: ")
-    if answer.strip() != env_name:
-        raise NotConfirmed(f"deploy to {env_name} not confirmed")
 
 
 def free_port() -> int:
@@ -71,7 +54,7 @@ def smoke_through_port_forwards(
             local = free_port()
             forwards.enter_context(kubectl.port_forward(service.name, namespace, local, ports[service.name]))
             urls[service.name] = f"http://127.0.0.1:{local}"
-        if kubectl.runner.dry:
+        if kubectl.dry:
             return None
         via = stack.public_api if stack.public_api in urls else None
         return run_smoke(services, urls, timeout=timeout, end_to_end_via=via)
@@ -80,25 +63,25 @@ def smoke_through_port_forwards(
 @dataclass(frozen=True)
 class KubernetesDeploy:
     stack: Stack
-    docker: Docker
+    engine: Engine
     kubectl: k8s.Kubectl
     env: k8s.Environment
     version: str
     smoke_timeout: float
 
-    def run(self, build: Callable[[], None], measure: Callable[[], sizes.SizeReport]) -> SmokeReport | None:
+    def run(self, build: Callable[[], None]) -> SmokeReport | None:
         k8s.check_context(self.kubectl, self.env)  # before anything is built, pushed or applied
-        if not self.env.registry:
-            raise SutraError(
-                f"environment {self.env.name} has no registry; set "
-                f"sutra.environments.{self.env.name}.registry"
-            )
+        registry = self.env.registry
+        if not registry:
+            name = self.env.name
+            raise SutraError(f"environment {name} has no registry; set sutra.environments.{name}.registry")
         build()
-        gate_sizes(measure, dry=self.kubectl.runner.dry)
+        gate_sizes(self.stack, self.engine, self.version)
         pushed = push_images(
-            self.docker, self.stack.services, registry=self.env.registry, version=self.version, latest=True
+            self.engine, self.stack.services, registry=registry, version=self.version, latest=True
         )
-        objects = k8s.render(self.kubectl, self._pinned_env(), digests=pushed_digests(pushed, self.version))
+        digests = pushed_digests(pushed, self.stack, registry, self.version)
+        objects = k8s.render(self.kubectl, self._pinned_env(), self.stack.services, digests=digests)
         k8s.require_valid(objects, self.env.name)
         namespace = k8s.namespace_of(objects)
         deployments = k8s.deployments_in_order(objects, self.stack.service_names)
@@ -126,24 +109,41 @@ class KubernetesDeploy:
         return k8s.with_images(self.env, registry=None, tag=self.version)
 
 
-def gate_sizes(measure: Callable[[], sizes.SizeReport], *, dry: bool) -> None:
+def gate_sizes(stack: Stack, engine: Engine, version: str) -> None:
     """The size gate between build and push; a dry run has built nothing to measure."""
-    if dry:
+    if engine.dry:
         log.info("[deploy] dry run: the size gate runs on the built images")
         return
-    report = measure()
+    engine.ensure_available()
+    report = sizes.measure(stack, engine, stack.services, version=version)
     print(report.table())
     sizes.gate(report)
 
 
-def pushed_digests(pushed: Sequence[Pushed], version: str) -> dict[str, str]:
-    """image name -> digest of its versioned tag; a dry run has none."""
-    digests = {}
-    for item in pushed:
-        repository, _, tag = item.reference.rpartition(":")
-        if tag == version and item.digest.startswith("sha256:"):
-            digests[repository.rpartition("/")[2]] = item.digest
-    return digests
+def pushed_digests(pushed: Sequence[Pushed], stack: Stack, registry: str, version: str) -> dict[str, str]:
+    """service name -> digest of its versioned reference in ``registry``; a dry run has none."""
+    return {
+        item.service: item.digest
+        for item in pushed
+        if item.reference == stack.service(item.service).reference(registry, tag=version)
+        and item.digest.startswith("sha256:")
+    }
+
+
+def deploy_kubernetes(
+    stack: Stack,
+    engine: Engine,
+    kubectl: k8s.Kubectl,
+    env: k8s.Environment,
+    *,
+    version: str,
+    build: Callable[[], None],
+    smoke_timeout: float,
+    yes: bool,
+) -> SmokeReport | None:
+    """`inv deploy --env E`: confirm where that is asked for, then the whole pipeline."""
+    k8s.confirm(env, yes=yes, dry=kubectl.dry)
+    return KubernetesDeploy(stack, engine, kubectl, env, version, smoke_timeout).run(build)
 
 
 def deploy_local(
@@ -152,15 +152,15 @@ def deploy_local(
     *,
     version: str,
     build: Callable[[], None],
-    measure: Callable[[], sizes.SizeReport],
     timeout: float,
     smoke_timeout: float,
 ) -> SmokeReport | None:
+    """`inv deploy --env local`: build, size gate, local-up, smoke; back a version on failure."""
     build()
-    gate_sizes(measure, dry=local.docker.runner.dry)
+    gate_sizes(stack, local.docker, version)
     try:
         local.up(version, timeout=timeout)
-        if local.docker.runner.dry:
+        if local.docker.dry:
             return None
         urls = local_urls(stack)
         smoke = run_smoke(stack.services, urls, timeout=smoke_timeout, end_to_end_via=stack.public_api)
@@ -176,3 +176,9 @@ def deploy_local(
         log.info("[deploy] %s; rolling back to %s", failure, target)
         local.move(target, timeout=timeout)
         raise DeployFailed(f"{failure}; rolled the local stack back to {target}") from None
+
+
+def rollback_local(local: LocalStack, *, to: str | None, timeout: float) -> list[ServiceStatus]:
+    """`inv rollback --env local`: move the running stack to ``to``, else the version before it."""
+    target = to or previous_version(local.stack, local.running_version())
+    return local.move(target, timeout=timeout)

@@ -13,11 +13,12 @@ from typing import Any, TypeVar
 from invoke import Context
 from invoke.exceptions import Exit
 
+from . import k8s
+from .commands import Commands
 from .cost import PLAN_DEFAULTS as PLAN_COST_RATES
-from .docker import Docker
+from .engine import Engine
 from .errors import SutraError
 from .local import LocalStack
-from .runner import Runner
 from .source import PROJECT_DIR
 from .stack import Stack, load_stack
 
@@ -32,10 +33,7 @@ DEFAULTS: dict[str, Any] = {
         "jobs": 2,  # images built at once
         "ca_bundle": "/etc/ssl/certs/ca-certificates.crt",
         "project": "sutra",  # compose project name of the local stack
-        "compose_files": {
-            "v1": str(PROJECT_DIR / "compose" / "docker-compose.yml"),
-            "v2": str(PROJECT_DIR / "compose" / "docker-compose-v2.yml"),
-        },
+        "compose_file": str(PROJECT_DIR / "compose" / "docker-compose.yml"),  # all versions, by SUTRA_TAG
         "local_timeout": 120,  # seconds for the local stack to become healthy
         "smoke_timeout": 30,  # seconds each smoke check may retry
         "kubectl": "kubectl",  # the tests point this at a recording stand-in
@@ -126,13 +124,24 @@ class Session:
     """What one `inv` invocation works with, made once at the edge and passed down."""
 
     stack: Stack
-    runner: Runner
-    docker: Docker
+    runner: Commands
+    docker: Engine
     settings: dict[str, Any]
 
     @property
     def dry(self) -> bool:
         return self.runner.dry
+
+    @functools.cached_property
+    def kubectl(self) -> k8s.Kubectl:
+        """This invocation's one kubectl wrapper (`sutra.kubectl` names the executable)."""
+        return k8s.Kubectl(self.runner, str(self.settings["kubectl"]))
+
+    def environment(
+        self, name: str, *, registry: str | None = None, tag: str | None = None
+    ) -> k8s.Environment:
+        """The Kubernetes environment `sutra.environments.<name>`, with a flag's registry or tag."""
+        return k8s.with_images(k8s.environment(self.settings, name), registry=registry, tag=tag)
 
 
 _stacks: dict[Path, Stack] = {}
@@ -144,13 +153,12 @@ def session(c: Context) -> Session:
     path = Path(settings.get("stack_file") or DEFAULTS["sutra"]["stack_file"]).resolve()
     if path not in _stacks:  # tasks chained in one `inv` call share one loaded stack
         _stacks[path] = load_stack(path)
-    runner = Runner(dry=bool(c.config.run.dry))
-    return Session(_stacks[path], runner, Docker(runner), settings)
+    commands = Commands(dry=bool(c.config.run.dry))
+    return Session(_stacks[path], commands, Engine(commands), settings)
 
 
 def local_stack(s: Session) -> LocalStack:
-    files = {version: Path(path) for version, path in s.settings["compose_files"].items()}
-    return LocalStack(s.stack, s.docker, files, str(s.settings["project"]))
+    return LocalStack(s.stack, s.docker, Path(s.settings["compose_file"]), str(s.settings["project"]))
 
 
 def number(value: Any, name: str, kind: type = float) -> Any:

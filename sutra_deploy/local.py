@@ -12,10 +12,10 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from .commands import Result
 from .compose import Compose, ContainerState
-from .docker import Docker
+from .engine import Engine
 from .errors import ImageMissing, SutraError
-from .runner import Result
 from .stack import Service, Stack
 from .waiting import SYSTEM_CLOCK, Clock, TimedOut, wait_until
 
@@ -100,7 +100,7 @@ def status_table(rows: Sequence[ServiceStatus]) -> str:
 
 
 class LocalStack:
-    def __init__(self, stack: Stack, docker: Docker, compose_file: Path, project: str) -> None:
+    def __init__(self, stack: Stack, docker: Engine, compose_file: Path, project: str) -> None:
         self.stack = stack
         self.docker = docker
         self.compose_file = Path(compose_file)
@@ -111,7 +111,7 @@ class LocalStack:
         self.stack.check_version(version)
         if not self.compose_file.is_file():
             raise SutraError(f"compose file {self.compose_file} not found")
-        return Compose(self.docker.runner, self.compose_file, self.project, env={TAG_ENV: version})
+        return Compose(self.docker.commands, self.compose_file, self.project, env={TAG_ENV: version})
 
     def require_images(self, version: str) -> None:
         for service in self.stack.services:
@@ -137,10 +137,10 @@ class LocalStack:
     def up(self, version: str, *, timeout: float, clock: Clock = SYSTEM_CLOCK) -> list[ServiceStatus]:
         """Start the stack and poll until every service is healthy; idempotent."""
         compose = self.compose(version)
-        if not self.docker.runner.dry:  # a dry run prints the commands even before a build
+        if not self.docker.dry:  # a dry run prints the commands even before a build
             self.require_images(version)
         self.check_ports(compose)
-        if self.docker.runner.dry:
+        if self.docker.dry:
             compose.up()
             return []
         started = clock.now()
@@ -211,17 +211,16 @@ class LocalStack:
         # Any version's view lists the same containers: the tag only changes what `up` starts.
         for state in self.compose(self.stack.default_version).ps():
             if state.state == "running":
-                info = self.docker.runner.run(
-                    ["docker", "inspect", "--format", "{{.Config.Image}}", state.name], check=False
-                )
-                seen.add(info.stdout.strip().rpartition(":")[2])
+                container = self.docker.container(state.name)
+                if container is not None:
+                    seen.add(container.image.rpartition(":")[2])
         return seen.pop() if len(seen) == 1 else None
 
     def move(self, to_version: str, *, timeout: float) -> list[ServiceStatus]:
         """Replace the running stack with another version's images, keeping the data volume."""
         # Everything the target needs is checked before anything running is taken down.
         target = self.compose(to_version)
-        if not self.docker.runner.dry:
+        if not self.docker.dry:
             self.require_images(to_version)
         target.down(volumes=False)
         return self.up(to_version, timeout=timeout)

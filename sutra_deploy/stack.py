@@ -44,8 +44,23 @@ class Service:
     health: HealthCheck
     budget: SizeBudget
 
+    def reference(
+        self, registry: str | None = None, *, tag: str | None = None, digest: str | None = None
+    ) -> str:
+        """The one way this service's image is named: ``[registry/]image``, then ``@digest``
+        (which wins) or ``:tag``; neither gives the bare repository.
+
+        Local builds (:meth:`ref`), rendered manifests, pushed digests and the overlays'
+        ``images:`` entries (checked by tests/manifests) all name images through this.
+        """
+        repository = f"{registry}/{self.image}" if registry else self.image
+        if digest:
+            return f"{repository}@{digest}"
+        return f"{repository}:{tag}" if tag else repository
+
     def ref(self, version: str) -> str:
-        return f"{self.image}:{version}"
+        """The locally built image of ``version``: ``image:version``."""
+        return self.reference(tag=version)
 
     def dockerfile(self, version: str) -> str:
         return self.dockerfiles[version]

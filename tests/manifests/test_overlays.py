@@ -7,21 +7,23 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sutra_deploy import k8s
+from sutra_deploy.commands import Commands
 from sutra_deploy.edge import DEFAULTS
-from sutra_deploy.runner import Runner
 from sutra_deploy.source import PROJECT_DIR
 
+from ..facts import STACK
 from ..plan import PLAN_RESOURCES as PLAN
 
 OVERLAYS = sorted(p.name for p in (PROJECT_DIR / "k8s" / "overlays").iterdir() if p.is_dir())
-KUBECTL = k8s.Kubectl(Runner(), str(Path(sys.executable).parent / "kubectl"))
+KUBECTL = k8s.Kubectl(Commands(), str(Path(sys.executable).parent / "kubectl"))
 ENVIRONMENTS = DEFAULTS["sutra"]["environments"]
 
 
 def rendered(name: str) -> list[dict]:
-    return k8s.render(KUBECTL, k8s.environment(DEFAULTS["sutra"], name))
+    return k8s.render(KUBECTL, k8s.environment(DEFAULTS["sutra"], name), STACK.services)
 
 
 def test_every_overlay_is_a_configured_environment():
@@ -52,10 +54,25 @@ def test_a_schema_error_is_caught():
     assert any(p.startswith(f"Deployment/{deployment['metadata']['name']}") for p in problems)
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_images_are_the_stacks_references_in_the_environments_registry(overlay):
+    """A plain `kubectl kustomize` of the overlay pins what `Service.reference` names."""
+    env = k8s.environment(DEFAULTS["sutra"], overlay)
+    tag = env.tag or STACK.default_version
+    kustomization = yaml.safe_load((env.overlay / "kustomization.yaml").read_text())
+    assert sorted(kustomization["images"], key=lambda entry: entry["name"]) == sorted(
+        ({"name": s.image, "newName": s.reference(env.registry), "newTag": tag} for s in STACK.services),
+        key=lambda entry: entry["name"],
+    )
+    plain = k8s.parse_manifests(KUBECTL.kustomize(env.overlay))
+    images = {name: image for name, (_, image) in k8s.images_by_deployment(plain).items()}
+    assert images == {s.name: s.reference(env.registry, tag=tag) for s in STACK.services}
+
+
 def test_production_carries_exactly_the_plans_table():
     objects = rendered("production")
     deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
-    hpas = {o["spec"]["scaleTargetRef"]["name"]: o for o in objects if o["kind"] == "HorizontalPodAutoscaler"}
+    hpas = k8s.hpa_by_deployment(objects)
     assert sorted(deployments) == sorted(PLAN)
     for name, ((low, high), (cpu_req, cpu_lim), (mem_req, mem_lim)) in PLAN.items():
         containers = deployments[name]["spec"]["template"]["spec"]["containers"]
@@ -64,22 +81,30 @@ def test_production_carries_exactly_the_plans_table():
             "requests": {"cpu": cpu_req, "memory": mem_req},
             "limits": {"cpu": cpu_lim, "memory": mem_lim},
         }, name
-        assert deployments[name]["spec"]["replicas"] == low
         if name == "storage-server":
             assert name not in hpas
+            assert deployments[name]["spec"]["replicas"] == low
             assert deployments[name]["spec"]["strategy"]["type"] == "Recreate"
         else:
             assert (hpas[name]["spec"]["minReplicas"], hpas[name]["spec"]["maxReplicas"]) == (low, high)
             assert deployments[name]["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_hpa_alone_sets_the_replicas_of_what_it_scales(overlay):
+    # An applied `spec.replicas` would reset a scaled-out Deployment to that count.
+    objects = rendered(overlay)
+    scaled = set(k8s.hpa_by_deployment(objects))
+    deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
+    assert scaled and scaled <= set(deployments)
+    assert [n for n in sorted(scaled) if "replicas" in deployments[n]["spec"]] == []
+    # What no HPA scales says how many it runs (storage: one writer).
+    assert [n for n in sorted(set(deployments) - scaled) if "replicas" not in deployments[n]["spec"]] == []
+
+
 def test_staging_scales_less_than_production():
     def maxima(objects):
-        return {
-            o["spec"]["scaleTargetRef"]["name"]: o["spec"]["maxReplicas"]
-            for o in objects
-            if o["kind"] == "HorizontalPodAutoscaler"
-        }
+        return {name: hpa["spec"]["maxReplicas"] for name, hpa in k8s.hpa_by_deployment(objects).items()}
 
     staging, production = maxima(rendered("staging")), maxima(rendered("production"))
     assert all(staging[name] <= production[name] for name in production)

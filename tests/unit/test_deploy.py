@@ -1,44 +1,77 @@
-import sys
-from pathlib import Path
+"""The deploy pipeline: what a dry run prints, in order, without Docker or a cluster; which
+digests pin the render; where the smoke test reaches each service."""
 
-import pytest
+from __future__ import annotations
 
-from sutra_deploy.deploy import NotConfirmed, confirm, pushed_digests, service_ports
-from sutra_deploy.k8s import Environment
+from sutra_deploy.commands import Commands
+from sutra_deploy.deploy import deploy_kubernetes, pushed_digests, service_ports
+from sutra_deploy.edge import DEFAULTS
+from sutra_deploy.engine import Engine
+from sutra_deploy.k8s.environments import environment
+from sutra_deploy.k8s.kubectl import Kubectl
+from sutra_deploy.k8s.manifests import namespace_of, render, stateful_names
 from sutra_deploy.registry import Pushed
+from sutra_deploy.source import PROJECT_DIR
+from sutra_deploy.stack import load_stack
 
-PRODUCTION = Environment("production", Path("k8s/overlays/production"), "prod", "r.io/x", None, True, 600)
-STAGING = Environment("staging", Path("k8s/overlays/staging"), "stage", "r.io/x", None, False, 300)
+from ..standin.recording import REAL_KUBECTL
 
-
-class Terminal:
-    def isatty(self) -> bool:
-        return True
-
-
-def test_only_environments_marked_confirm_ask():
-    asked = []
-    confirm(STAGING, yes=False, dry=False, ask=asked.append)
-    confirm(PRODUCTION, yes=True, dry=False, ask=asked.append)
-    confirm(PRODUCTION, yes=False, dry=True, ask=asked.append)
-    assert asked == []
+STACK = load_stack(PROJECT_DIR / "stack.toml")
+STAGING = environment(DEFAULTS["sutra"], "staging")
+DIGEST = "sha256:" + "a" * 64
 
 
-def test_production_wants_its_name_typed_at_a_terminal(monkeypatch):
-    monkeypatch.setattr(sys, "stdin", Terminal())
-    confirm(PRODUCTION, yes=False, dry=False, ask=lambda prompt: "production")
-    with pytest.raises(NotConfirmed, match="deploy to production not confirmed"):
-        confirm(PRODUCTION, yes=False, dry=False, ask=lambda prompt: "y")
-
-
-def test_digests_of_the_versioned_tags_only():
-    digest = "sha256:" + "a" * 64
-    pushed = [
-        Pushed("sutra-api", "r.io/x/sutra-api:v2", digest),
-        Pushed("sutra-api", "r.io/x/sutra-api:latest", "sha256:" + "b" * 64),
-        Pushed("sutra-client", "r.io/x/sutra-client:v2", "(dry run)"),
+def test_a_dry_kubernetes_deploy_prints_every_step_in_order(capsys):
+    commands = Commands(dry=True)
+    kubectl = Kubectl(commands, str(REAL_KUBECTL))  # only `kustomize` runs: it reads no cluster
+    built = []
+    version = STACK.default_version
+    smoke = deploy_kubernetes(
+        STACK,
+        Engine(commands),
+        kubectl,
+        STAGING,
+        version=version,
+        build=lambda: built.append(True),
+        smoke_timeout=1,
+        yes=False,
+    )
+    assert smoke is None and built == [True]
+    objects = render(Kubectl(Commands(), str(REAL_KUBECTL)), STAGING, STACK.services)
+    namespace, stateful = namespace_of(objects), stateful_names(objects)
+    order = sorted(STACK.service_names, key=lambda name: name not in stateful)
+    targets = [
+        (s, s.reference(STAGING.registry, tag=tag)) for s in STACK.services for tag in (version, "latest")
     ]
-    assert pushed_digests(pushed, "v2") == {"sutra-api": digest}
+    revision = "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}"
+    kubectl_lines = [line.removeprefix(f"{REAL_KUBECTL} ") for line in commands.printed]
+    expected = [
+        "config current-context",  # before anything is built or pushed
+        *(f"docker tag {s.ref(version)} {target}" for s, target in targets),
+        *(f"docker push {target}" for _, target in targets),
+        *(f"get deployment/{name} --namespace {namespace} --output '{revision}'" for name in order),
+        "config current-context",
+        *["apply --filename -"] * 4,
+        *(
+            f"rollout status deployment/{name} --namespace {namespace} --timeout={STAGING.rollout_timeout}s"
+            for name in order
+        ),
+    ]
+    assert kubectl_lines[: len(expected)] == expected
+    forwards = kubectl_lines[len(expected) :]
+    assert [line.split()[:2] for line in forwards] == [["port-forward", f"svc/{name}"] for name in order]
+    assert capsys.readouterr().out.splitlines() == commands.printed
+
+
+def test_digests_of_the_versioned_references_only():
+    api, client = STACK.service("sutra-api"), STACK.service("sutra-client")
+    pushed = [
+        Pushed(api.name, api.reference("r.io/x", tag="v2"), DIGEST),
+        Pushed(api.name, api.reference("r.io/x", tag="latest"), "sha256:" + "b" * 64),
+        Pushed(api.name, api.reference("elsewhere.io", tag="v2"), "sha256:" + "c" * 64),
+        Pushed(client.name, client.reference("r.io/x", tag="v2"), "(dry run)"),
+    ]
+    assert pushed_digests(pushed, STACK, "r.io/x", "v2") == {api.name: DIGEST}
 
 
 def test_service_ports_come_from_the_rendered_services():

@@ -80,16 +80,20 @@ class FakeRunner:
                 json.dumps({"Service": name.rsplit("-", 1)[0], "Name": name, "State": state, "Health": ""})
                 for name, (state, _) in self.containers.items()
             )
-        elif argv[:2] == ["docker", "inspect"]:
-            stdout = self.containers[argv[-1]][1] + "\n"
         return SimpleNamespace(argv=tuple(argv), returncode=0, stdout=stdout, stderr="", ok=True)
+
+    def inspect(self, name: str) -> SimpleNamespace:
+        self.calls.append((["inspect", name], {}))
+        return SimpleNamespace(image=self.containers[name][1])
 
     def commands(self, word: str) -> list[tuple[list[str], dict[str, str]]]:
         return [(argv, env) for argv, env in self.calls if word in argv]
 
 
 def local(runner: FakeRunner, images: bool = True, compose_file: Path = COMPOSE_FILE) -> LocalStack:
-    docker = SimpleNamespace(runner=runner, image=lambda ref: object() if images else None)
+    docker = SimpleNamespace(
+        commands=runner, dry=False, image=lambda ref: object() if images else None, container=runner.inspect
+    )
     return LocalStack(STACK, docker, compose_file, "proj")
 
 

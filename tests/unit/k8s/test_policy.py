@@ -1,6 +1,6 @@
 import copy
 
-from sutra_deploy.policy import violations
+from sutra_deploy.k8s.policy import violations
 
 GOOD = {
     "kind": "Deployment",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from .errors import SutraError
+from ..errors import SutraError
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
@@ -39,10 +39,6 @@ def millicores(value: str | int | float) -> int:
 
 def memory_bytes(value: str | int | float) -> int:
     return int(quantity(value))
-
-
-def format_millicores(value: int) -> str:
-    return f"{value}m" if value % 1000 else f"{value // 1000}"
 
 
 def format_bytes_binary(value: int) -> str:

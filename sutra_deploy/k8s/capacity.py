@@ -9,7 +9,11 @@ from dataclasses import dataclass
 
 from tabulate import tabulate
 
-from .errors import SutraError
+from ..errors import SutraError
+from ..stack import Stack
+from .environments import Environment
+from .kubectl import Kubectl
+from .manifests import hpa_by_deployment, render
 from .quantities import format_bytes_binary, memory_bytes, millicores
 
 
@@ -112,12 +116,7 @@ class CapacityReport:
 
 def capacity(objects: Sequence[dict], order: Sequence[str] = ()) -> CapacityReport:
     """From rendered objects: every Deployment, scaled by the HPA that targets it if any."""
-    hpas = {
-        o["spec"]["scaleTargetRef"]["name"]: o["spec"]
-        for o in objects
-        if o.get("kind") == "HorizontalPodAutoscaler"
-        and o["spec"]["scaleTargetRef"].get("kind") == "Deployment"
-    }
+    hpas = hpa_by_deployment(objects)
     services = []
     for deployment in (o for o in objects if o.get("kind") == "Deployment"):
         name = deployment["metadata"]["name"]
@@ -131,10 +130,11 @@ def capacity(objects: Sequence[dict], order: Sequence[str] = ()) -> CapacityRepo
                 )
             requests += _footprint(resources["requests"])
             limits += _footprint(resources["limits"])
-        hpa = hpas.get(name)
-        replicas = int(deployment["spec"].get("replicas", 1))
-        low = int(hpa.get("minReplicas", 1)) if hpa else replicas
-        high = int(hpa["maxReplicas"]) if hpa else replicas
+        if name in hpas:
+            scaling = hpas[name]["spec"]
+            low, high = int(scaling.get("minReplicas", 1)), int(scaling["maxReplicas"])
+        else:
+            low = high = int(deployment["spec"].get("replicas", 1))
         services.append(ServiceCapacity(name, low, high, requests, limits))
     rank = {name: i for i, name in enumerate(order)}
     services.sort(key=lambda s: (rank.get(s.name, len(rank)), s.name))
@@ -143,3 +143,8 @@ def capacity(objects: Sequence[dict], order: Sequence[str] = ()) -> CapacityRepo
 
 def _footprint(resources: dict) -> Footprint:
     return Footprint(millicores(resources.get("cpu", 0)), memory_bytes(resources.get("memory", 0)))
+
+
+def environment_capacity(kubectl: Kubectl, env: Environment, stack: Stack) -> CapacityReport:
+    """`inv capacity`: the footprint of the environment's rendered manifests, in build order."""
+    return capacity(render(kubectl, env, stack.services), order=stack.service_names)

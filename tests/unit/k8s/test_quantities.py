@@ -1,7 +1,7 @@
 import pytest
 
 from sutra_deploy.errors import SutraError
-from sutra_deploy.quantities import format_bytes_binary, memory_bytes, millicores
+from sutra_deploy.k8s.quantities import format_bytes_binary, memory_bytes, millicores
 
 
 @pytest.mark.parametrize(

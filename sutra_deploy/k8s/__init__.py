@@ -1,0 +1,67 @@
+"""Kubernetes: an environment's overlay rendered, validated, applied in order, rolled back.
+
+- :mod:`.environments`: which overlay, kube context, registry; confirming a change
+- :mod:`.kubectl`: every kubectl command line
+- :mod:`.manifests`: rendering through kustomize, images, validation (schemas and :mod:`.policy`)
+- :mod:`.rollout`: the context check, applying in order, waiting, rolling back
+- :mod:`.capacity`: what the manifests ask of a cluster (with :mod:`.quantities`)
+"""
+
+from .capacity import CapacityReport, capacity, environment_capacity
+from .environments import Environment, NotConfirmed, confirm, environment, with_images
+from .kubectl import Kubectl, WrongContext
+from .manifests import (
+    KUBERNETES_VERSION,
+    container_images,
+    dump_manifests,
+    hpa_by_deployment,
+    images_by_deployment,
+    namespace_of,
+    parse_manifests,
+    pushed_digests,
+    render,
+    render_environment,
+    require_valid,
+    validate,
+)
+from .rollout import (
+    RolloutFailed,
+    apply,
+    apply_environment,
+    check_context,
+    deployments_in_order,
+    rollback,
+    rollback_environment,
+)
+
+__all__ = [
+    "KUBERNETES_VERSION",
+    "CapacityReport",
+    "Environment",
+    "Kubectl",
+    "NotConfirmed",
+    "RolloutFailed",
+    "WrongContext",
+    "apply",
+    "apply_environment",
+    "capacity",
+    "check_context",
+    "confirm",
+    "container_images",
+    "deployments_in_order",
+    "dump_manifests",
+    "environment",
+    "environment_capacity",
+    "hpa_by_deployment",
+    "images_by_deployment",
+    "namespace_of",
+    "parse_manifests",
+    "pushed_digests",
+    "render",
+    "render_environment",
+    "require_valid",
+    "rollback",
+    "rollback_environment",
+    "validate",
+    "with_images",
+]

@@ -1,0 +1,103 @@
+"""Every kubectl command line, through :class:`~sutra_deploy.commands.Commands`.
+
+Only `kubectl kustomize` (local rendering) runs in a dry run; everything that reads or
+changes a cluster is printed instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..commands import Background, Commands
+from ..errors import SutraError, failure_reason
+
+log = logging.getLogger("sutra")
+
+
+class WrongContext(SutraError):
+    pass
+
+
+class Kubectl:
+    def __init__(self, commands: Commands, executable: str = "kubectl") -> None:
+        self.commands = commands
+        self.executable = executable
+
+    @property
+    def dry(self) -> bool:
+        return self.commands.dry
+
+    def _run(self, *args: str, server: bool = True, **kwargs):
+        # Anything but local rendering talks to a cluster: printed, not run, when dry.
+        return self.commands.run([self.executable, *args], mutates=server, **kwargs)
+
+    def kustomize(self, directory: Path) -> str:
+        return self._run("kustomize", str(directory), server=False).stdout
+
+    def current_context(self) -> str | None:
+        result = self._run("config", "current-context", check=False)
+        if self.dry:
+            return None
+        if not result.ok:
+            raise WrongContext(f"kubectl has no current context ({failure_reason(result.stderr)})")
+        return result.stdout.strip()
+
+    def apply(self, manifest: str, what: str) -> None:
+        log.info("[k8s] apply %s", what)
+        self._run("apply", "--filename", "-", input=manifest)
+
+    def rollout_status(self, deployment: str, namespace: str, timeout: int) -> None:
+        self._run(
+            "rollout", "status", f"deployment/{deployment}", "--namespace", namespace, f"--timeout={timeout}s"
+        )
+
+    def rollout_undo(self, deployment: str, namespace: str, to_revision: int | None = None) -> None:
+        revision = [f"--to-revision={to_revision}"] if to_revision else []
+        self._run("rollout", "undo", f"deployment/{deployment}", "--namespace", namespace, *revision)
+
+    def revision(self, deployment: str, namespace: str) -> int | None:
+        """The Deployment's current rollout revision; None if it does not exist (yet)."""
+        path = "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}"
+        result = self._run(
+            "get", f"deployment/{deployment}", "--namespace", namespace, "--output", path, check=False
+        )
+        text = result.stdout.strip()
+        return int(text) if result.ok and text.isdigit() else None
+
+    def set_image(self, deployment: str, container: str, image: str, namespace: str) -> None:
+        self._run(
+            "set", "image", f"deployment/{deployment}", f"{container}={image}", "--namespace", namespace
+        )
+
+    def get(self, kinds: str, namespace: str) -> str:
+        return self._run("get", kinds, "--namespace", namespace).stdout
+
+    @contextlib.contextmanager
+    def port_forward(
+        self, service: str, namespace: str, local_port: int, remote_port: int
+    ) -> Iterator[Background | None]:
+        """Forward 127.0.0.1:local_port to the Service while the block runs; yields the running
+        forward, or None when dry (printed, not run)."""
+        argv = [
+            self.executable,
+            "port-forward",
+            f"svc/{service}",
+            f"{local_port}:{remote_port}",
+            "--namespace",
+            namespace,
+            "--address",
+            "127.0.0.1",
+        ]
+        with self.commands.background(argv) as forward:
+            try:
+                yield forward
+            finally:
+                if forward is not None and not forward.alive:
+                    log.info(
+                        "[k8s] port-forward to svc/%s ended early: %s",
+                        service,
+                        failure_reason(forward.output()),
+                    )

@@ -1,0 +1,167 @@
+"""Changing a cluster: check the kube context, apply in the plan's order, wait for every
+rollout, and roll back (to recorded revisions, one rollout, or another image tag)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+from ..errors import CommandFailed, SutraError, failure_reason
+from ..stack import Stack
+from .environments import Environment, confirm, with_images
+from .kubectl import Kubectl, WrongContext
+from .manifests import (
+    dump_manifests,
+    images_by_deployment,
+    namespace_of,
+    render,
+    require_valid,
+    stateful_names,
+)
+
+log = logging.getLogger("sutra")
+
+
+class RolloutFailed(SutraError):
+    exit_code = 1
+
+
+def check_context(kubectl: Kubectl, env: Environment) -> None:
+    """Stop before anything is applied when kubectl points at another cluster."""
+    if env.context is None:
+        raise WrongContext(
+            f"environment {env.name} names no kube context; set sutra.environments.{env.name}.context"
+        )
+    current = kubectl.current_context()
+    if current is not None and current != env.context:
+        raise WrongContext(
+            f"kubectl's current context is {current!r} but {env.name} lives in {env.context!r}; "
+            f"run `kubectl config use-context {env.context}` and try again"
+        )
+
+
+def apply_groups(objects: Sequence[dict]) -> list[tuple[str, list[dict]]]:
+    """The plan's order: the namespace, then storage, then the workloads, then autoscaling."""
+    stateful = stateful_names(objects)
+    groups: dict[str, list[dict]] = {"namespace": [], "storage": [], "workloads": [], "autoscalers": []}
+    for o in objects:
+        kind, name = o.get("kind"), o["metadata"]["name"]
+        if kind == "Namespace":
+            groups["namespace"].append(o)
+        elif kind == "PersistentVolumeClaim" or name in stateful:
+            groups["storage"].append(o)
+        elif kind in ("HorizontalPodAutoscaler", "PodDisruptionBudget"):
+            groups["autoscalers"].append(o)
+        else:
+            groups["workloads"].append(o)
+    return [(label, members) for label, members in groups.items() if members]
+
+
+def deployments_in_order(objects: Sequence[dict], order: Sequence[str] = ()) -> list[str]:
+    """Storage first, then the rest in ``order`` (the stack's build order), then by name."""
+    stateful = stateful_names(objects)
+    rank = {name: i for i, name in enumerate(order)}
+    names = [o["metadata"]["name"] for o in objects if o.get("kind") == "Deployment"]
+    return sorted(names, key=lambda n: (n not in stateful, rank.get(n, len(rank)), n))
+
+
+def apply(kubectl: Kubectl, env: Environment, objects: Sequence[dict], order: Sequence[str] = ()) -> str:
+    """Apply in order and wait for every rollout (in ``order``); returns the namespace.
+
+    Deployments an HPA scales carry no `replicas` in the manifests, so applying never resets
+    a scaled-out service to its minimum.
+    """
+    check_context(kubectl, env)
+    namespace = namespace_of(objects)
+    for label, members in apply_groups(objects):
+        kubectl.apply(dump_manifests(members), f"{label} ({len(members)} objects)")
+    wait_for_rollouts(kubectl, deployments_in_order(objects, order), namespace, env.rollout_timeout)
+    return namespace
+
+
+def wait_for_rollouts(kubectl: Kubectl, deployments: Sequence[str], namespace: str, timeout: int) -> None:
+    for name in deployments:
+        log.info("[k8s] waiting for deployment/%s", name)
+        try:
+            kubectl.rollout_status(name, namespace, timeout)
+        except CommandFailed as error:
+            raise RolloutFailed(
+                f"rollout of deployment/{name} did not finish: {failure_reason(error.output)}"
+            ) from None
+
+
+def rollback(
+    kubectl: Kubectl,
+    env: Environment,
+    deployments: Sequence[str],
+    namespace: str,
+    *,
+    to_image: Mapping[str, tuple[str, str]] | None = None,
+    revisions: Mapping[str, int | None] | None = None,
+) -> list[str]:
+    """Roll deployments back, then wait for those that moved; returns them.
+
+    With ``revisions`` (each Deployment's revision before a deploy), only what that deploy
+    changed goes back, to exactly that revision: a Deployment the deploy left alone keeps
+    running, one it created has nothing to go back to. Otherwise each goes back one rollout,
+    or to the given (container, image). A rollback that kubectl refuses is logged and the
+    others still go back.
+    """
+    check_context(kubectl, env)
+    moved = []
+    for name in deployments:
+        target = None
+        if revisions is not None:
+            target = revisions.get(name)
+            if target is None:
+                log.info("[k8s] deployment/%s is new: nothing to roll back to", name)
+                continue
+            if kubectl.revision(name, namespace) == target:
+                log.info("[k8s] deployment/%s is unchanged at revision %s", name, target)
+                continue
+        try:
+            if to_image and name in to_image:
+                container, image = to_image[name]
+                kubectl.set_image(name, container, image, namespace)
+            else:
+                kubectl.rollout_undo(name, namespace, to_revision=target)
+        except CommandFailed as error:
+            log.info("[k8s] could not roll back deployment/%s: %s", name, failure_reason(error.output))
+            continue
+        moved.append(name)
+    wait_for_rollouts(kubectl, moved, namespace, env.rollout_timeout)
+    return moved
+
+
+# --- what the tasks do ----------------------------------------------------------------------
+
+
+def apply_environment(kubectl: Kubectl, env: Environment, stack: Stack, *, yes: bool) -> str:
+    """`inv k8s-apply`: confirm, check the context, render, validate, apply in order, wait for
+    every rollout; returns what kubectl says of the pods and autoscalers afterwards."""
+    confirm(env, yes=yes, dry=kubectl.dry)
+    check_context(kubectl, env)
+    objects = render(kubectl, env, stack.services)
+    require_valid(objects, env.name)
+    namespace = apply(kubectl, env, objects, stack.service_names)
+    return kubectl.get("pods,hpa", namespace)
+
+
+def rollback_environment(
+    kubectl: Kubectl,
+    env: Environment,
+    stack: Stack,
+    *,
+    services: Sequence[str] = (),
+    to: str | None = None,
+    yes: bool,
+) -> list[str]:
+    """`inv rollback --env E`: undo the last rollout of the named Deployments (default: all),
+    or with ``to`` set each one's image to that tag as the environment renders it; wait."""
+    confirm(env, yes=yes, dry=kubectl.dry)
+    objects = render(kubectl, with_images(env, registry=None, tag=to), stack.services)
+    names = [stack.service(name).name for name in services] or deployments_in_order(
+        objects, stack.service_names
+    )
+    images = images_by_deployment(objects) if to else None
+    return rollback(kubectl, env, names, namespace_of(objects), to_image=images)
