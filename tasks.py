@@ -1,23 +1,17 @@
-"""Sutra AI deployment tasks, one per phase of the deployment plan. See `inv --list`."""
+"""Sutra AI deployment tasks, one per phase of the deployment plan. See `inv --list`.
+
+Each task turns its flags into one library call. Library modules are imported inside the
+tasks: every `inv` invocation would otherwise pay for all of them (libcst, kubernetes-validate,
+the docker SDK, sh, requests), whichever task it runs.
+"""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from invoke import Collection, task
 
-from sutra_deploy import base_images as bases_mod
-from sutra_deploy import build as build_mod
-from sutra_deploy import deploy as deploy_mod
-from sutra_deploy import deps as deps_mod
-from sutra_deploy import k8s
-from sutra_deploy import local as local_mod
-from sutra_deploy import registry as registry_mod
-from sutra_deploy import sizes as sizes_mod
-from sutra_deploy import smoke as smoke_mod
-from sutra_deploy.edge import DEFAULTS, local_stack, number, session, split_names, user_errors
-from sutra_deploy.source import resolve_source_root
+from sutra_deploy.deps.model import FINDING_KINDS
+from sutra_deploy.edge import DEFAULTS, session, user_errors
+from sutra_deploy.inputs import split_names
 
 
 @task(
@@ -30,35 +24,30 @@ from sutra_deploy.source import resolve_source_root
 @user_errors
 def base_images(c, only=None, force=False):
     """Make the local base images from Debian's packages (no registry needed)."""
+    from sutra_deploy.base_images import make_base_images
+
     s = session(c)
-    s.docker.ensure_available()
-    ca = s.settings.get("ca_bundle")
-    maker = bases_mod.BaseImageMaker(
-        s.stack,
-        s.docker,
-        ca_bundle=Path(ca) if ca else None,
-        jobs=number(s.settings["jobs"], "sutra.jobs", int),
-    )
-    results = maker.ensure(split_names(only) or None, force=force)
-    print(bases_mod.results_table(results))
+    only = split_names(only)
+    print(make_base_images(s.stack, s.engine, only=only, force=force, ca_bundle=s.ca_bundle, jobs=s.jobs()))
 
 
 def _build(c, service=None, version=None, no_cache=False, root=None, bases=None, jobs=None):
+    from sutra_deploy import build as build_mod
+
     s = session(c)
-    ca = s.settings.get("ca_bundle")
     results = build_mod.build_images(
         s.stack,
-        s.docker,
+        s.engine,
         names=split_names(service),
         version=version or s.stack.default_version,
-        root=resolve_source_root(root or s.settings.get("root")),
+        root=s.source_root(root),
         bases=bases or s.settings["bases"],
-        jobs=number(jobs or s.settings["jobs"], "--jobs", int),
+        jobs=s.jobs(jobs),
         no_cache=no_cache,
-        ca_bundle=Path(ca) if ca else None,
+        ca_bundle=s.ca_bundle,
     )
     if not s.dry:
-        print(build_mod.summary_table(results, s.docker))
+        print(build_mod.summary_table(results, s.engine))
 
 
 @task(
@@ -92,10 +81,12 @@ def build(c, service=None, version=None, no_cache=False, root=None, bases=None, 
 @user_errors
 def sizes(c, service=None, version=None, json_=False, baseline="recorded", explain=None, cost=False):
     """Print the plan's size table with measured sizes; fail if an image is over its limit."""
+    from sutra_deploy.sizes import run_sizes
+
     s = session(c)
-    output = sizes_mod.run_sizes(
+    output = run_sizes(
         s.stack,
-        s.docker,
+        s.engine,
         names=split_names(service),
         version=version,
         baseline=baseline,
@@ -110,7 +101,7 @@ def sizes(c, service=None, version=None, json_=False, baseline="recorded", expla
 
 @task(
     help={
-        "version": "v2 (docker-compose-v2.yml, default) or v1 (docker-compose.yml).",
+        "version": "Image version to run, v2 (default) or v1: compose's SUTRA_TAG.",
         "build": "Build the images first.",
         "timeout": "Seconds to wait for every service to be healthy (default 120).",
     }
@@ -118,13 +109,16 @@ def sizes(c, service=None, version=None, json_=False, baseline="recorded", expla
 @user_errors
 def local_up(c, version=None, build=False, timeout=None):
     """Start the local stack and wait until every service is healthy."""
+    from sutra_deploy.local import status_table
+
     s = session(c)
     version = version or s.stack.default_version
+    timeout = s.seconds(timeout, "local_timeout")
     if build:
         _build(c, version=version)
-    rows = local_stack(s).up(version, timeout=number(timeout or s.settings["local_timeout"], "--timeout"))
+    rows = s.local_stack.up(version, timeout=timeout)
     if rows:
-        print(local_mod.status_table(rows))
+        print(status_table(rows))
 
 
 @task(help={"volumes": "Also delete the storage data volume (kept by default)."})
@@ -132,15 +126,17 @@ def local_up(c, version=None, build=False, timeout=None):
 def local_down(c, volumes=False):
     """Stop and remove the local stack's containers; the data volume stays."""
     s = session(c)
-    local_stack(s).down(s.stack.default_version, volumes=volumes)
+    s.local_stack.down(s.stack.default_version, volumes=volumes)
 
 
 @task
 @user_errors
 def local_status(c):
     """Show each local service's state, health and host port."""
+    from sutra_deploy.local import status_table
+
     s = session(c)
-    print(local_mod.status_table(local_stack(s).status(s.stack.default_version)))
+    print(status_table(s.local_stack.status(s.stack.default_version)))
 
 
 @task(
@@ -150,9 +146,7 @@ def local_status(c):
 def logs(c, service=None, follow=False, tail=None):
     """Show the local stack's logs."""
     s = session(c)
-    names = [s.stack.service(service).name] if service else []
-    compose = local_stack(s).compose(s.stack.default_version)
-    compose.logs(names, tail=number(tail, "--tail", int) if tail else None, follow=follow, on_line=print)
+    s.local_stack.logs(service, tail=tail, follow=follow, on_line=print)
 
 
 @task(
@@ -167,17 +161,13 @@ def logs(c, service=None, follow=False, tail=None):
 @user_errors
 def smoke(c, json_=False, base_url=None, service=None, timeout=None):
     """Probe every service and check learn -> query end to end."""
+    import json
+
+    from sutra_deploy.smoke import smoke_stack
+
     s = session(c)
-    services = s.stack.select(split_names(service))
-    urls = local_mod.local_urls(s.stack)
-    urls.update(smoke_mod.parse_base_urls(base_url or [], s.stack.service_names))
-    via = s.stack.public_api if s.stack.public_api in {sv.name for sv in services} else None
-    report = smoke_mod.run_smoke(
-        services,
-        urls,
-        timeout=number(timeout or s.settings["smoke_timeout"], "--timeout"),
-        end_to_end_via=via,
-    )
+    timeout = s.seconds(timeout, "smoke_timeout")
+    report = smoke_stack(s.stack, names=split_names(service), base_urls=base_url or [], timeout=timeout)
     print(json.dumps(report.as_json(), indent=2) if json_ else report.table())
     report.raise_if_failed()
 
@@ -194,18 +184,14 @@ def smoke(c, json_=False, base_url=None, service=None, timeout=None):
 @user_errors
 def push(c, registry, version=None, no_latest=False, service=None):
     """Tag the images for a registry and push them, printing each digest."""
+    from sutra_deploy.registry import push_images, pushed_table
+
     s = session(c)
-    registry_mod.validate_registry(registry)
-    s.docker.ensure_available()
-    pushed = registry_mod.push_images(
-        s.docker,
-        s.stack.select(split_names(service)),
-        registry=registry,
-        version=version or s.stack.default_version,
-        latest=not no_latest,
-    )
+    services = s.stack.select(split_names(service))
+    version = version or s.stack.default_version
+    pushed = push_images(s.engine, services, registry=registry, version=version, latest=not no_latest)
     if not s.dry:
-        print(registry_mod.pushed_table(pushed))
+        print(pushed_table(pushed))
 
 
 @task(
@@ -224,13 +210,17 @@ def rollback(c, env, service=None, to=None, timeout=None, yes=False):
     """Roll back: the local stack to another version, or Kubernetes deployments."""
     s = session(c)
     if env == "local":
-        timeout = number(timeout or s.settings["local_timeout"], "--timeout")
-        rows = deploy_mod.rollback_local(local_stack(s), to=to, timeout=timeout)
+        from sutra_deploy.deploy import rollback_local
+        from sutra_deploy.local import status_table
+
+        rows = rollback_local(s.local_stack, to=to, timeout=s.seconds(timeout, "local_timeout"))
         if rows:
-            print(local_mod.status_table(rows))
+            print(status_table(rows))
         return
-    environment = s.environment(env)
-    k8s.rollback_environment(s.kubectl, environment, s.stack, services=split_names(service), to=to, yes=yes)
+    from sutra_deploy.k8s import rollback_environment
+
+    services = split_names(service)
+    rollback_environment(s.kubectl, s.environment(env), s.stack, services=services, to=to, yes=yes)
 
 
 @task(
@@ -244,10 +234,12 @@ def rollback(c, env, service=None, to=None, timeout=None, yes=False):
 @user_errors
 def k8s_render(c, env, registry=None, tag=None, digests=False):
     """Print an environment's final manifests, images resolved."""
+    from sutra_deploy.k8s import render_environment
+
     s = session(c)
     environment = s.environment(env, registry=registry, tag=tag)
-    engine = s.docker if digests else None  # pins each image to the digest it was pushed with
-    print(k8s.render_environment(s.kubectl, environment, s.stack, engine=engine), end="")
+    engine = s.engine if digests else None  # pins each image to the digest it was pushed with
+    print(render_environment(s.kubectl, environment, s.stack, engine=engine), end="")
 
 
 @task(
@@ -261,9 +253,11 @@ def k8s_render(c, env, registry=None, tag=None, digests=False):
 @user_errors
 def k8s_apply(c, env, registry=None, tag=None, yes=False):
     """Apply an environment in order, wait for every rollout, show pods and autoscalers."""
+    from sutra_deploy.k8s import apply_environment
+
     s = session(c)
     environment = s.environment(env, registry=registry, tag=tag)
-    print(k8s.apply_environment(s.kubectl, environment, s.stack, yes=yes), end="")
+    print(apply_environment(s.kubectl, environment, s.stack, yes=yes), end="")
 
 
 @task(
@@ -276,18 +270,20 @@ def k8s_apply(c, env, registry=None, tag=None, yes=False):
 @user_errors
 def deploy(c, env, version=None, yes=False):
     """Build, gate on sizes, push, apply, wait, smoke; roll back on its own if any of it fails."""
+    from sutra_deploy import deploy as deploy_mod
+
     s = session(c)
     version = version or s.stack.default_version
 
     def build_all():
         _build(c, version=version)
 
-    smoke_timeout = number(s.settings["smoke_timeout"], "sutra.smoke_timeout")
+    smoke_timeout = s.seconds(None, "smoke_timeout")
     if env == "local":
-        timeout = number(s.settings["local_timeout"], "sutra.local_timeout")
+        timeout = s.seconds(None, "local_timeout")
         deploy_mod.deploy_local(
             s.stack,
-            local_stack(s),
+            s.local_stack,
             version=version,
             build=build_all,
             timeout=timeout,
@@ -296,7 +292,7 @@ def deploy(c, env, version=None, yes=False):
         return
     deploy_mod.deploy_kubernetes(
         s.stack,
-        s.docker,
+        s.engine,
         s.kubectl,
         s.environment(env),
         version=version,
@@ -315,8 +311,10 @@ def deploy(c, env, version=None, yes=False):
 @user_errors
 def capacity(c, env="production", json_=False):
     """Cluster capacity the manifests ask for: requests at minimum scale, limits at maximum."""
+    from sutra_deploy.k8s import environment_capacity
+
     s = session(c)
-    report = k8s.environment_capacity(s.kubectl, s.environment(env), s.stack)
+    report = environment_capacity(s.kubectl, s.environment(env), s.stack)
     print(report.to_json() if json_ else report.table())
 
 
@@ -327,7 +325,7 @@ def capacity(c, env="production", json_=False):
         "apply": "Rewrite setup.py and pyproject.toml, keeping their formatting and comments.",
         "json": "Print one JSON object on stdout instead of the table and diff.",
         "fail-on": "Finding kinds that fail the check, comma-separated (default: all of "
-        + ", ".join(deps_mod.FINDING_KINDS)
+        + ", ".join(FINDING_KINDS)
         + "); the others only warn.",
     },
     iterable=["service", "fail_on"],
@@ -335,20 +333,19 @@ def capacity(c, env="production", json_=False):
 @user_errors
 def fix_deps(c, root=None, service=None, apply=False, json_=False, fail_on=None):
     """Find and fix service packages that declare another service or miss what they import."""
+    from sutra_deploy.deps import fix_deps as audit_and_fix
+
     s = session(c)
-    kinds = deps_mod.finding_kinds(split_names(fail_on))
-    policy = deps_mod.DepsPolicy.from_settings(s.settings["deps"])
-    source = resolve_source_root(root or s.settings.get("root"))
-    names = split_names(service)
-    report = deps_mod.audit(s.stack, source, names, policy)
-    print(report.to_json() if json_ else report.text())
-    if apply and report.changes:
-        deps_mod.apply_changes(source, report.changes, dry=s.dry)
-        if not s.dry:
-            # What is left is what editing metadata cannot fix.
-            deps_mod.gate(deps_mod.audit(s.stack, source, names, policy), kinds, applied=True)
-            return
-    deps_mod.gate(report, kinds)
+    audit_and_fix(
+        s.stack,
+        s.source_root(root),
+        names=split_names(service),
+        settings=s.settings["deps"],
+        fail_on=split_names(fail_on),
+        apply=apply,
+        dry=s.dry,
+        as_json=json_,
+    )
 
 
 ns = Collection(

@@ -357,3 +357,12 @@ def results_table(results: Sequence[BaseImageResult]) -> str:
         headers=["Image", "Action", "Seconds", "Size", "Layer digest"],
         colalign=("left", "left", "right", "right", "left"),
     )
+
+
+def make_base_images(
+    stack: Stack, engine: Engine, *, only: Sequence[str], force: bool, ca_bundle: Path | None, jobs: int
+) -> str:
+    """`inv base-images`: make the named local bases (all by default) and say what happened."""
+    engine.ensure_available()
+    maker = BaseImageMaker(stack, engine, ca_bundle=ca_bundle, jobs=jobs)
+    return results_table(maker.ensure(list(only) or None, force=force))

@@ -5,22 +5,25 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke import Context
 from invoke.exceptions import Exit
 
-from . import k8s
 from .commands import Commands
 from .cost import PLAN_DEFAULTS as PLAN_COST_RATES
 from .engine import Engine
 from .errors import SutraError
-from .local import LocalStack
-from .source import PROJECT_DIR
+from .inputs import number
+from .source import PROJECT_DIR, resolve_source_root
 from .stack import Stack, load_stack
+
+if TYPE_CHECKING:
+    from . import k8s
+    from .local import LocalStack
 
 log = logging.getLogger("sutra")
 
@@ -121,27 +124,58 @@ def user_errors(task_body: F) -> F:
 
 @dataclass(frozen=True)
 class Session:
-    """What one `inv` invocation works with, made once at the edge and passed down."""
+    """What one `inv` invocation works with, made once at the edge and passed down.
+
+    Everything here is cheap to make: the engine's client, kubectl and the local stack are
+    made when a task first asks for them.
+    """
 
     stack: Stack
-    runner: Commands
-    docker: Engine
+    commands: Commands
+    engine: Engine
     settings: dict[str, Any]
 
     @property
     def dry(self) -> bool:
-        return self.runner.dry
+        return self.commands.dry
 
     @functools.cached_property
     def kubectl(self) -> k8s.Kubectl:
         """This invocation's one kubectl wrapper (`sutra.kubectl` names the executable)."""
-        return k8s.Kubectl(self.runner, str(self.settings["kubectl"]))
+        from . import k8s
+
+        return k8s.Kubectl(self.commands, str(self.settings["kubectl"]))
 
     def environment(
         self, name: str, *, registry: str | None = None, tag: str | None = None
     ) -> k8s.Environment:
         """The Kubernetes environment `sutra.environments.<name>`, with a flag's registry or tag."""
+        from . import k8s
+
         return k8s.with_images(k8s.environment(self.settings, name), registry=registry, tag=tag)
+
+    @functools.cached_property
+    def local_stack(self) -> LocalStack:
+        from .local import LocalStack
+
+        file = Path(self.settings["compose_file"])
+        return LocalStack(self.stack, self.engine, file, str(self.settings["project"]))
+
+    def source_root(self, flag: str | None) -> Path:
+        """`--root`, else `sutra.root`, else SUTRA_ROOT, else the reference implementation."""
+        return resolve_source_root(flag or self.settings.get("root"))
+
+    @property
+    def ca_bundle(self) -> Path | None:
+        value = self.settings.get("ca_bundle")
+        return Path(value) if value else None
+
+    def jobs(self, flag: Any = None) -> int:
+        return number(flag or self.settings["jobs"], "--jobs" if flag else "sutra.jobs", int)
+
+    def seconds(self, flag: Any, setting: str) -> float:
+        """A flag's timeout, else the setting's; positive either way."""
+        return number(flag or self.settings[setting], "--timeout" if flag else f"sutra.{setting}")
 
 
 _stacks: dict[Path, Stack] = {}
@@ -155,26 +189,6 @@ def session(c: Context) -> Session:
         _stacks[path] = load_stack(path)
     commands = Commands(dry=bool(c.config.run.dry))
     return Session(_stacks[path], commands, Engine(commands), settings)
-
-
-def local_stack(s: Session) -> LocalStack:
-    return LocalStack(s.stack, s.docker, Path(s.settings["compose_file"]), str(s.settings["project"]))
-
-
-def number(value: Any, name: str, kind: type = float) -> Any:
-    """A flag or setting that must be a positive number, or one clear error naming it."""
-    try:
-        parsed = kind(value)
-    except (TypeError, ValueError):
-        parsed = None
-    if parsed is None or parsed <= 0 or isinstance(value, bool):
-        raise SutraError(f"{name} must be a positive {'whole ' if kind is int else ''}number, got {value!r}")
-    return parsed
-
-
-def split_names(values: Iterable[str] | None) -> list[str]:
-    """`--service a --service b,c` -> [a, b, c]."""
-    return [name.strip() for value in values or () for name in value.split(",") if name.strip()]
 
 
 def _configure_logging(verbose: bool) -> None:

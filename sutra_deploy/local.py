@@ -6,7 +6,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from .commands import Result
 from .compose import Compose, ContainerState
 from .engine import Engine
 from .errors import ImageMissing, SutraError
+from .inputs import number
 from .stack import Service, Stack
 from .waiting import SYSTEM_CLOCK, Clock, TimedOut, wait_until
 
@@ -201,6 +202,14 @@ class LocalStack:
                 )
             )
         return rows
+
+    def logs(
+        self, service: str | None, *, tail: object, follow: bool, on_line: Callable[[str], None]
+    ) -> None:
+        """`inv logs`: one service's (checked by name) or every service's logs."""
+        names = [self.stack.service(service).name] if service else []
+        lines = number(tail, "--tail", int) if tail else None
+        self.compose(self.stack.default_version).logs(names, tail=lines, follow=follow, on_line=on_line)
 
     def down(self, version: str, *, volumes: bool) -> None:
         self.compose(version).down(volumes=volumes)

@@ -43,11 +43,12 @@ def push_images(
 ) -> list[Pushed]:
     """Tag R/<image>:<version> (and :latest) for every service, then push them all."""
     validate_registry(registry)
+    engine.ensure_available()
     for service in services:  # everything is checked before the first tag (a dry run tags nothing)
         if not engine.dry and engine.image(service.ref(version)) is None:
             raise ImageMissing(service.ref(version), f"build it with `inv build --version {version}`")
     tags = [version, "latest"] if latest else [version]
-    targets = [(service, f"{registry}/{service.image}:{tag}") for service in services for tag in tags]
+    targets = [(service, service.reference(registry, tag=tag)) for service in services for tag in tags]
     for service, target in targets:
         engine.tag(service.ref(version), target)
     pushed = []

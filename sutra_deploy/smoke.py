@@ -13,7 +13,7 @@ from tabulate import tabulate
 
 from .errors import SutraError
 from .http import Http, HttpError
-from .stack import Service
+from .stack import Service, Stack
 from .waiting import SYSTEM_CLOCK, Clock, TimedOut, wait_until
 
 END_TO_END = "end-to-end"
@@ -159,3 +159,22 @@ def parse_base_urls(values: Sequence[str], known: Sequence[str]) -> dict[str, st
             )
         urls[name] = url
     return urls
+
+
+def smoke_stack(
+    stack: Stack,
+    *,
+    names: Sequence[str],
+    base_urls: Sequence[str],
+    timeout: float,
+    clock: Clock = SYSTEM_CLOCK,
+) -> SmokeReport:
+    """`inv smoke`: the chosen services at their local ports (or ``SERVICE=URL`` overrides),
+    then the end-to-end check when the public API is among them."""
+    from .local import local_urls
+
+    services = stack.select(names)
+    urls = local_urls(stack)
+    urls.update(parse_base_urls(base_urls, stack.service_names))
+    via = stack.public_api if stack.public_api in {s.name for s in services} else None
+    return run_smoke(services, urls, timeout=timeout, end_to_end_via=via, clock=clock)

@@ -18,9 +18,41 @@ The parts, each depending only on those above it:
 - ``auditing``: the findings and changes per package, the report, the gate
 """
 
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..stack import Stack
 from .auditing import DepsReport, audit, finding_kinds, gate
 from .edit import apply_changes
 from .model import FINDING_KINDS, DependencyFileError, DependencyProblems, DepsPolicy
+
+
+def fix_deps(
+    stack: Stack,
+    root: Path,
+    *,
+    names: Sequence[str],
+    settings: Mapping[str, Any],
+    fail_on: Sequence[str],
+    apply: bool,
+    dry: bool,
+    as_json: bool,
+    emit: Callable[[str], None] = print,
+) -> None:
+    """`inv fix-deps`: audit, show the report, apply the fix if asked, then gate on what is left."""
+    kinds = finding_kinds(fail_on)
+    policy = DepsPolicy.from_settings(settings)
+    report = audit(stack, root, names, policy)
+    emit(report.to_json() if as_json else report.text())
+    if apply and report.changes:
+        apply_changes(root, report.changes, dry=dry)
+        if not dry:
+            # What is left is what editing metadata cannot fix.
+            gate(audit(stack, root, names, policy), kinds, applied=True)
+            return
+    gate(report, kinds)
+
 
 __all__ = [
     "FINDING_KINDS",
@@ -31,5 +63,6 @@ __all__ = [
     "apply_changes",
     "audit",
     "finding_kinds",
+    "fix_deps",
     "gate",
 ]

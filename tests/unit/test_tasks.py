@@ -71,3 +71,13 @@ def test_missing_dockerfile_under_root(tmp_path):
 def test_bad_base_mode(flag):
     result = inv("build", "--service", "sutra-client", flag, "--dry")
     assert_one_line_error(result, 2, "unknown base image mode 'weird'")
+
+
+def test_loading_the_tasks_imports_no_heavy_library():
+    # Every `inv` call loads tasks.py; each task imports what it needs when it runs.
+    heavy = ("docker", "sh", "requests", "libcst", "tomlkit", "kubernetes_validate")
+    probe = f"import sys, tasks; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "[]"
