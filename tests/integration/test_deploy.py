@@ -4,15 +4,14 @@ API server can run here, so nothing below claims that a cluster was deployed to.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import urllib.request
 
 import pytest
 
 from sutra_deploy.local import port_env
+from sutra_deploy.registry_client import RegistryClient
 from sutra_deploy.source import PROJECT_DIR
 
 from ..standin.recording import recording_cluster
@@ -51,7 +50,7 @@ def test_dry_deploy_prints_the_whole_sequence_and_touches_nothing(built_v2, clus
 
 
 def test_a_wrong_context_stops_the_deploy_before_anything_is_built_or_pushed(built_v2, cluster, registry):
-    address, url = registry
+    address, _ = registry
     cluster.script(context="kind-laptop")
     result = inv(
         "deploy",
@@ -66,8 +65,7 @@ def test_a_wrong_context_stops_the_deploy_before_anything_is_built_or_pushed(bui
         "run `kubectl config use-context sutra-staging` and try again"
     )
     assert cluster.calls() == [["config", "current-context"]]
-    with urllib.request.urlopen(url + "/v2/_catalog", timeout=10) as response:
-        assert json.load(response)["repositories"] == []
+    assert RegistryClient(address).catalog() == []
 
 
 FAILING_API_ROLLOUT = {
@@ -89,7 +87,7 @@ def deploy_staging(cluster, address: str):
 
 
 def test_a_failed_rollout_is_rolled_back_on_its_own(built_v2, cluster, registry):
-    address, url = registry
+    address, _ = registry
     # A cluster already running every Deployment at revision 3; this deploy leaves storage alone.
     cluster.script(
         context="sutra-staging",
@@ -115,14 +113,11 @@ def test_a_failed_rollout_is_rolled_back_on_its_own(built_v2, cluster, registry)
     waits_after = [c[2] for c in calls[first_undo:] if c[:2] == ["rollout", "status"]]
     assert waits_after == [f"deployment/{d}" for d in changed]
     # What was applied pointed at the images just pushed, by the digests the registry holds.
-    accept = {"Accept": "application/vnd.docker.distribution.manifest.v2+json"}
+    client = RegistryClient(address)
     for deployment in (d for d in cluster.applied() if d["kind"] == "Deployment"):
         [image] = [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]]
         repository, _, digest = image.partition("@")
-        name = repository.removeprefix(f"{address}/")
-        request = urllib.request.Request(f"{url}/v2/{name}/manifests/v2", headers=accept)
-        with urllib.request.urlopen(request, timeout=10) as response:
-            assert response.headers["Docker-Content-Digest"] == digest
+        assert client.digest(repository.removeprefix(f"{address}/"), "v2") == digest
 
 
 def test_a_successful_deploy_smokes_through_port_forwards(built_v2, cluster, registry, local_stack):
