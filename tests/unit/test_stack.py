@@ -7,6 +7,8 @@ from sutra_deploy.source import PROJECT_DIR
 from sutra_deploy.stack import load_stack
 from sutra_deploy.units import MB
 
+from ..plan import PLAN_SERVICES, PLAN_SIZES_MB
+
 STACK_FILE = PROJECT_DIR / "stack.toml"
 
 
@@ -25,35 +27,24 @@ def test_five_services_in_the_plans_build_order(stack):
     )
 
 
-def test_images_and_ports_match_the_mission_table(stack):
-    by_name = {s.name: s for s in stack.services}
-    assert {n: s.image for n, s in by_name.items()} == {
-        "storage-server": "sutra-storage-server",
-        "sutra-api": "sutra-api",
-        "sutra-hybrid": "sutra-hybrid",
-        "sutra-control": "sutra-control",
-        "sutra-client": "sutra-client",
-    }
-    assert {n: (s.port.container, s.port.host) for n, s in by_name.items()} == {
-        "storage-server": (50051, 50051),
-        "sutra-api": (8000, 8000),
-        "sutra-hybrid": (8000, 8001),
-        "sutra-control": (5000, 5001),
-        "sutra-client": (8080, 8080),
-    }
-    assert by_name["sutra-api"].health.path == "/health"
-    assert by_name["sutra-hybrid"].health.path == "/ping"
+def test_the_stack_file_encodes_the_plans_tables(stack):
+    # The one conformance check of stack.toml against the plan; everything else reads the file.
+    assert {
+        s.name: (s.image, s.port.container, s.port.host, s.health.path) for s in stack.services
+    } == PLAN_SERVICES
+    assert {
+        s.name: (s.budget.old_bytes // MB, s.budget.target_bytes // MB, s.budget.limit_bytes // MB)
+        for s in stack.services
+    } == PLAN_SIZES_MB
 
 
-def test_budgets_are_the_plans_numbers(stack):
-    budgets = {s.name: s.budget for s in stack.services}
-    assert budgets["sutra-api"].old_bytes == 703 * MB
-    assert budgets["sutra-api"].target_bytes == 150 * MB
-    assert budgets["sutra-api"].limit_bytes == 200 * MB
-    assert budgets["sutra-hybrid"].limit_bytes == 450 * MB
-    assert budgets["sutra-control"].target_bytes == 100 * MB
-    assert sum(b.old_bytes for b in budgets.values()) == 1604 * MB
-    assert sum(b.target_bytes for b in budgets.values()) == 751 * MB
+def test_budgets_are_read_in_megabytes_as_written(tmp_path, stack):
+    api = stack.service("sutra-api")
+    target_mb = api.budget.target_bytes // MB
+    edited = write_stack(tmp_path, f"target = {target_mb},=>target = {target_mb - 7},")
+    changed = load_stack(edited).service("sutra-api").budget
+    assert changed.target_bytes == api.budget.target_bytes - 7 * MB
+    assert changed.limit_bytes == api.budget.limit_bytes
 
 
 def test_dockerfiles_per_version(stack):
@@ -68,7 +59,7 @@ def test_dockerfiles_per_version(stack):
 def test_select_keeps_build_order_and_rejects_unknown_names(stack):
     picked = stack.select(["sutra-client", "storage-server"])
     assert [s.name for s in picked] == ["storage-server", "sutra-client"]
-    assert len(stack.select(None)) == 5
+    assert stack.select(None) == stack.services
     with pytest.raises(UnknownService, match="unknown service 'sutra-apii'; known services: storage-server"):
         stack.select(["sutra-apii"])
 
