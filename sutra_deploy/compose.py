@@ -27,15 +27,22 @@ class ContainerState:
 
 class Compose:
     def __init__(
-        self, commands: Commands, file: Path, project: str, env: Mapping[str, str] | None = None
+        self,
+        commands: Commands,
+        file: Path,
+        project: str,
+        env: Mapping[str, str] | None = None,
+        overrides: Sequence[Path] = (),
     ) -> None:
         self.commands = commands
         self.file = file
         self.project = project
         self.env = dict(env or {})
+        self.overrides = tuple(overrides)  # later files amend earlier ones (verify's limits)
 
     def _run(self, *args: str, mutates: bool, check: bool = True, **kwargs) -> Result:
-        argv = ["docker-compose", "--file", str(self.file), "--project-name", self.project, *args]
+        files = [arg for file in (self.file, *self.overrides) for arg in ("--file", str(file))]
+        argv = ["docker-compose", *files, "--project-name", self.project, *args]
         return self.commands.run(argv, mutates=mutates, check=check, env=self.env, **kwargs)
 
     def up(self, services: Sequence[str] = (), *, timeout: float | None = None) -> Result:

@@ -21,8 +21,10 @@ import contextlib
 import io
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -72,6 +74,15 @@ class ImageInfo:
 
 
 @dataclass(frozen=True)
+class HealthCheck:
+    """One run of a container's HEALTHCHECK, as the engine logs it (the last few are kept)."""
+
+    started: datetime
+    ended: datetime
+    exit_code: int
+
+
+@dataclass(frozen=True)
 class ContainerInfo:
     name: str
     image: str  # the reference it was created from (Config.Image)
@@ -80,19 +91,58 @@ class ContainerInfo:
     exit_code: int
     oom_killed: bool
     restart_count: int
+    id: str = ""
+    created: datetime | None = None
+    health_log: tuple[HealthCheck, ...] = ()
+    memory_limit: int = 0  # bytes; 0 is none
+    memory_swap_limit: int = 0  # memory + swap; equal to memory_limit means no swap
+    nano_cpus: int = 0  # CPUs x 1e9; 0 is none
 
     @classmethod
     def from_attrs(cls, attrs: Mapping[str, Any]) -> ContainerInfo:
         state = attrs.get("State") or {}
+        host = attrs.get("HostConfig") or {}
+        health = state.get("Health") or {}
         return cls(
             name=(attrs.get("Name") or "").lstrip("/"),
             image=(attrs.get("Config") or {}).get("Image") or "",
             state=state.get("Status") or "",
-            health=(state.get("Health") or {}).get("Status") or "",
+            health=health.get("Status") or "",
             exit_code=int(state.get("ExitCode") or 0),
             oom_killed=bool(state.get("OOMKilled")),
             restart_count=int(attrs.get("RestartCount") or 0),
+            id=attrs.get("Id") or "",
+            created=engine_time(attrs.get("Created")),
+            health_log=tuple(
+                HealthCheck(
+                    engine_time(run.get("Start")), engine_time(run.get("End")), int(run.get("ExitCode", -1))
+                )
+                for run in health.get("Log") or ()
+                if run.get("Start") and run.get("End")
+            ),
+            memory_limit=int(host.get("Memory") or 0),
+            memory_swap_limit=int(host.get("MemorySwap") or 0),
+            nano_cpus=int(host.get("NanoCpus") or 0),
         )
+
+    def seconds_to_first_healthy_check(self) -> float | None:
+        """From creation to the end of the first passing health check still in the log."""
+        passed = [check.ended for check in self.health_log if check.exit_code == 0]
+        if self.created is None or not passed:
+            return None
+        return (min(passed) - self.created).total_seconds()
+
+
+def engine_time(text: str | None) -> datetime | None:
+    """The engine's RFC 3339 times carry nanoseconds; Python reads up to microseconds."""
+    if not text or text.startswith("0001-"):
+        return None
+    match = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$", text)
+    if not match:
+        return None
+    fraction = (match.group(2) or "0")[:6].ljust(6, "0")
+    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
+    return datetime.fromisoformat(f"{match.group(1)}.{fraction}{zone}")
 
 
 class Engine:
@@ -146,6 +196,17 @@ class Engine:
                 return ContainerInfo.from_attrs(self.client.api.inspect_container(name))
             except NotFound:
                 return None
+
+    def host_cpus(self) -> int:
+        """How many CPUs the engine can give a container."""
+        with translated_errors():
+            return int(self.client.info().get("NCPU") or os.cpu_count() or 1)
+
+    def restart(self, container: str, *, timeout: int = 10) -> None:
+        if self.commands.skip_when_dry(["docker", "restart", container], mutates=True):
+            return
+        with translated_errors():
+            self.client.api.restart(container, timeout=timeout)
 
     def logs(self, container: str, *, tail: int) -> str:
         with translated_errors():

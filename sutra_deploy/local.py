@@ -49,9 +49,9 @@ def host_port(service: Service, env: Mapping[str, str] = os.environ) -> int:
     return int(value)
 
 
-def local_urls(stack: Stack) -> dict[str, str]:
+def local_urls(stack: Stack, env: Mapping[str, str] = os.environ) -> dict[str, str]:
     """Each service's address on this machine, as the compose files publish it."""
-    return {s.name: f"http://127.0.0.1:{host_port(s)}" for s in stack.services}
+    return {s.name: f"http://127.0.0.1:{host_port(s, env)}" for s in stack.services}
 
 
 def previous_version(stack: Stack, running: str | None) -> str:
@@ -101,18 +101,46 @@ def status_table(rows: Sequence[ServiceStatus]) -> str:
 
 
 class LocalStack:
-    def __init__(self, stack: Stack, docker: Engine, compose_file: Path, project: str) -> None:
+    """One compose project of the stack.
+
+    ``env`` is what compose reads besides the tag (the host ports: `SUTRA_API_PORT`, …); by
+    default this process's environment. ``overrides`` are compose files laid over the stack's
+    (verify's resource limits).
+    """
+
+    def __init__(
+        self,
+        stack: Stack,
+        docker: Engine,
+        compose_file: Path,
+        project: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        overrides: Sequence[Path] = (),
+    ) -> None:
         self.stack = stack
         self.docker = docker
         self.compose_file = Path(compose_file)
         self.project = project
+        self.env = dict(os.environ if env is None else env)
+        self.overrides = tuple(overrides)
+
+    def host_port(self, service: Service) -> int:
+        return host_port(service, self.env)
+
+    def urls(self) -> dict[str, str]:
+        return local_urls(self.stack, self.env)
 
     def compose(self, version: str) -> Compose:
         """The one compose project, its images tagged ``version`` (through SUTRA_TAG)."""
         self.stack.check_version(version)
         if not self.compose_file.is_file():
             raise SutraError(f"compose file {self.compose_file} not found")
-        return Compose(self.docker.commands, self.compose_file, self.project, env={TAG_ENV: version})
+        ports = {port_env(s): str(self.host_port(s)) for s in self.stack.services}
+        env = {**ports, TAG_ENV: version}
+        return Compose(
+            self.docker.commands, self.compose_file, self.project, env=env, overrides=self.overrides
+        )
 
     def require_images(self, version: str) -> None:
         for service in self.stack.services:
@@ -126,7 +154,7 @@ class LocalStack:
         """A host port held by anything but this project's own container is a clear error."""
         ours = {c.service: set(c.published) for c in compose.ps() if c.state == "running"}
         for service in self.stack.services:
-            port = host_port(service)
+            port = self.host_port(service)
             if port in ours.get(service.name, set()):
                 continue
             if not port_is_free(port):
@@ -197,7 +225,7 @@ class LocalStack:
                     service=service,
                     state=state.state if state else "",
                     health=state.health if state else "",
-                    host_port=host_port(service),
+                    host_port=self.host_port(service),
                     seconds_to_healthy=(healthy_after or {}).get(service.name),
                 )
             )

@@ -1,0 +1,84 @@
+"""The plan's success metrics, measured: locally under the plan's limits, or on a cluster.
+
+- :mod:`.model`: the metrics and the report (table, JSON, exit)
+- :mod:`.limits`: the manifests' limits as container limits, what-ifs, clamping
+- :mod:`.pull`, :mod:`.load`, :mod:`.sampler`: pulls over the registry API, a bounded load,
+  memory and CPU from the containers' cgroups
+- :mod:`.local`: `inv verify --env local`; :mod:`.cluster`: a live cluster through kubectl
+- :mod:`.report`: the self-contained HTML page with its charts
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..engine import Engine
+from ..stack import Stack
+from .model import VerifyFailed, VerifyReport
+
+__all__ = ["VerifyFailed", "VerifyReport", "publish", "verify_cluster_environment", "verify_local_stack"]
+
+
+def verify_local_stack(
+    stack: Stack,
+    engine: Engine,
+    kubectl: Any,
+    environment: Callable[[str], Any],
+    *,
+    compose_file: Path,
+    settings: Mapping[str, Any],
+    version: str,
+    registry: str | None,
+    requests: Any,
+    concurrency: Any,
+    memory: Sequence[str],
+    cpu: Sequence[str],
+) -> VerifyReport:
+    """`inv verify --env local`: every flag checked, then the measurements (see :mod:`.local`)."""
+    from ..k8s.capacity import capacity
+    from ..k8s.manifests import render
+    from ..registry import validate_registry
+    from .limits import parse_overrides
+    from .local import LocalVerify, VerifySettings, verify_local
+
+    names = stack.service_names
+    memory_overrides = parse_overrides(memory, "memory", names)
+    cpu_overrides = parse_overrides(cpu, "cpu", names)
+    if registry is not None:
+        validate_registry(registry)
+    verify_settings = VerifySettings.from_settings(settings, requests=requests, concurrency=concurrency)
+    stack.check_version(version)
+    objects = render(kubectl, environment(verify_settings.limits_from), stack.services)
+    run = LocalVerify(stack, engine, compose_file, verify_settings, version, registry)
+    return verify_local(
+        run, capacity(objects, order=names), objects, memory=memory_overrides, cpu=cpu_overrides
+    )
+
+
+def verify_cluster_environment(
+    kubectl: Any, environment: Any, stack: Stack, settings: Mapping[str, Any]
+) -> VerifyReport:
+    """`inv verify --env staging|production`: the live cluster, read through kubectl."""
+    from ..inputs import number
+    from .cluster import verify_environment
+
+    timeout = number(settings["smoke_timeout"], "sutra.smoke_timeout")
+    return verify_environment(kubectl, environment, stack, smoke_timeout=timeout)
+
+
+def publish(report: VerifyReport, *, as_json: bool, report_dir: str | None) -> None:
+    """The table (or JSON) on stdout, the page when asked, the CI summary when in CI; then the gate."""
+    import os
+
+    print(report.to_json() if as_json else report.table())
+    if report_dir:
+        from .report import write_report
+
+        write_report(report, Path(report_dir))
+    if os.environ.get("GITHUB_STEP_SUMMARY"):
+        from .report import append_step_summary
+
+        append_step_summary(report)
+    report.raise_if_failed()

@@ -1,0 +1,104 @@
+"""The plan's Kubernetes limits, as the container limits a local verify runs under.
+
+They come from the rendered production manifests and nowhere else. A what-if override
+(`--memory sutra-api=256Mi`) replaces one service's figure. A CPU limit above the host's
+cores is clamped to the host, since the engine refuses more, and the row says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import yaml
+
+from ..errors import SutraError
+from ..k8s.capacity import CapacityReport
+from ..k8s.quantities import format_bytes_binary, memory_bytes, millicores
+
+
+@dataclass(frozen=True)
+class ContainerLimits:
+    service: str
+    cpu_millicores: int  # what the container gets here (after clamping)
+    memory_bytes: int
+    cpu_request_millicores: int
+    memory_request_bytes: int
+    manifest_cpu_millicores: int  # what the manifest (or the override) says
+    overridden: tuple[str, ...] = ()  # "memory", "cpu": the what-if figures
+
+    @property
+    def clamped(self) -> bool:
+        return self.cpu_millicores < self.manifest_cpu_millicores
+
+    def describe(self) -> str:
+        cpu = f"{self.cpu_millicores}m CPU"
+        if self.clamped:
+            cpu += f" (manifest {self.manifest_cpu_millicores}m, clamped to the host's cores)"
+        what_if = f"; what-if {' and '.join(self.overridden)}" if self.overridden else ""
+        return f"{format_bytes_binary(self.memory_bytes)} memory, {cpu}{what_if}"
+
+
+def parse_overrides(values: Sequence[str], kind: str, known: Sequence[str]) -> dict[str, int]:
+    """`--memory sutra-api=256Mi` (repeatable) -> {service: bytes}; `--cpu x=500m` -> millicores."""
+    parsed = {}
+    for value in values:
+        name, sep, amount = value.partition("=")
+        if not sep or not amount:
+            raise SutraError(f"--{kind} {value!r}: expected SERVICE=QUANTITY, e.g. sutra-api=256Mi")
+        if name not in known:
+            raise SutraError(
+                f"--{kind} {value!r}: unknown service {name!r}; known services: {', '.join(known)}"
+            )
+        number = memory_bytes(amount) if kind == "memory" else millicores(amount)
+        if number <= 0:
+            raise SutraError(f"--{kind} {value!r}: must be more than 0")
+        parsed[name] = number
+    return parsed
+
+
+def container_limits(
+    capacity: CapacityReport,
+    *,
+    host_cpus: int,
+    memory: Mapping[str, int] | None = None,
+    cpu: Mapping[str, int] | None = None,
+) -> dict[str, ContainerLimits]:
+    """Each service's limits from the manifests' capacity (one pod), what-ifs applied."""
+    limits = {}
+    for service in capacity.services:
+        entry = ContainerLimits(
+            service=service.name,
+            cpu_millicores=service.limits.cpu_millicores,
+            memory_bytes=service.limits.memory_bytes,
+            cpu_request_millicores=service.requests.cpu_millicores,
+            memory_request_bytes=service.requests.memory_bytes,
+            manifest_cpu_millicores=service.limits.cpu_millicores,
+        )
+        overridden = []
+        if memory and service.name in memory:
+            entry = replace(entry, memory_bytes=memory[service.name])
+            overridden.append("memory")
+        if cpu and service.name in cpu:
+            entry = replace(
+                entry, cpu_millicores=cpu[service.name], manifest_cpu_millicores=cpu[service.name]
+            )
+            overridden.append("cpu")
+        entry = replace(
+            entry, cpu_millicores=min(entry.cpu_millicores, host_cpus * 1000), overridden=tuple(overridden)
+        )
+        limits[service.name] = entry
+    return limits
+
+
+def compose_override(limits: Mapping[str, ContainerLimits]) -> str:
+    """A compose file that caps each service: memory with swap off, and CPUs."""
+    services = {
+        name: {
+            "mem_limit": entry.memory_bytes,
+            "memswap_limit": entry.memory_bytes,  # equal to the limit: no swap, as on a node
+            "cpus": round(entry.cpu_millicores / 1000, 3),
+        }
+        for name, entry in limits.items()
+    }
+    return yaml.safe_dump({"services": services}, sort_keys=False)

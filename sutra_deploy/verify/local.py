@@ -1,0 +1,617 @@
+"""`inv verify --env local`: the plan's success metrics, measured on this machine.
+
+The v2 stack runs under a compose project of verify's own on free ports (the user's stack
+and its volume are never touched), each container capped at the plan's Kubernetes limits as
+the production manifests give them. Then: sizes, pulls, startup, a bounded load, the facts
+it learned (also after a storage restart), memory and CPU during the load, and health after
+it. The project is torn down at the end, also on failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..engine import ContainerInfo, Engine
+from ..errors import SutraError
+from ..k8s.capacity import CapacityReport
+from ..k8s.manifests import hpa_by_deployment
+from ..k8s.quantities import format_bytes_binary, memory_bytes
+from ..local import LocalStack, StackUnhealthy, port_env
+from ..stack import Stack
+from ..units import mb
+from ..waiting import TimedOut, wait_until
+from .limits import ContainerLimits, compose_override, container_limits
+from .load import LoadResult, missing_facts, run_load
+from .model import ESTIMATE, FAIL, INFO, NEEDS_CLUSTER, NOT_MEASURED, PASS, Metric, VerifyReport, gate
+from .pull import free_port, measure_pulls, push_for_pull, throwaway_registry, verify_tag
+from .sampler import Sampler, Usage
+
+log = logging.getLogger("sutra")
+
+MI = 2**20
+
+
+@dataclass(frozen=True)
+class VerifySettings:
+    """The plan's success-metric targets and the load's size (`sutra.verify.*`)."""
+
+    requests: int
+    concurrency: int
+    pull_seconds: float  # plan: image pull < 3 minutes
+    startup_seconds: float  # plan: pod startup < 30 s
+    scale_up_seconds: float  # plan: HPA scale-up < 60 s
+    hpa_sync_seconds: float  # the HPA controller's sync period, for the scale-up estimate
+    memory_targets: Mapping[str, int]  # plan: API pods < 512 Mi, hybrid < 2 Gi (bytes)
+    cpu_utilization: tuple[float, float]  # plan: 50-80 % of what is requested
+    cpu_gate: bool  # CPU utilisation fails the run only when asked
+    limits_from: str  # the environment whose manifests give the limits
+
+    @classmethod
+    def from_settings(cls, raw: Mapping[str, Any], *, requests: Any, concurrency: Any) -> VerifySettings:
+        from ..inputs import number
+
+        low, high = raw.get("cpu_utilization") or (50, 80)
+        return cls(
+            requests=number(
+                requests or raw["requests"], "--requests" if requests else "sutra.verify.requests", int
+            ),
+            concurrency=number(
+                concurrency or raw["concurrency"],
+                "--concurrency" if concurrency else "sutra.verify.concurrency",
+                int,
+            ),
+            pull_seconds=number(raw["pull_seconds"], "sutra.verify.pull_seconds"),
+            startup_seconds=number(raw["startup_seconds"], "sutra.verify.startup_seconds"),
+            scale_up_seconds=number(raw["scale_up_seconds"], "sutra.verify.scale_up_seconds"),
+            hpa_sync_seconds=number(raw["hpa_sync_seconds"], "sutra.verify.hpa_sync_seconds"),
+            memory_targets={
+                name: memory_bytes(value) for name, value in (raw.get("memory_targets") or {}).items()
+            },
+            cpu_utilization=(
+                number(low, "sutra.verify.cpu_utilization"),
+                number(high, "sutra.verify.cpu_utilization"),
+            ),
+            cpu_gate=bool(raw.get("cpu_gate", False)),
+            limits_from=str(raw.get("limits_from") or "production"),
+        )
+
+
+@dataclass(frozen=True)
+class LocalVerify:
+    stack: Stack
+    engine: Engine
+    compose_file: Path
+    settings: VerifySettings
+    version: str
+    registry: str | None = None
+    progress: Callable[[str], None] = log.info
+
+
+def verify_local(
+    run: LocalVerify,
+    capacity: CapacityReport,
+    manifests: Sequence[dict],
+    *,
+    memory: Mapping[str, int] | None = None,
+    cpu: Mapping[str, int] | None = None,
+) -> VerifyReport:
+    """Measure everything the plan promises that one machine can show; the report says the rest."""
+    stack, engine, settings = run.stack, run.engine, run.settings
+    engine.ensure_available()
+    local_images = {s.name: engine.image(s.ref(run.version)) for s in stack.services}
+    missing = [s.ref(run.version) for s in stack.services if local_images[s.name] is None]
+    if missing:
+        raise SutraError(
+            f"images not built: {', '.join(missing)}; build them with `inv build --version {run.version}`"
+        )
+    limits = container_limits(capacity, host_cpus=engine.host_cpus(), memory=memory, cpu=cpu)
+    report = VerifyReport("local")
+    pulled = sizes_and_pulls(run, report)
+    with isolated_stack(run, limits) as local:
+        started = time.monotonic()
+        containers = start(run, local, report, limits)
+        if containers is not None:
+            measure_running(run, local, containers, limits, report)
+        run.progress(f"[verify] measured in {time.monotonic() - started:.0f}s; tearing the project down")
+    report.add(cluster_only(settings, manifests, pulled, report))
+    return report
+
+
+# --- sizes and pulls ------------------------------------------------------------------------
+
+
+def sizes_and_pulls(run: LocalVerify, report: VerifyReport) -> list[Metric]:
+    from ..cost import PLAN_DEFAULTS
+    from ..sizes import measure
+
+    stack, engine = run.stack, run.engine
+    sizes = measure(stack, engine, stack.services, version=run.version)
+    for row in sizes.rows:
+        budget = row.service.budget
+        report.add(
+            gate(
+                f"image size: {row.service.name}",
+                f"<= {mb(budget.limit_bytes)} (target {mb(budget.target_bytes)})",
+                round(row.size_bytes / 1e6, 1),
+                "MB",
+                row.size_bytes <= budget.limit_bytes,
+                "docker image inspect .Size of " + row.image,
+            )
+        )
+        report.sizes.append(
+            {
+                "service": row.service.name,
+                "old_bytes": row.old_bytes,
+                "size_bytes": row.size_bytes,
+                "target_bytes": budget.target_bytes,
+                "limit_bytes": budget.limit_bytes,
+            }
+        )
+    rate = float(PLAN_DEFAULTS["pull_megabytes_per_second"])
+    estimate = sizes.unique_bytes / 1e6 / rate
+    pull_metrics = []
+    with contextlib.ExitStack() as stack_of_contexts:
+        registry = run.registry
+        how_registry = f"--registry {registry}"
+        if registry is None:
+            registry = stack_of_contexts.enter_context(throwaway_registry(engine.commands))
+            how_registry = f"a throwaway docker-registry on {registry}"
+        if registry is None:
+            pull_metrics.append(
+                Metric(
+                    "image pull",
+                    f"< {run.settings.pull_seconds:g} s",
+                    None,
+                    "s",
+                    NOT_MEASURED,
+                    "no registry: give --registry R, or install Debian's docker-registry",
+                )
+            )
+        else:
+            run.progress(f"[verify] pushing under verify's own tag to {registry}")
+            pushed = push_for_pull(
+                engine, stack.services, registry=registry, version=run.version, tag=verify_tag()
+            )
+            for pull in measure_pulls(pushed):
+                pull_metrics.append(
+                    gate(
+                        f"image pull: {pull.service}",
+                        f"< {run.settings.pull_seconds:g} s",
+                        round(pull.seconds, 2),
+                        "s",
+                        pull.seconds < run.settings.pull_seconds,
+                        f"{pull.bytes / 1e6:.1f} MB fetched (manifest, then every layer blob) and "
+                        f"{pull.unpacked_bytes / 1e6:.1f} MB unpacked from {how_registry}",
+                    )
+                )
+    pull_metrics.append(
+        Metric(
+            "image pull: all images, at the plan's rate",
+            f"< {run.settings.pull_seconds:g} s",
+            round(estimate, 1),
+            "s",
+            ESTIMATE,
+            f"{sizes.unique_bytes / 1e6:.0f} MB unique bytes at {rate:g} MB/s "
+            "(sutra.cost.pull_megabytes_per_second)",
+        )
+    )
+    report.add(pull_metrics)
+    return pull_metrics
+
+
+# --- the isolated stack ---------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def isolated_stack(run: LocalVerify, limits: Mapping[str, ContainerLimits]) -> Iterator[LocalStack]:
+    """Verify's own compose project on free ports, capped by ``limits``; always torn down."""
+    project = f"sutra-verify-{secrets.token_hex(3)}"
+    ports = {port_env(s): str(free_port()) for s in run.stack.services}
+    with tempfile.TemporaryDirectory(prefix="sutra-verify-") as folder:
+        override = Path(folder) / "limits.yml"
+        override.write_text(compose_override(limits))
+        local = LocalStack(run.stack, run.engine, run.compose_file, project, env=ports, overrides=[override])
+        try:
+            yield local
+        finally:
+            # The project and its volume are verify's own: both go.
+            with contextlib.suppress(SutraError):
+                local.down(run.version, volumes=True)
+
+
+def start(
+    run: LocalVerify, local: LocalStack, report: VerifyReport, limits: Mapping[str, ContainerLimits]
+) -> dict[str, ContainerInfo] | None:
+    """Up under the limits; startup per service; the limits as the engine applied them."""
+    run.progress(f"[verify] starting {local.project} under the plan's limits")
+    try:
+        local.up(run.version, timeout=max(60.0, run.settings.startup_seconds * 3))
+        healthy = True
+        reason = ""
+    except StackUnhealthy as error:
+        healthy = False
+        reason = str(error)
+    containers = containers_of(local)
+    for service in run.stack.services:
+        info = containers.get(service.name)
+        seconds = info.seconds_to_first_healthy_check() if info else None
+        how = "container created -> first passing HEALTHCHECK (docker inspect)"
+        if info is None or (not healthy and info.health != "healthy"):
+            report.add(
+                Metric(
+                    f"pod startup: {service.name}",
+                    f"< {run.settings.startup_seconds:g} s",
+                    None,
+                    "s",
+                    FAIL,
+                    f"never healthy under {limits[service.name].describe()}: {reason}",
+                )
+            )
+            continue
+        report.add(
+            gate(
+                f"pod startup: {service.name}",
+                f"< {run.settings.startup_seconds:g} s",
+                None if seconds is None else round(seconds, 2),
+                "s",
+                None if seconds is None else seconds < run.settings.startup_seconds,
+                how,
+            )
+        )
+    report.add(applied_limits(limits, containers))
+    if not healthy:
+        report.add(oom_and_restarts(run, containers))
+        return None
+    return containers
+
+
+def containers_of(local: LocalStack) -> dict[str, ContainerInfo]:
+    found = {}
+    for state in local.compose(local.stack.default_version).ps():
+        info = local.docker.container(state.name)
+        if info is not None:
+            found[state.service] = info
+    return found
+
+
+def applied_limits(
+    limits: Mapping[str, ContainerLimits], containers: Mapping[str, ContainerInfo]
+) -> list[Metric]:
+    """What `docker inspect` shows each container capped at, against the manifests."""
+    metrics = []
+    for name, wanted in limits.items():
+        info = containers.get(name)
+        if info is None:
+            metrics.append(
+                Metric(f"limits: {name}", wanted.describe(), None, "", NOT_MEASURED, "no container")
+            )
+            continue
+        applied = (info.memory_limit, info.memory_swap_limit, round(info.nano_cpus / 1e6))
+        expected = (wanted.memory_bytes, wanted.memory_bytes, wanted.cpu_millicores)
+        shown = f"{format_bytes_binary(info.memory_limit)}, swap off, {round(info.nano_cpus / 1e6)}m CPU"
+        if info.memory_swap_limit != info.memory_limit:
+            shown = shown.replace("swap off", "swap ON")
+        status = PASS if applied == expected else FAIL
+        metrics.append(
+            Metric(f"limits: {name}", wanted.describe(), shown, "", status, "docker inspect HostConfig")
+        )
+    return metrics
+
+
+# --- under load ----------------------------------------------------------------------------
+
+
+def measure_running(
+    run: LocalVerify,
+    local: LocalStack,
+    containers: Mapping[str, ContainerInfo],
+    limits: Mapping[str, ContainerLimits],
+    report: VerifyReport,
+) -> None:
+    settings = run.settings
+    api_url = local.urls()[run.stack.public_api]
+    run.progress(f"[verify] load: {settings.requests} requests, {settings.concurrency} at a time")
+    with Sampler({name: info.id for name, info in containers.items()}) as sampler:
+        load = run_load(
+            api_url, requests=settings.requests, concurrency=settings.concurrency, progress=run.progress
+        )
+    report.add(load_metrics(load, settings))
+    report.add(memory_metrics(sampler, limits, settings, report))
+    report.add(cpu_metrics(sampler, limits, settings))
+    report.add(integrity(run, local, api_url, load))
+    after = containers_of(local)
+    report.add(oom_and_restarts(run, after))
+    sick = [n for n in run.stack.service_names if n not in after or after[n].health not in ("healthy", "")]
+    report.add(
+        Metric(
+            "all health checks passing",
+            "every service healthy after the load",
+            f"{len(run.stack.services) - len(sick)}/{len(run.stack.services)} healthy",
+            "",
+            FAIL if sick else PASS,
+            "docker inspect State.Health" + (f"; not healthy: {', '.join(sick)}" if sick else ""),
+        )
+    )
+
+
+def load_metrics(load: LoadResult, settings: VerifySettings) -> list[Metric]:
+    how = f"{load.requests} learn + query requests through sutra-api, {settings.concurrency} at a time"
+    metrics = [
+        gate(
+            "load: errors",
+            "0",
+            load.errors,
+            "",
+            load.errors == 0,
+            how + (f"; first: {load.first_errors[0]}" if load.first_errors else ""),
+        ),
+        Metric("load: throughput", "-", round(load.throughput, 1), "req/s", INFO, how),
+    ]
+    for p in (50, 95, 99):
+        value = load.percentile(p)
+        metrics.append(
+            Metric(
+                f"load: p{p} latency",
+                "-",
+                None if value is None else round(value * 1000, 1),
+                "ms",
+                INFO if value is not None else NOT_MEASURED,
+                "per request, successful ones",
+            )
+        )
+    return metrics
+
+
+def memory_metrics(
+    sampler: Sampler, limits: Mapping[str, ContainerLimits], settings: VerifySettings, report: VerifyReport
+) -> list[Metric]:
+    metrics = []
+    rate = sampler.samples_per_second
+    for name, wanted in limits.items():
+        usage: Usage | None = sampler.usage.get(name)
+        if usage is None or usage.samples == 0:
+            metrics.append(
+                Metric(
+                    f"memory: {name}",
+                    f"< {format_bytes_binary(wanted.memory_bytes)}",
+                    None,
+                    "MiB",
+                    NOT_MEASURED,
+                    "no cgroup counters found for the container",
+                )
+            )
+            continue
+        ceiling = min(wanted.memory_bytes, settings.memory_targets.get(name, wanted.memory_bytes))
+        target = f"< {format_bytes_binary(ceiling)}"
+        if name in settings.memory_targets:
+            target += " (plan)"
+        max_usage = (
+            f"; cgroup max usage {usage.max_usage / MI:.0f} MiB" if usage.max_usage is not None else ""
+        )
+        metrics.append(
+            gate(
+                f"memory: {name}",
+                target,
+                round(usage.peak_working_set / MI, 1),
+                "MiB",
+                usage.peak_working_set < ceiling,
+                f"peak working set (usage - inactive file) over {usage.samples} samples, "
+                f"{rate:.1f}/s{max_usage}",
+            )
+        )
+        report.memory.append(
+            {
+                "service": name,
+                "peak_bytes": usage.peak_working_set,
+                "limit_bytes": wanted.memory_bytes,
+                "max_usage_bytes": usage.max_usage,
+            }
+        )
+    return metrics
+
+
+def cpu_metrics(
+    sampler: Sampler, limits: Mapping[str, ContainerLimits], settings: VerifySettings
+) -> list[Metric]:
+    low, high = settings.cpu_utilization
+    metrics = []
+    for name, wanted in limits.items():
+        usage = sampler.usage.get(name)
+        if usage is None or not usage.seconds or not wanted.cpu_request_millicores:
+            metrics.append(
+                Metric(
+                    f"cpu: {name}",
+                    f"{low:g}-{high:g} % of request",
+                    None,
+                    "%",
+                    NOT_MEASURED,
+                    "no cgroup counters found for the container",
+                )
+            )
+            continue
+        percent = usage.cpu_seconds / usage.seconds / (wanted.cpu_request_millicores / 1000) * 100
+        status = (PASS if low <= percent <= high else FAIL) if settings.cpu_gate else INFO
+        metrics.append(
+            Metric(
+                f"cpu: {name}",
+                f"{low:g}-{high:g} % of request",
+                round(percent, 1),
+                "%",
+                status,
+                f"{usage.cpu_seconds:.1f} CPU-s over {usage.seconds:.1f} s of load / "
+                f"{wanted.cpu_request_millicores}m requested"
+                + ("" if settings.cpu_gate else "; no gate (sutra.verify.cpu_gate)"),
+            )
+        )
+    return metrics
+
+
+def integrity(run: LocalVerify, local: LocalStack, api_url: str, load: LoadResult) -> list[Metric]:
+    """Every fact the load learned is found, and again after storage-server restarts."""
+    facts = load.facts
+    storage = next(s.name for s in run.stack.services if s.health.protocol == "tcp")
+    lost = missing_facts(api_url, facts)
+    metrics = [
+        gate(
+            "integrity: facts found after the load",
+            f"{len(facts)}/{len(facts)}",
+            len(facts) - len(lost),
+            "",
+            not lost,
+            "each learned fact queried by its own text",
+        )
+    ]
+    container = containers_of(local).get(storage)
+    if container is None:
+        metrics.append(
+            Metric(
+                "integrity: after a storage restart",
+                "all found",
+                None,
+                "",
+                NOT_MEASURED,
+                f"{storage} has no container",
+            )
+        )
+        return metrics
+    run.progress(f"[verify] restarting {storage}")
+    run.engine.restart(container.name)
+
+    def healthy_again() -> bool:
+        info = run.engine.container(container.name)
+        return info is not None and info.health == "healthy"
+
+    try:
+        wait_until(healthy_again, timeout=60, interval=0.2, what=f"{storage} to be healthy again")
+        found_after = wait_until(
+            lambda: missing_facts(api_url, facts) == [] or None,
+            timeout=30,
+            interval=1,
+            what="the facts after the restart",
+        )
+    except TimedOut:
+        found_after = None
+    lost_after = [] if found_after else missing_facts(api_url, facts)
+    metrics.append(
+        gate(
+            "integrity: facts found after a storage restart",
+            f"{len(facts)}/{len(facts)}",
+            len(facts) - len(lost_after),
+            "",
+            not lost_after,
+            f"docker restart {storage}, then every fact queried",
+        )
+    )
+    return metrics
+
+
+def oom_and_restarts(run: LocalVerify, containers: Mapping[str, ContainerInfo]) -> list[Metric]:
+    killed = [n for n, c in containers.items() if c.oom_killed]
+    restarts = {n: c.restart_count for n, c in containers.items() if c.restart_count}
+    return [
+        gate(
+            "no OOMKilled containers",
+            "0",
+            len(killed),
+            "",
+            not killed,
+            "docker inspect State.OOMKilled" + (f": {', '.join(killed)}" if killed else ""),
+        ),
+        gate(
+            "restarts",
+            "0",
+            sum(restarts.values()),
+            "",
+            not restarts,
+            "docker inspect RestartCount" + (f": {restarts}" if restarts else ""),
+        ),
+    ]
+
+
+# --- what needs a cluster ------------------------------------------------------------------
+
+
+def cluster_only(
+    settings: VerifySettings, manifests: Sequence[dict], pulls: Sequence[Metric], report: VerifyReport
+) -> list[Metric]:
+    deployments = [o for o in manifests if o.get("kind") == "Deployment"]
+    hpas = hpa_by_deployment(manifests)
+    pdbs = {o["metadata"]["name"] for o in manifests if o.get("kind") == "PodDisruptionBudget"}
+    safe_rollouts = [
+        d["metadata"]["name"]
+        for d in deployments
+        if str(((d["spec"].get("strategy") or {}).get("rollingUpdate") or {}).get("maxUnavailable", ""))
+        in ("0", "0%")
+        and all(c.get("readinessProbe") for c in d["spec"]["template"]["spec"]["containers"])
+    ]
+    pre_stop = [
+        d["metadata"]["name"]
+        for d in deployments
+        if all((c.get("lifecycle") or {}).get("preStop") for c in d["spec"]["template"]["spec"]["containers"])
+    ]
+    pull_seconds = [m.value for m in pulls if m.status in (PASS, FAIL) and isinstance(m.value, float)]
+    startups = [
+        m.value for m in report.metrics if m.name.startswith("pod startup:") and isinstance(m.value, float)
+    ]
+    metrics = [
+        Metric(
+            "zero-downtime deployments",
+            "no failed request during a rollout",
+            None,
+            "",
+            NEEDS_CLUSTER,
+            f"checked statically in the manifests: maxUnavailable 0 with readiness probes: "
+            f"{', '.join(safe_rollouts) or 'none'}; PDBs: {', '.join(sorted(pdbs)) or 'none'}; "
+            f"preStop hooks: {', '.join(pre_stop) or 'none'}",
+        ),
+        Metric(
+            "cluster efficiency",
+            "> 70 %",
+            None,
+            "",
+            NEEDS_CLUSTER,
+            "needs nodes' allocatable and real usage; checked statically: HPA CPU targets on "
+            + (", ".join(f"{n} {target_utilization(h)}%" for n, h in sorted(hpas.items())) or "none"),
+        ),
+    ]
+    if pull_seconds and startups:
+        seconds = max(pull_seconds) + max(startups) + settings.hpa_sync_seconds
+        metrics.append(
+            Metric(
+                "HPA scale-up",
+                f"< {settings.scale_up_seconds:g} s",
+                round(seconds, 1),
+                "s",
+                ESTIMATE,
+                f"estimate, not a measurement: slowest pull + slowest startup measured here + the HPA's "
+                f"{settings.hpa_sync_seconds:g} s sync period",
+            )
+        )
+    else:
+        metrics.append(
+            Metric(
+                "HPA scale-up",
+                f"< {settings.scale_up_seconds:g} s",
+                None,
+                "s",
+                NEEDS_CLUSTER,
+                "needs a cluster; no pull or startup measured here to estimate from",
+            )
+        )
+    return metrics
+
+
+def target_utilization(hpa: Mapping[str, Any]) -> str:
+    for metric in hpa.get("spec", {}).get("metrics") or []:
+        resource = metric.get("resource") or {}
+        if resource.get("name") == "cpu":
+            return str((resource.get("target") or {}).get("averageUtilization", "?"))
+    return "?"

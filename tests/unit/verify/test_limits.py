@@ -1,0 +1,72 @@
+import pytest
+import yaml
+
+from sutra_deploy.commands import Commands
+from sutra_deploy.edge import DEFAULTS
+from sutra_deploy.errors import SutraError
+from sutra_deploy.k8s.capacity import capacity
+from sutra_deploy.k8s.environments import environment
+from sutra_deploy.k8s.kubectl import Kubectl
+from sutra_deploy.k8s.manifests import render
+from sutra_deploy.source import PROJECT_DIR
+from sutra_deploy.stack import load_stack
+from sutra_deploy.verify.limits import compose_override, container_limits, parse_overrides
+
+STACK = load_stack(PROJECT_DIR / "stack.toml")
+
+
+@pytest.fixture(scope="module")
+def production():
+    kubectl = Kubectl(Commands(), "kubectl")
+    objects = render(kubectl, environment(DEFAULTS["sutra"], "production"), STACK.services)
+    return capacity(objects, order=STACK.service_names)
+
+
+def test_limits_are_the_manifests_own(production):
+    limits = container_limits(production, host_cpus=64)
+    for service in production.services:
+        entry = limits[service.name]
+        assert entry.memory_bytes == service.limits.memory_bytes
+        assert entry.cpu_millicores == service.limits.cpu_millicores
+        assert entry.cpu_request_millicores == service.requests.cpu_millicores
+        assert not entry.clamped
+
+
+def test_a_cpu_limit_above_the_host_is_clamped_and_says_so(production):
+    biggest = max(production.services, key=lambda s: s.limits.cpu_millicores)
+    host_cpus = biggest.limits.cpu_millicores // 1000 - 1 or 1
+    entry = container_limits(production, host_cpus=host_cpus)[biggest.name]
+    assert entry.cpu_millicores == host_cpus * 1000
+    assert entry.clamped
+    assert "clamped to the host's cores" in entry.describe()
+
+
+def test_a_what_if_replaces_one_service_only(production):
+    limits = container_limits(production, host_cpus=64, memory={"sutra-api": 256 * 2**20})
+    assert limits["sutra-api"].memory_bytes == 256 * 2**20
+    assert limits["sutra-api"].overridden == ("memory",)
+    others = {s.name: s.limits.memory_bytes for s in production.services if s.name != "sutra-api"}
+    assert {n: limits[n].memory_bytes for n in others} == others
+
+
+def test_overrides_are_checked(production):
+    names = STACK.service_names
+    assert parse_overrides(["sutra-api=256Mi"], "memory", names) == {"sutra-api": 256 * 2**20}
+    assert parse_overrides(["sutra-hybrid=1500m"], "cpu", names) == {"sutra-hybrid": 1500}
+    for bad, message in (
+        ("sutra-api", "expected SERVICE=QUANTITY"),
+        ("nope=1Gi", "unknown service 'nope'"),
+        ("sutra-api=lots", "is not a Kubernetes quantity"),
+        ("sutra-api=0", "must be more than 0"),
+    ):
+        with pytest.raises(SutraError, match=message):
+            parse_overrides([bad], "memory", names)
+
+
+def test_the_compose_override_caps_memory_without_swap_and_cpus(production):
+    limits = container_limits(production, host_cpus=2)
+    services = yaml.safe_load(compose_override(limits))["services"]
+    assert set(services) == set(STACK.service_names)
+    for name, entry in limits.items():
+        assert services[name]["mem_limit"] == services[name]["memswap_limit"] == entry.memory_bytes
+        assert services[name]["cpus"] == entry.cpu_millicores / 1000 <= 2

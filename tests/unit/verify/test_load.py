@@ -1,0 +1,76 @@
+"""The load generator against a real HTTP server that speaks the API's contract."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
+
+import pytest
+
+from sutra_deploy.verify.load import Fact, missing_facts, run_load
+
+
+class MemoryApi(BaseHTTPRequestHandler):
+    facts: ClassVar[dict[str, str]] = {}
+    fail_every: ClassVar[int] = 0
+    seen: ClassVar[list[str]] = []
+    lock = threading.Lock()
+
+    def log_message(self, *args):
+        pass
+
+    def reply(self, status, body):
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        with self.lock:
+            self.seen.append(self.path)
+            failing = self.fail_every and len(self.seen) % self.fail_every == 0
+        if failing:
+            return self.reply(503, {"detail": "storage unavailable"})
+        if self.path == "/learn":
+            fact_id = f"f{len(self.facts)}"
+            with self.lock:
+                self.facts[fact_id] = body["content"]
+            return self.reply(201, {"id": fact_id})
+        hits = [{"id": i, "content": t} for i, t in self.facts.items() if t == body["query"]]
+        return self.reply(200, {"results": hits})
+
+
+@pytest.fixture
+def api():
+    MemoryApi.facts, MemoryApi.seen, MemoryApi.fail_every = {}, [], 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), MemoryApi)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_bounded_load_learns_and_queries_and_times_each_request(api):
+    result = run_load(api, requests=40, concurrency=4)
+    assert (result.requests, result.errors) == (40, 0)
+    assert len(MemoryApi.seen) == 40
+    assert MemoryApi.seen.count("/learn") == len(result.facts) >= 20
+    assert len(result.latencies) == 40
+    assert 0 < result.percentile(50) <= result.percentile(95) <= result.percentile(99)
+    assert result.throughput > 0
+    assert missing_facts(api, result.facts) == []
+
+
+def test_errors_are_counted_and_the_first_kept(api):
+    MemoryApi.fail_every = 5
+    result = run_load(api, requests=20, concurrency=2)
+    assert result.errors == 4
+    assert "answered 503" in result.first_errors[0]
+
+
+def test_a_fact_the_api_no_longer_finds_is_missing(api):
+    result = run_load(api, requests=10, concurrency=1)
+    MemoryApi.facts.pop(result.facts[0].id)
+    assert missing_facts(api, result.facts) == [result.facts[0]]
+    assert missing_facts(api, [Fact("nope", "never learned")]) == [Fact("nope", "never learned")]
