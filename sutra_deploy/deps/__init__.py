@@ -4,7 +4,8 @@ sutra-api was 703 MB because its package declared sutra-hybrid, a separate servi
 installed hybrid's ML libraries with it. :func:`audit` compares, for each Python service
 package of the stack, the dependencies its metadata declares (pyproject.toml's
 ``[project].dependencies``, setup.py's ``install_requires``, both read statically: running
-setup.py could do anything) with the modules its code imports, and proposes one change to
+setup.py could do anything; optional extras count as declared and are never edited) with
+the modules its code imports (a guarded import is optional), and proposes one change to
 both files. :func:`apply_changes` writes it. Files are edited as syntax trees that keep
 their formatting and comments (tomlkit for TOML, libcst for Python), never by pattern.
 
@@ -25,7 +26,7 @@ from typing import Any
 from ..stack import Stack
 from .auditing import DepsReport, audit, finding_kinds, gate
 from .edit import apply_changes
-from .model import FINDING_KINDS, DependencyFileError, DependencyProblems, DepsPolicy
+from .model import DEFAULT_FAIL_ON, FINDING_KINDS, DependencyFileError, DependencyProblems, DepsPolicy
 
 
 def fix_deps(
@@ -49,12 +50,13 @@ def fix_deps(
         apply_changes(root, report.changes, dry=dry)
         if not dry:
             # What is left is what editing metadata cannot fix.
-            gate(audit(stack, root, names, policy), kinds, applied=True)
+            gate(audit(stack, root, names, policy, quiet=True), kinds, applied=True)
             return
     gate(report, kinds)
 
 
 __all__ = [
+    "DEFAULT_FAIL_ON",
     "FINDING_KINDS",
     "DependencyFileError",
     "DependencyProblems",

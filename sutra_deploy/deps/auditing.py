@@ -14,14 +14,16 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from tabulate import tabulate
 
-from ..errors import SutraError
+from ..errors import SourceRootError, SutraError
 from ..stack import Stack
 from .edit import edited_text
 from .imports import Resolver, package_imports
 from .model import (
     COUPLING,
+    DEFAULT_FAIL_ON,
     DISAGREEMENT,
     FINDING_KINDS,
+    OPTIONAL_UNDECLARED,
     PYPROJECT,
     SETUP_PY,
     UNDECLARED,
@@ -36,7 +38,7 @@ from .model import (
     parse_requirement,
     requirement_key,
 )
-from .monorepo import Monorepo, package_folder
+from .monorepo import Monorepo, has_metadata, package_folder
 
 log = logging.getLogger("sutra")
 
@@ -47,6 +49,7 @@ class DepsReport:
     findings: tuple[Finding, ...]
     changes: tuple[Change, ...]
     without_package: tuple[str, ...] = ()  # services asked for by name that have no Python package
+    unread: tuple[str, ...] = ()  # "FILE: why", for each source file the audit could not read
 
     def as_json(self) -> dict:
         return {
@@ -72,18 +75,25 @@ class DepsReport:
 
 
 def finding_kinds(names: Sequence[str]) -> frozenset[str]:
-    """`--fail-on` values, checked; all kinds when none is given."""
+    """`--fail-on` values, checked; when none is given, every kind but optional-undeclared."""
     for name in names:
         if name not in FINDING_KINDS:
             raise SutraError(
                 f"unknown finding kind {name!r} in --fail-on; known kinds: {', '.join(FINDING_KINDS)}"
             )
-    return frozenset(names or FINDING_KINDS)
+    return frozenset(names or DEFAULT_FAIL_ON)
 
 
-def audit(stack: Stack, root: Path, names: Sequence[str], policy: DepsPolicy) -> DepsReport:
-    """Compare declared dependencies with imports for the named services (all when none)."""
+def audit(
+    stack: Stack, root: Path, names: Sequence[str], policy: DepsPolicy, *, quiet: bool = False
+) -> DepsReport:
+    """Compare declared dependencies with imports for the named services (all when none).
+    What it passes over (services without a package, files it cannot read) goes to the log,
+    unless ``quiet``: a second audit of the same tree would only repeat it."""
     selected = stack.select(names)
+    if not any(has_metadata(package_folder(root, s, stack)) for s in stack.services):
+        # Otherwise a wrong --root would pass the check with nothing checked.
+        raise SourceRootError(f"no Python service package under {root}; is it a Sutra checkout?")
     monorepo = Monorepo(root, stack)
     by_service = {s.name: monorepo.package_at(package_folder(root, s, stack)) for s in stack.services}
     services = {pkg.key: (name, pkg) for name, pkg in by_service.items() if pkg is not None}
@@ -91,6 +101,7 @@ def audit(stack: Stack, root: Path, names: Sequence[str], policy: DepsPolicy) ->
     findings: list[Finding] = []
     changes: list[Change] = []
     without: list[str] = []
+    unread: list[str] = []
     seen: set[Path] = set()
     for service in selected:
         pkg = by_service[service.name]
@@ -108,9 +119,13 @@ def audit(stack: Stack, root: Path, names: Sequence[str], policy: DepsPolicy) ->
         package_audit = PackageAudit(service.name, pkg, monorepo, services, policy)
         findings += package_audit.findings
         changes += package_audit.changes()
-    for line in without:
-        log.info(line)
-    return DepsReport(tuple(checked), tuple(findings), tuple(changes), tuple(without))
+        unread += package_audit.unread
+    if not quiet:
+        for line in without:
+            log.info(line)
+        for line in unread:
+            log.warning("skipped %s", line)
+    return DepsReport(tuple(checked), tuple(findings), tuple(changes), tuple(without), tuple(unread))
 
 
 def gate(report: DepsReport, fail_on: Collection[str], *, applied: bool = False) -> None:
@@ -125,14 +140,20 @@ def gate(report: DepsReport, fail_on: Collection[str], *, applied: bool = False)
     services = ", ".join(dict.fromkeys(f.service for f in failing))
     count = f"{len(failing)} dependency problem{'s' if len(failing) != 1 else ''} in {services}"
     fixable = sum(f.fixable for f in failing)
+    # Coupling in code needs the code changed; an optional import, or an unused declaration
+    # beside files not read, needs someone to decide.
+    by_hand = [f for f in failing if not f.fixable]
+    code_only = all(f.kind == COUPLING for f in by_hand)
+    need = "a code change, not a metadata one" if code_only else "a change by hand"
     if applied:
-        hint = "left after --apply: they need a code change, not a metadata one (see the table)"
+        hint = f"left after --apply: they need {need} (see the table)"
     elif fixable == len(failing):
         hint = "run `inv fix-deps --apply` to fix them"
     elif fixable:
-        hint = f"`inv fix-deps --apply` fixes {fixable}; the rest need a code change (see the table)"
+        rest = "a code change" if code_only else "a change by hand"
+        hint = f"`inv fix-deps --apply` fixes {fixable}; the rest need {rest} (see the table)"
     else:
-        hint = "they need a code change, not a metadata one (see the table)"
+        hint = f"they need {need} (see the table)"
     raise DependencyProblems(f"{count}; {hint}")
 
 
@@ -167,13 +188,18 @@ class PackageAudit:
         self.remove: set[str] = set()
         self.add: dict[str, str] = {}  # canonical name -> requirement to add
         self.declarations = monorepo.declarations(pkg)
+        self.optional = monorepo.optional_names(pkg)  # declared in an extra: declared, never edited
         self.entries: dict[str, list[_Entry]] = {}
         for declaration in self.declarations:
             for index, raw in enumerate(declaration.requirements):
                 requirement = parse_requirement(raw, declaration.rel)
                 key = canonicalize_name(requirement.name)
                 self.entries.setdefault(key, []).append(_Entry(declaration, index, raw, requirement))
-        self.imports = package_imports(pkg, Resolver(monorepo.module_owner, policy.import_names))
+        code = package_imports(
+            pkg, Resolver(monorepo.module_owner, policy.import_names), policy.max_file_bytes
+        )
+        self.imports = code.by_distribution
+        self.unread = code.unread
         coupled = self._coupling()
         self._undeclared(coupled)
         self._unused(coupled)
@@ -226,6 +252,21 @@ class PackageAudit:
                     fixable=False,
                 )
                 continue
+            if key in self.optional:
+                continue
+            required = [u for u in uses if not u.optional]
+            if not required:
+                self.report(
+                    OPTIONAL_UNDECLARED,
+                    name,
+                    f"{first.module} is imported in {places}, guarded: the code runs on without it; "
+                    f"no optional extra declares it (declare it in one if {self.service} should "
+                    "use it; --apply leaves it)",
+                    fixable=False,
+                )
+                continue
+            first = required[0]
+            places = first.where + (f" (and {len(required) - 1} more)" if len(required) > 1 else "")
             through = [(c, spec) for c in coupled if (spec := self._declared_by(c).get(key))]
             if through:
                 via, spec = through[0]
@@ -246,14 +287,19 @@ class PackageAudit:
         for key, entries in self.entries.items():
             if key in self.imports or key in coupled or key in self.policy.runtime_only:
                 continue
-            self.remove.add(key)
-            self.report(
-                UNUSED,
-                entries[0].requirement.name,
+            detail = (
                 f"{entries[0].raw} is declared in {entries[0].declaration.file} but nothing in "
                 f"{self.pkg.rel} imports it (if it is needed without an import, add it to "
-                "sutra.deps.runtime_only)",
+                "sutra.deps.runtime_only)"
             )
+            if self.unread:
+                # A file not read may be the one that imports it.
+                count = f"{len(self.unread)} file{'s' if len(self.unread) != 1 else ''}"
+                detail += f"; --apply keeps it: {count} of {self.pkg.rel} could not be read (see the log)"
+                self.report(UNUSED, entries[0].requirement.name, detail, fixable=False)
+                continue
+            self.remove.add(key)
+            self.report(UNUSED, entries[0].requirement.name, detail)
 
     def _disagreement(self) -> None:
         if len(self.declarations) < 2:
@@ -317,7 +363,7 @@ class PackageAudit:
             if edit:
                 after = edited_text(declaration, edit)
                 if after != declaration.text:
-                    changes.append(Change(declaration.rel, declaration.text, after))
+                    changes.append(Change(declaration.rel, declaration.text, after, declaration.encoding))
         return changes
 
 

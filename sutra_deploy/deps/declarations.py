@@ -1,6 +1,7 @@
 """What a package's metadata declares, read statically: pyproject.toml's ``[project]`` table
 with tomllib, setup.py's ``setup()`` call with ast (running setup.py could do anything).
-A setup.py list is remembered by position, for the editor to find it again in libcst's tree."""
+A setup.py list is remembered by position, for the editor to find it again in libcst's tree.
+Optional extras are read too, to know what counts as declared; fix-deps never edits them."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from .model import (
     PythonPackage,
     parse_python,
     parse_requirement,
+    read_python,
     read_text,
 )
 
@@ -27,7 +29,7 @@ def declared_name(folder: Path, rel: str) -> str | None:
     if pyproject.is_file():
         name = _project_table(_read_toml(pyproject, f"{rel}/{PYPROJECT}")).get("name")
     if not isinstance(name, str) and setup_py.is_file():
-        name = _setup_py_name(parse_python(setup_py, f"{rel}/{SETUP_PY}"))
+        name = _setup_py_name(_parse_setup_py(setup_py, f"{rel}/{SETUP_PY}"))
     return name if isinstance(name, str) else None
 
 
@@ -58,6 +60,30 @@ def read_declarations(pkg: PythonPackage) -> tuple[Declaration, ...]:
         f"no dependency list: {PYPROJECT} has no [project] table (or lists its dependencies as "
         f"dynamic) and {SETUP_PY} has no setup() call",
     )
+
+
+def read_extras(pkg: PythonPackage) -> tuple[tuple[str, str], ...]:
+    """Every requirement of the package's optional extras, as (file, requirement):
+    pyproject.toml's [project.optional-dependencies] and setup.py's extras_require, as far
+    as they are literals (an extra computed at build time is not seen)."""
+    found: list[tuple[str, str]] = []
+    pyproject, setup_py = pkg.folder / PYPROJECT, pkg.folder / SETUP_PY
+    if pyproject.is_file():
+        rel = f"{pkg.rel}/{PYPROJECT}"
+        extras = _project_table(_read_toml(pyproject, rel)).get("optional-dependencies") or {}
+        if not isinstance(extras, dict) or not all(
+            isinstance(v, list) and all(isinstance(r, str) for r in v) for v in extras.values()
+        ):
+            raise DependencyFileError(
+                f"{rel}: [project.optional-dependencies] is not a table of lists of strings"
+            )
+        found += [(rel, raw) for requirements in extras.values() for raw in requirements]
+    if setup_py.is_file():
+        rel = f"{pkg.rel}/{SETUP_PY}"
+        found += [(rel, raw) for raw in _setup_py_extras(_parse_setup_py(setup_py, rel))]
+    for rel, raw in found:
+        parse_requirement(raw, rel)
+    return tuple(found)
 
 
 def _read_toml(path: Path, rel: str) -> dict:
@@ -96,13 +122,38 @@ def _setup_py_name(tree: ast.Module) -> str | None:
     return value.value if isinstance(value, ast.Constant) and isinstance(value.value, str) else None
 
 
+def _setup_py_extras(tree: ast.Module) -> list[str]:
+    """The string literals of extras_require's lists, where it is a dict literal (or the name
+    of one assigned once at module level)."""
+    calls = _setup_calls(tree)
+    if len(calls) != 1:
+        return []
+    value = next((k.value for k in calls[0].keywords if k.arg == "extras_require"), None)
+    if isinstance(value, ast.Name):
+        assigned = _module_assignments(tree, value.id)
+        value = assigned[0].value if len(assigned) == 1 else None
+    if not isinstance(value, ast.Dict):
+        return []
+    return [
+        element.value
+        for extra in value.values
+        if isinstance(extra, (ast.List, ast.Tuple))
+        for element in extra.elts
+        if isinstance(element, ast.Constant) and isinstance(element.value, str)
+    ]
+
+
+def _parse_setup_py(path: Path, rel: str) -> ast.Module:
+    return parse_python(read_python(path, rel)[0], rel)
+
+
 def _setup_py_declaration(path: Path, rel: str, *, needed: bool) -> Declaration | None:
     """setup.py's install_requires; None when there is no setup() call to read it from.
 
     ``needed`` is False when pyproject.toml declares the dependencies: setuptools then ignores
     install_requires, so a setup() call that cannot hold it is no problem."""
-    text = read_text(path)
-    tree = parse_python(path, rel)
+    text, encoding = read_python(path, rel)
+    tree = parse_python(text, rel)
     calls = _setup_calls(tree)
     if len(calls) > 1:
         lines = ", ".join(str(c.lineno) for c in calls)
@@ -116,7 +167,7 @@ def _setup_py_declaration(path: Path, rel: str, *, needed: bool) -> Declaration 
     if value is None:
         if needed and any(k.arg is None for k in call.keywords):
             raise _unreadable(rel, "setup() takes **kwargs, which may hold install_requires")
-        return Declaration(SETUP_PY, path, rel, text, (), ("call", *_char_position(text, call)))
+        return Declaration(SETUP_PY, path, rel, text, (), ("call", *_char_position(text, call)), encoding)
     node = _named_list(tree, value.id, rel) if isinstance(value, ast.Name) else value
     if not isinstance(node, (ast.List, ast.Tuple)):
         raise _not_literal(rel, _describe(node))
@@ -137,7 +188,8 @@ def _setup_py_declaration(path: Path, rel: str, *, needed: bool) -> Declaration 
             )
         parse_requirement(element.value, rel)
         requirements.append(element.value)
-    return Declaration(SETUP_PY, path, rel, text, tuple(requirements), ("list", *_char_position(text, node)))
+    anchor = ("list", *_char_position(text, node))
+    return Declaration(SETUP_PY, path, rel, text, tuple(requirements), anchor, encoding)
 
 
 def _module_assignments(tree: ast.Module, name: str) -> list[ast.Assign | ast.AnnAssign]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -49,10 +51,10 @@ def _edit_pyproject(text: str, edit: ListEdit) -> str:
 
 def apply_changes(root: Path, changes: Iterable[Change], *, dry: bool = False) -> list[Path]:
     """Write each change, refusing all of them if any file changed since it was read; each
-    file is replaced whole (write beside it, then rename), so none is left half-written."""
+    file is replaced whole (see :func:`replace_file`), so none is left half-written."""
     changes = list(changes)
     for change in changes:  # every file checked before the first is written
-        if (root / change.path).read_bytes().decode("utf-8") != change.before:
+        if not _unchanged(root / change.path, change):
             raise DependencyFileError(f"{change.path} changed while fix-deps ran; run it again")
     written = []
     for change in changes:
@@ -60,10 +62,55 @@ def apply_changes(root: Path, changes: Iterable[Change], *, dry: bool = False) -
         if dry:
             log.info("dry run: would rewrite %s", change.path)
             continue
-        staged = path.with_name(f".{path.name}.fix-deps")
-        staged.write_bytes(change.after.encode("utf-8"))
-        staged.chmod(path.stat().st_mode)
-        os.replace(staged, path)
+        try:
+            replace_file(path, change.after.encode(change.encoding))
+        except OSError as error:  # a read-only folder, a full disk
+            done = (
+                f"; already rewritten: {', '.join(str(p.relative_to(root)) for p in written)}"
+                if written
+                else ""
+            )
+            raise DependencyFileError(f"{change.path}: cannot write it ({error.strerror}){done}") from None
         log.info("rewrote %s", change.path)
         written.append(path)
     return written
+
+
+def _unchanged(path: Path, change: Change) -> bool:
+    try:
+        return path.read_bytes().decode(change.encoding) == change.before
+    except UnicodeDecodeError:
+        return False
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Write beside the file under a name no one can guess (mkstemp: O_EXCL, mode 0o600, so a
+    symlink planted in the folder is never followed), with the file's own mode, flushed to
+    disk, then renamed over it: a crash leaves the old file or the new one, never half of one."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    fd, staged = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".fix-deps")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fchmod(out.fileno(), mode)
+            os.fsync(out.fileno())
+        os.replace(staged, path)
+    except BaseException:
+        Path(staged).unlink(missing_ok=True)
+        raise
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """The rename is durable once the folder's entry is on disk."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems cannot sync a folder; the data itself is synced
+        pass
+    finally:
+        os.close(fd)

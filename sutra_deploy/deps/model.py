@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import ast
 import difflib
+import io
+import tokenize
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +25,20 @@ COUPLING = "service-coupling"
 UNDECLARED = "undeclared"
 UNUSED = "unused"
 DISAGREEMENT = "disagreement"
-FINDING_KINDS = (COUPLING, UNDECLARED, UNUSED, DISAGREEMENT)
+# Imported only where the code runs on without it (`except ImportError`, `find_spec`), and
+# declared nowhere, not even in an extra: worth a look, not a broken image.
+OPTIONAL_UNDECLARED = "optional-undeclared"
+FINDING_KINDS = (COUPLING, UNDECLARED, UNUSED, DISAGREEMENT, OPTIONAL_UNDECLARED)
+# What fails the check when --fail-on names nothing.
+DEFAULT_FAIL_ON = (COUPLING, UNDECLARED, UNUSED, DISAGREEMENT)
 
 
 class DependencyFileError(SutraError):
     """A package's metadata or code cannot be read statically."""
+
+
+class UndecodableSource(DependencyFileError):
+    """A Python file whose bytes are not text in the encoding its coding line (or UTF-8) says."""
 
 
 class DependencyProblems(SutraError):
@@ -38,15 +49,24 @@ class DependencyProblems(SutraError):
 class DepsPolicy:
     """What the code alone cannot tell: from the `sutra.deps` settings."""
 
-    runtime_only: frozenset[str]  # canonical names, declared but never imported (ASGI servers)
+    runtime_only: frozenset[str]  # canonical names, declared, loaded by name at run time, never imported
     import_names: Mapping[str, str]  # dotted import prefix -> distribution, where they differ
     known_specs: Mapping[str, str]  # canonical name -> requirement, for additions nothing else pins
+    max_file_bytes: int | None = None  # source files bigger than this are not read; None: no limit
 
     @classmethod
     def from_settings(cls, raw: Mapping[str, Any]) -> DepsPolicy:
         runtime_only = raw.get("runtime_only") or []
         import_names = dict(raw.get("import_names") or {})
         specs = raw.get("known_specs") or []
+        max_file_bytes = raw.get("max_file_bytes")
+        if max_file_bytes is not None and (
+            isinstance(max_file_bytes, bool) or not isinstance(max_file_bytes, int) or max_file_bytes <= 0
+        ):
+            raise SutraError(
+                "setting sutra.deps.max_file_bytes: expected a positive number of bytes, "
+                f"got {max_file_bytes!r}"
+            )
         if isinstance(runtime_only, str) or not all(isinstance(n, str) for n in runtime_only):
             raise SutraError(
                 f"setting sutra.deps.runtime_only: expected a list of names, got {runtime_only!r}"
@@ -63,7 +83,7 @@ class DepsPolicy:
                 raise SutraError(
                     f"setting sutra.deps.known_specs: {spec!r} is not a requirement: {error}"
                 ) from None
-        return cls(frozenset(canonicalize_name(n) for n in runtime_only), import_names, known)
+        return cls(frozenset(canonicalize_name(n) for n in runtime_only), import_names, known, max_file_bytes)
 
 
 @dataclass(frozen=True)
@@ -90,6 +110,7 @@ class Declaration:
     # setup.py only: the list literal's start, or the setup() call's when install_requires is
     # absent (line, column in characters), to find the same node again in libcst's tree.
     anchor: tuple[Literal["list", "call"], int, int] | None = None
+    encoding: str = "utf-8"  # what the text is written back in: setup.py's coding line may say latin-1
 
 
 @dataclass(frozen=True)
@@ -99,6 +120,7 @@ class Use:
     module: str  # dotted, as written
     path: str  # the importing file, relative to the package folder
     line: int
+    optional: bool = False  # guarded: the code runs on without it (`except ImportError`, `find_spec`)
 
     @property
     def where(self) -> str:
@@ -127,6 +149,7 @@ class Change:
     path: str  # relative to the source root
     before: str
     after: str
+    encoding: str = "utf-8"  # the file's, kept on write
 
     @property
     def diff(self) -> str:
@@ -160,13 +183,38 @@ def read_text(path: Path) -> str:
     return path.read_bytes().decode("utf-8")
 
 
-def parse_python(path: Path, rel: str) -> ast.Module:
+def read_python(path: Path, rel: str) -> tuple[str, str]:
+    """A Python file's text and encoding, as its PEP 263 coding line (or BOM) says, else UTF-8.
+    Bytes decoded whole, not tokenize.open(): its universal newlines would turn CRLF into LF."""
+    return decode_python(path.read_bytes(), rel)
+
+
+def decode_python(data: bytes, rel: str) -> tuple[str, str]:
+    problem = None
     try:
-        return ast.parse(path.read_bytes(), filename=rel)
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as error:  # an unknown codec, a coding line against a BOM, bytes not UTF-8
+        encoding, problem = "utf-8", error.msg
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise UndecodableSource(
+            f"{rel}: not decodable as {encoding} ({error.reason} at byte {error.start})"
+        ) from None
+    except LookupError as error:  # a coding line that names a codec of another kind (rot13)
+        raise UndecodableSource(f"{rel}: not decodable: {error}") from None
+    if problem is not None:
+        raise UndecodableSource(f"{rel}: not decodable: {problem}")
+    if "\0" in text:
+        raise UndecodableSource(f"{rel}: holds null bytes, so it is not Python source")
+    return text, encoding
+
+
+def parse_python(text: str, rel: str) -> ast.Module:
+    try:
+        return ast.parse(text, filename=rel)
     except SyntaxError as error:
         raise DependencyFileError(f"{rel}:{error.lineno}: not valid Python ({error.msg})") from None
-    except ValueError as error:  # source with null bytes, undecodable bytes
-        raise DependencyFileError(f"{rel}: not readable as Python ({error})") from None
 
 
 def requirement_key(raw: str, rel: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..stack import Service, Stack
-from .declarations import declared_name, read_declarations
+from .declarations import declared_name, read_declarations, read_extras
 from .imports import own_modules
 from .model import PYPROJECT, SETUP_PY, Declaration, PythonPackage, requirement_key
 
@@ -16,6 +16,10 @@ def package_folder(root: Path, service: Service, stack: Stack) -> Path:
     return root / Path(service.dockerfile(stack.default_version)).parent
 
 
+def has_metadata(folder: Path) -> bool:
+    return (folder / PYPROJECT).is_file() or (folder / SETUP_PY).is_file()
+
+
 class Monorepo:
     """Every Python package under the source root, by its own metadata, read once per audit."""
 
@@ -23,6 +27,7 @@ class Monorepo:
         self.root = root
         self._packages: dict[Path, PythonPackage | None] = {}
         self._declarations: dict[Path, tuple[Declaration, ...]] = {}
+        self._extras: dict[Path, dict[str, str]] = {}
         folders = sorted(p for p in (root / "packages").glob("*") if p.is_dir())
         folders += [package_folder(root, s, stack) for s in stack.services]
         self.module_owner: dict[str, str] = {}
@@ -37,7 +42,7 @@ class Monorepo:
         return self._packages[folder]
 
     def _read_package(self, folder: Path) -> PythonPackage | None:
-        if not ((folder / PYPROJECT).is_file() or (folder / SETUP_PY).is_file()):
+        if not has_metadata(folder):
             return None
         rel = folder.relative_to(self.root).as_posix()
         name = declared_name(folder, rel)
@@ -56,3 +61,12 @@ class Monorepo:
             for raw in declaration.requirements:
                 names.setdefault(requirement_key(raw, declaration.rel), raw)
         return names
+
+    def optional_names(self, pkg: PythonPackage) -> dict[str, str]:
+        """canonical name -> the first requirement that declares it in an optional extra."""
+        if pkg.folder not in self._extras:
+            names: dict[str, str] = {}
+            for rel, raw in read_extras(pkg):
+                names.setdefault(requirement_key(raw, rel), raw)
+            self._extras[pkg.folder] = names
+        return self._extras[pkg.folder]

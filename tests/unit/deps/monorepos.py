@@ -143,6 +143,11 @@ def findings(report: DepsReport) -> set[tuple[str, str, str]]:
     return {(f.service, f.kind, f.dependency) for f in report.findings}
 
 
+def kinds(report: DepsReport) -> dict[str, str]:
+    """dependency -> the kind of its finding, for one service's report."""
+    return {f.dependency: f.kind for f in report.findings}
+
+
 def apply(root: Path, *names: str, policy: DepsPolicy = POLICY) -> DepsReport:
     report = audit(root, *names, policy=policy)
     apply_changes(root, report.changes)

@@ -2,9 +2,12 @@
 
 import json
 
+import pytest
+
 from sutra_deploy.deps.auditing import finding_kinds
 from sutra_deploy.deps.model import FINDING_KINDS, DepsPolicy
 from sutra_deploy.edge import DEFAULTS
+from sutra_deploy.errors import SourceRootError
 from sutra_deploy.source import REFERENCE_ROOT
 
 from .monorepos import (
@@ -15,6 +18,7 @@ from .monorepos import (
     audit,
     findings,
     inv,
+    kinds,
     one_line,
     package_dir,
     pyproject,
@@ -283,9 +287,10 @@ def test_nox_gate_fails_on_the_scenario_but_only_warns_about_unused(tmp_path):
     assert inv("--root", str(unused)).returncode == 1
 
 
-def test_fail_on_defaults_to_every_kind():
-    assert finding_kinds([]) == frozenset(FINDING_KINDS)
+def test_fail_on_defaults_to_every_kind_but_optional_undeclared():
+    assert finding_kinds([]) == frozenset(FINDING_KINDS) - {"optional-undeclared"}
     assert finding_kinds(["unused"]) == {"unused"}
+    assert finding_kinds(["optional-undeclared"]) == {"optional-undeclared"}
 
 
 def test_unknown_fail_on_kind():
@@ -306,3 +311,195 @@ def test_named_service_without_a_python_package(tmp_path):
     assert report.without_package == (
         f"sutra-client has no Python package ({client} has no setup.py or pyproject.toml)",
     )
+
+
+# --- a root that is not a Sutra checkout ----------------------------------------------
+
+NOT_A_CHECKOUT = {
+    "empty": {},
+    "unrelated files": {
+        "README.md": "# notes\n",
+        "src/tool.py": "import requests\n",
+        # A Python package, but no service's: packages/ alone does not make a checkout.
+        "packages/tool/pyproject.toml": '[project]\nname = "tool"\ndependencies = ["requests"]\n',
+        "packages/tool/tool.py": "import requests\n",
+        # A service's folder without its metadata.
+        "sutra-api/sutra_api/__init__.py": "import fastapi\n",
+    },
+}
+
+
+@pytest.mark.parametrize("files", NOT_A_CHECKOUT.values(), ids=NOT_A_CHECKOUT.keys())
+def test_a_root_without_any_service_package_is_exit_2(tmp_path, files):
+    root = tree(tmp_path, files).resolve()
+    message = f"no Python service package under {root}; is it a Sutra checkout?"
+    with pytest.raises(SourceRootError, match="no Python service package under"):
+        audit(root)
+    for args in ([], ["--fail-on", "service-coupling,undeclared"], ["--json"], ["--apply"]):
+        result = inv("--root", str(root), *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.strip() == f"error: {message}"
+        assert result.stdout == ""
+
+
+def test_a_root_with_some_service_packages_is_checked_as_before(tmp_path):
+    root = tree(
+        tmp_path,
+        {
+            "sutra-control/pyproject.toml": pyproject("sutra-control"),
+            "sutra-control/sutra_control/__init__.py": "import json\n",
+        },
+    )
+    result = inv("--root", str(root))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "dependencies match the imports"
+    # A service asked for by name that has no package here: a log line, as before.
+    named = inv("--root", str(root), "--service", "sutra-api")
+    assert named.returncode == 0, named.stderr
+    assert named.stdout.strip() == "no Python service package to check"
+    assert f"sutra-api has no Python package ({package_dir('sutra-api')} has no" in named.stderr
+
+
+# --- optional imports and extras ------------------------------------------------------
+
+OPTIONAL_IMPORTS = """\
+import importlib.util
+
+import fastapi
+
+try:
+    import orjson as json
+except ImportError:
+    import json
+
+if importlib.util.find_spec("uvloop"):
+    import uvloop
+"""
+
+
+def test_a_guarded_import_declared_nowhere_is_its_own_kind_and_only_warns(tmp_path):
+    root = tree(
+        tmp_path,
+        {
+            "sutra-api/pyproject.toml": pyproject("sutra-api", "fastapi>=0.110"),
+            "sutra-api/sutra_api/__init__.py": OPTIONAL_IMPORTS,
+        },
+    )
+    report = audit(root)
+    assert kinds(report) == {"orjson": "optional-undeclared", "uvloop": "optional-undeclared"}
+    assert not any(f.fixable for f in report.findings)
+    assert report.changes == ()  # never moved into the required dependencies
+    orjson = next(f for f in report.findings if f.dependency == "orjson")
+    assert orjson.detail.startswith("orjson is imported in sutra_api/__init__.py:6, guarded:")
+
+    for args in ([], ["--fail-on", "service-coupling,undeclared"], ["--apply"]):
+        result = inv("--root", str(root), *args)
+        assert result.returncode == 0, (args, result.stderr)
+        assert result.stderr.strip() == "warning: 2 optional-undeclared finding(s), not failing the check"
+    assert read(root, "sutra-api/pyproject.toml") == pyproject("sutra-api", "fastapi>=0.110")
+
+    as_json = inv("--root", str(root), "--json")
+    assert as_json.returncode == 0
+    out = json.loads(as_json.stdout)
+    assert set(out) == {"findings", "changes"} and out["changes"] == []
+    assert [(f["kind"], f["dependency"]) for f in out["findings"]] == [
+        ("optional-undeclared", "orjson"),
+        ("optional-undeclared", "uvloop"),
+    ]
+    assert all(set(f) == {"service", "kind", "dependency", "detail"} for f in out["findings"])
+
+    strict = inv("--root", str(root), "--fail-on", "optional-undeclared")
+    assert strict.returncode == 1
+    assert one_line(strict) == (
+        "error: 2 dependency problems in sutra-api; they need a change by hand (see the table)"
+    )
+
+
+def test_a_requirement_in_an_optional_extra_is_declared_and_left_as_written(tmp_path):
+    files = {
+        "sutra-api/pyproject.toml": """\
+            [project]
+            name = "sutra-api"
+            dependencies = [
+                "fastapi>=0.110",
+                "requests",
+            ]
+
+            [project.optional-dependencies]
+            speed = ["uvloop>=0.19; sys_platform != 'win32'", "orjson~=3.9"]
+        """,
+        "sutra-api/setup.py": """\
+            from setuptools import setup
+
+            EXTRAS = {"yaml": ["PyYAML>=6.0"], "dev": ["pytest"]}
+
+            setup(
+                name="sutra-api",
+                install_requires=["fastapi>=0.110", "requests"],
+                extras_require=EXTRAS,
+            )
+        """,
+        # uvloop and orjson guarded, yaml not: all declared, in an extra of one file or the other.
+        "sutra-api/sutra_api/__init__.py": OPTIONAL_IMPORTS + "import yaml\nimport httpx\n",
+    }
+    root = tree(tmp_path, files)
+    report = audit(root)
+    assert findings(report) == {
+        ("sutra-api", "unused", "requests"),
+        ("sutra-api", "undeclared", "httpx"),
+    }
+    apply(root)
+    pyproject_text = read(root, "sutra-api/pyproject.toml")
+    # Only what was wrong changed: the extras, their specifiers and markers are as written.
+    assert 'speed = ["uvloop>=0.19; sys_platform != \'win32\'", "orjson~=3.9"]\n' in pyproject_text
+    assert f'dependencies = [\n    "fastapi>=0.110",\n    "{POLICY.known_specs["httpx"]}",\n]' in (
+        pyproject_text
+    )
+    setup_py = read(root, "sutra-api/setup.py")
+    assert 'EXTRAS = {"yaml": ["PyYAML>=6.0"], "dev": ["pytest"]}' in setup_py
+    assert f'install_requires=["fastapi>=0.110", "{POLICY.known_specs["httpx"]}"],' in setup_py
+    assert audit(root).findings == ()
+
+
+def test_an_extra_that_is_not_a_table_of_lists_is_one_error(tmp_path):
+    root = tree(
+        tmp_path,
+        {
+            "sutra-api/pyproject.toml": '[project]\nname = "sutra-api"\noptional-dependencies = ["x"]\n',
+            "sutra-api/sutra_api/__init__.py": "",
+        },
+    )
+    result = inv("--root", str(root))
+    assert result.returncode == 2
+    assert one_line(result) == (
+        f"error: {source_rel('sutra-api/pyproject.toml')}: [project.optional-dependencies] "
+        "is not a table of lists of strings"
+    )
+
+
+# --- what servers load at run time ----------------------------------------------------
+
+RUNTIME_ONLY = [
+    "uvicorn[standard]>=0.24",
+    "websockets>=12",
+    "httptools",
+    "uvloop>=0.19; sys_platform != 'win32'",
+    "watchfiles",
+    "python-dotenv>=1.0",
+    "python-multipart>=0.0.9",
+    "email-validator>=2",
+]
+
+
+def test_what_uvicorn_and_fastapi_load_at_run_time_is_not_unused(tmp_path):
+    root = tree(
+        tmp_path,
+        {
+            "sutra-api/pyproject.toml": pyproject("sutra-api", "fastapi>=0.110", *RUNTIME_ONLY, "requests"),
+            "sutra-api/sutra_api/__init__.py": "import fastapi\n",
+        },
+    )
+    assert findings(audit(root)) == {("sutra-api", "unused", "requests")}
+    apply(root)
+    # --apply removes what is unused and keeps every runtime-only requirement as written.
+    assert read(root, "sutra-api/pyproject.toml") == pyproject("sutra-api", "fastapi>=0.110", *RUNTIME_ONLY)

@@ -4,7 +4,7 @@ import pytest
 
 from sutra_deploy.deps.model import DependencyFileError, DepsPolicy
 
-from .monorepos import apply, audit, findings, inv, read, source_rel, tree
+from .monorepos import POLICY, apply, audit, findings, inv, read, source_rel, tree
 
 
 def test_setup_py_only(tmp_path):
@@ -126,3 +126,53 @@ def test_invalid_toml_names_the_file(tmp_path):
     with pytest.raises(DependencyFileError) as raised:
         audit(root)
     assert str(raised.value).startswith(f"{source_rel('sutra-api/pyproject.toml')}: not valid TOML: ")
+
+
+LATIN_1_SETUP_PY = """\
+# -*- coding: latin-1 -*-
+# Auteur : François, équipe données
+from setuptools import setup
+
+setup(
+    name="sutra-api",
+    description="API publique, déployée à part",
+    install_requires=["fastapi", "requests"],
+)
+"""
+
+
+def test_setup_py_in_another_encoding_is_read_and_written_in_it(tmp_path):
+    root = tree(tmp_path, {"sutra-api/sutra_api/__init__.py": "import fastapi\nimport httpx\n"})
+    setup_py = root / source_rel("sutra-api/setup.py")
+    setup_py.write_bytes(LATIN_1_SETUP_PY.encode("latin-1"))
+    assert findings(audit(root)) == {
+        ("sutra-api", "unused", "requests"),
+        ("sutra-api", "undeclared", "httpx"),
+    }
+    result = inv("--root", str(root), "--apply")
+    assert result.returncode == 0, result.stderr
+    httpx = POLICY.known_specs["httpx"]
+    # Still latin-1, as its coding line says; only the list changed.
+    assert setup_py.read_bytes() == LATIN_1_SETUP_PY.replace(
+        '["fastapi", "requests"]', f'["fastapi", "{httpx}"]'
+    ).encode("latin-1")
+
+
+def test_setup_py_with_a_bom_keeps_it(tmp_path):
+    root = tree(tmp_path, {"sutra-api/sutra_api/__init__.py": "import fastapi\n"})
+    setup_py = root / source_rel("sutra-api/setup.py")
+    text = 'from setuptools import setup\nsetup(name="sutra-api", install_requires=["fastapi", "x"])\n'
+    setup_py.write_bytes(text.encode("utf-8-sig"))
+    apply(root)
+    assert setup_py.read_bytes() == text.replace(', "x"', "").encode("utf-8-sig")
+
+
+def test_undecodable_setup_py_is_one_line_and_exit_2(tmp_path):
+    root = tree(tmp_path, {"sutra-api/sutra_api/__init__.py": ""})
+    (root / source_rel("sutra-api/setup.py")).write_bytes(LATIN_1_SETUP_PY.encode("latin-1")[26:])
+    result = inv("--root", str(root))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"error: {source_rel('sutra-api/setup.py')}: not decodable as utf-8 "
+        "(invalid continuation byte at byte 15)"
+    )

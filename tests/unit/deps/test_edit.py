@@ -130,3 +130,26 @@ def test_the_editors_load_only_to_edit():
         [sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_a_symlink_planted_at_the_old_staging_name_is_not_followed(tmp_path):
+    """Before, each file was staged at `.NAME.fix-deps`: whoever could write in the folder
+    could point that name elsewhere and have fix-deps overwrite what it points to."""
+    root = tree(tmp_path / "root", SCENARIO)
+    setup_py = root / source_rel("sutra-api/setup.py")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not fix-deps' to write\n")
+    victim.chmod(0o600)
+    planted = setup_py.with_name(".setup.py.fix-deps")
+    planted.symlink_to(victim)
+    setup_py.chmod(0o640)
+
+    apply(root)
+    assert victim.read_text() == "not fix-deps' to write\n"
+    assert victim.stat().st_mode & 0o777 == 0o600
+    assert planted.is_symlink()  # left as found
+    assert not setup_py.is_symlink()
+    assert HYBRID_NUMPY in setup_py.read_text()
+    assert setup_py.stat().st_mode & 0o777 == 0o640
+    staged = {p.name for p in setup_py.parent.iterdir() if p.name.startswith(".")}
+    assert staged == {".setup.py.fix-deps"}  # the planted link only: nothing left behind

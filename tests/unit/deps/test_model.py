@@ -11,6 +11,8 @@ def test_policy_names_compare_canonically():
     assert policy.runtime_only == {"gunicorn"}
     assert policy.known_specs == {"pydantic-settings": "Pydantic_Settings>=2"}
     assert DepsPolicy.from_settings({}) == DepsPolicy(frozenset(), {}, {})
+    assert DepsPolicy.from_settings({}).max_file_bytes is None  # no limit unless the settings give one
+    assert DepsPolicy.from_settings({"max_file_bytes": 1000}).max_file_bytes == 1000
 
 
 @pytest.mark.parametrize(
@@ -19,6 +21,10 @@ def test_policy_names_compare_canonically():
         ({"runtime_only": "uvicorn"}, "setting sutra.deps.runtime_only: expected a list of names"),
         ({"import_names": {"yaml": 1}}, "setting sutra.deps.import_names: expected a table"),
         ({"known_specs": ["not a requirement!"]}, "setting sutra.deps.known_specs: 'not a requirement!'"),
+        ({"max_file_bytes": 0}, "setting sutra.deps.max_file_bytes: expected a positive number of bytes"),
+        ({"max_file_bytes": -1}, "setting sutra.deps.max_file_bytes: expected a positive number"),
+        ({"max_file_bytes": "5MB"}, "setting sutra.deps.max_file_bytes: expected a positive number"),
+        ({"max_file_bytes": True}, "setting sutra.deps.max_file_bytes: expected a positive number"),
     ],
 )
 def test_malformed_settings_are_one_error(settings, message):
