@@ -7,6 +7,7 @@ changes a cluster is printed instead.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +59,10 @@ class Kubectl:
         revision = [f"--to-revision={to_revision}"] if to_revision else []
         self._run("rollout", "undo", f"deployment/{deployment}", "--namespace", namespace, *revision)
 
+    def rollout_history(self, deployment: str, namespace: str) -> str:
+        """The Deployment's revisions as kubectl lists them (REVISION, CHANGE-CAUSE)."""
+        return self._run("rollout", "history", f"deployment/{deployment}", "--namespace", namespace).stdout
+
     def revision(self, deployment: str, namespace: str) -> int | None:
         """The Deployment's current rollout revision; None if it does not exist (yet)."""
         path = "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}"
@@ -74,6 +79,10 @@ class Kubectl:
 
     def get(self, kinds: str, namespace: str) -> str:
         return self._run("get", kinds, "--namespace", namespace).stdout
+
+    def top_pods(self, namespace: str) -> str:
+        """Each pod's CPU and memory use now, one `NAME CPU MEMORY` line each (metrics-server)."""
+        return self._run("top", "pods", "--namespace", namespace, "--no-headers").stdout
 
     @contextlib.contextmanager
     def port_forward(
@@ -101,3 +110,18 @@ class Kubectl:
                         service,
                         failure_reason(forward.output()),
                     )
+
+    # --- read-only: what `inv verify` reads from a live cluster (with `top_pods` above) -----
+    # Like every call to a cluster these are printed, not run, when dry; a dry read is empty.
+
+    def get_json(self, kind: str, namespace: str | None = None) -> dict:
+        """`kubectl get KIND --output json`, parsed: a List whose `items` are the objects.
+        ``namespace`` None reads a cluster-scoped kind (nodes)."""
+        scope = ("--namespace", namespace) if namespace else ()
+        result = self._run("get", kind, *scope, "--output", "json")
+        if self.dry:
+            return {"apiVersion": "v1", "kind": "List", "items": []}
+        try:
+            return json.loads(result.stdout)
+        except json.JSONDecodeError:
+            raise SutraError(f"kubectl get {kind} gave no JSON: {result.stdout[:200]!r}") from None

@@ -18,6 +18,7 @@ from .manifests import (
     require_valid,
     stateful_names,
 )
+from .policy import is_default_deny_ingress
 
 log = logging.getLogger("sutra")
 
@@ -41,12 +42,17 @@ def check_context(kubectl: Kubectl, env: Environment) -> None:
 
 
 def apply_groups(objects: Sequence[dict]) -> list[tuple[str, list[dict]]]:
-    """The plan's order: the namespace, then storage, then the workloads, then autoscaling."""
+    """The plan's order: the namespace, then storage, then the workloads, then autoscaling.
+
+    The network policies go with the namespace, so no pod of the stack ever runs without them.
+    Within that group the default deny comes last: in a namespace whose pods already serve,
+    each pod's allowed callers are in place before the default deny closes everything else.
+    """
     stateful = stateful_names(objects)
     groups: dict[str, list[dict]] = {"namespace": [], "storage": [], "workloads": [], "autoscalers": []}
     for o in objects:
         kind, name = o.get("kind"), o["metadata"]["name"]
-        if kind == "Namespace":
+        if kind in ("Namespace", "NetworkPolicy"):
             groups["namespace"].append(o)
         elif kind == "PersistentVolumeClaim" or name in stateful:
             groups["storage"].append(o)
@@ -54,7 +60,15 @@ def apply_groups(objects: Sequence[dict]) -> list[tuple[str, list[dict]]]:
             groups["autoscalers"].append(o)
         else:
             groups["workloads"].append(o)
+    groups["namespace"].sort(key=_namespace_rank)
     return [(label, members) for label, members in groups.items() if members]
+
+
+def _namespace_rank(obj: dict) -> int:
+    """The Namespace, then the network policies that allow, then the default deny."""
+    if obj.get("kind") == "Namespace":
+        return 0
+    return 2 if is_default_deny_ingress(obj) else 1
 
 
 def deployments_in_order(objects: Sequence[dict], order: Sequence[str] = ()) -> list[str]:

@@ -41,3 +41,13 @@ def test_jobs_run_the_projects_own_commands_at_the_right_moments():
     assert set(deploy["needs"]) == {"checks", "integration"}
     assert "inv deploy --env staging" in steps_run(deploy)
     assert "production" not in WORKFLOW.read_text()  # production is never deployed by CI
+
+
+def test_the_kubeconfig_is_never_readable_by_others():
+    deploy = yaml.safe_load(WORKFLOW.read_text())["jobs"]["deploy-staging"]
+    [script] = [step["run"] for step in deploy["steps"] if "~/.kube/config" in step.get("run", "")]
+    lines = [line.strip() for line in script.splitlines()]
+    writes = [i for i, line in enumerate(lines) if "> ~/.kube/config" in line]
+    # The file is created under the umask: it must already be 077 when the shell creates it.
+    assert writes and "umask 077" in lines[: writes[0]]
+    assert "chmod 600 ~/.kube/config" in lines

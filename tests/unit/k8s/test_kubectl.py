@@ -34,6 +34,8 @@ def test_every_cluster_call_is_printed_and_not_run_when_dry(capsys):
     kubectl.rollout_undo("sutra-api", "ns")
     kubectl.set_image("sutra-api", "sutra-api", "r.io/sutra-api:v1", "ns")
     assert kubectl.revision("sutra-api", "ns") is None
+    assert kubectl.rollout_history("sutra-api", "ns") == ""
+    assert kubectl.top_pods("ns") == ""
     with kubectl.port_forward("sutra-api", "ns", 18000, 8000) as forward:
         assert forward is None
     revision = "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}"
@@ -45,6 +47,8 @@ def test_every_cluster_call_is_printed_and_not_run_when_dry(capsys):
         "kubectl rollout undo deployment/sutra-api --namespace ns",
         "kubectl set image deployment/sutra-api sutra-api=r.io/sutra-api:v1 --namespace ns",
         f"kubectl get deployment/sutra-api --namespace ns --output '{revision}'",
+        "kubectl rollout history deployment/sutra-api --namespace ns",
+        "kubectl top pods --namespace ns --no-headers",
         "kubectl port-forward svc/sutra-api 18000:8000 --namespace ns --address 127.0.0.1",
     ]
     assert capsys.readouterr().out.splitlines() == commands.printed

@@ -48,12 +48,24 @@ def wait_argv(name: str, env=STAGING) -> list[str]:
     ]
 
 
+def network_policy(name: str, selector: dict, ingress: list | None = None) -> dict:
+    spec: dict = {"podSelector": selector, "policyTypes": ["Ingress"]}
+    if ingress is not None:
+        spec["ingress"] = ingress
+    return {"kind": "NetworkPolicy", "metadata": {"name": name}, "spec": spec}
+
+
 def test_groups_and_waits_follow_the_plans_order():
+    storage = {"volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]}
     objects = [
+        network_policy("default-deny-ingress", {}),
         {"kind": "HorizontalPodAutoscaler", "metadata": {"name": "b"}},
         {"kind": "Deployment", "metadata": {"name": "b"}, "spec": {"template": {"spec": {}}}},
         {"kind": "PersistentVolumeClaim", "metadata": {"name": "data"}},
+        # Named like the storage Deployment, still applied with the namespace.
+        network_policy("s", {"matchLabels": {"app.kubernetes.io/name": "s"}}, [{"from": []}]),
         {"kind": "Namespace", "metadata": {"name": "ns"}},
+        {"kind": "Deployment", "metadata": {"name": "s"}, "spec": {"template": {"spec": storage}}},
         {"kind": "Deployment", "metadata": {"name": "a"}, "spec": {"template": {"spec": {}}}},
         {"kind": "PodDisruptionBudget", "metadata": {"name": "a"}},
     ]
@@ -62,9 +74,16 @@ def test_groups_and_waits_follow_the_plans_order():
         for label, members in apply_groups(objects)
     }
     assert list(groups) == ["namespace", "storage", "workloads", "autoscalers"]
+    # The namespace, the policies that allow, and only then the default deny.
+    assert groups["namespace"] == [
+        ("Namespace", "ns"),
+        ("NetworkPolicy", "s"),
+        ("NetworkPolicy", "default-deny-ingress"),
+    ]
+    assert groups["storage"] == [("PersistentVolumeClaim", "data"), ("Deployment", "s")]
     assert groups["workloads"] == [("Deployment", "b"), ("Deployment", "a")]
-    assert deployments_in_order(objects, ["b", "a"]) == ["b", "a"]
-    assert deployments_in_order(objects) == ["a", "b"]
+    assert deployments_in_order(objects, ["b", "a"]) == ["s", "b", "a"]
+    assert deployments_in_order(objects) == ["s", "a", "b"]
 
 
 def test_apply_goes_in_the_plans_order_and_waits_for_every_rollout(standin):
@@ -75,7 +94,10 @@ def test_apply_goes_in_the_plans_order_and_waits_for_every_rollout(standin):
     assert records[0]["argv"] == ["config", "current-context"]
     groups = [documents(r["stdin"]) for r in records if r["argv"][0] == "apply"]
     kinds = [[(d["kind"], d["metadata"]["name"]) for d in group] for group in groups]
-    assert [k for k, _ in kinds[0]] == ["Namespace"]
+    # The namespace with its network policies, the default deny last; then the workloads.
+    assert [k for k, _ in kinds[0]] == ["Namespace"] + ["NetworkPolicy"] * (len(kinds[0]) - 1)
+    assert kinds[0][-1] == ("NetworkPolicy", "default-deny-ingress")
+    assert {n for k, n in kinds[0] if k == "NetworkPolicy"} >= set(STACK.service_names)
     assert {k for k, _ in kinds[1]} == {"PersistentVolumeClaim", "Deployment", "Service"}
     assert all(("Deployment", name) in kinds[1] and ("Service", name) in kinds[1] for name in STATEFUL)
     assert {k for k, _ in kinds[2]} == {"Deployment", "Service"}
