@@ -37,6 +37,8 @@ log = logging.getLogger("sutra")
 API_TIMEOUT = 60
 STREAM_TIMEOUT = 600
 SAVE_CHUNK_BYTES = 1 << 20
+COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
+COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
 
 
 class EngineError(SutraError):
@@ -94,6 +96,8 @@ class ContainerInfo:
     id: str = ""
     created: datetime | None = None
     health_log: tuple[HealthCheck, ...] = ()
+    service: str = ""  # the compose service it runs, from its label
+    published: tuple[int, ...] = ()  # host ports
     memory_limit: int = 0  # bytes; 0 is none
     memory_swap_limit: int = 0  # memory + swap; equal to memory_limit means no swap
     nano_cpus: int = 0  # CPUs x 1e9; 0 is none
@@ -120,10 +124,26 @@ class ContainerInfo:
                 for run in health.get("Log") or ()
                 if run.get("Start") and run.get("End")
             ),
+            service=((attrs.get("Config") or {}).get("Labels") or {}).get(COMPOSE_SERVICE_LABEL, ""),
+            published=tuple(
+                sorted(
+                    {
+                        int(binding["HostPort"])
+                        for bindings in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).values()
+                        for binding in bindings or ()
+                        if binding.get("HostPort")
+                    }
+                )
+            ),
             memory_limit=int(host.get("Memory") or 0),
             memory_swap_limit=int(host.get("MemorySwap") or 0),
             nano_cpus=int(host.get("NanoCpus") or 0),
         )
+
+    @property
+    def healthy(self) -> bool:
+        """Running, and healthy if it has a check at all."""
+        return self.state == "running" and self.health in ("healthy", "")
 
     def seconds_to_first_healthy_check(self) -> float | None:
         """From creation to the end of the first passing health check still in the log."""
@@ -207,6 +227,22 @@ class Engine:
             return
         with translated_errors():
             self.client.api.restart(container, timeout=timeout)
+
+    def project_containers(self, project: str) -> list[ContainerInfo]:
+        """Every container of a compose project (its label), running or not, inspected.
+
+        One list call and an inspect each, over the engine's socket: cheap enough to poll
+        several times a second, unlike starting `docker compose ps` each time.
+        """
+        with translated_errors():
+            listed = self.client.api.containers(
+                all=True, filters={"label": f"{COMPOSE_PROJECT_LABEL}={project}"}
+            )
+            found = []
+            for summary in listed:
+                with contextlib.suppress(docker_not_found()):  # removed between the list and the inspect
+                    found.append(ContainerInfo.from_attrs(self.client.api.inspect_container(summary["Id"])))
+            return found
 
     def logs(self, container: str, *, tail: int) -> str:
         with translated_errors():
@@ -314,6 +350,12 @@ class Engine:
         for change in changes:
             argv += ["--change", change]
         self.commands.run([*argv, str(tarball), ref], mutates=True)
+
+
+def docker_not_found() -> type[Exception]:
+    from docker.errors import NotFound
+
+    return NotFound
 
 
 def split_tag(ref: str) -> tuple[str, str | None]:

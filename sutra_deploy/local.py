@@ -13,8 +13,8 @@ from pathlib import Path
 from tabulate import tabulate
 
 from .commands import Result
-from .compose import Compose, ContainerState
-from .engine import Engine
+from .compose import Compose
+from .engine import ContainerInfo, Engine
 from .errors import ImageMissing, SutraError
 from .inputs import number
 from .stack import Service, Stack
@@ -152,7 +152,7 @@ class LocalStack:
 
     def check_ports(self, compose: Compose) -> None:
         """A host port held by anything but this project's own container is a clear error."""
-        ours = {c.service: set(c.published) for c in compose.ps() if c.state == "running"}
+        ours = {c.service: set(c.published) for c in self.containers() if c.state == "running"}
         for service in self.stack.services:
             port = self.host_port(service)
             if port in ours.get(service.name, set()):
@@ -162,6 +162,10 @@ class LocalStack:
                     f"host port {port} for {service.name} is already in use; stop whatever holds it "
                     f"or choose another with {port_env(service)}=<port>"
                 )
+
+    def containers(self) -> list[ContainerInfo]:
+        """The project's containers, from the engine (compose labels them with the project)."""
+        return self.docker.project_containers(self.project)
 
     def up(self, version: str, *, timeout: float, clock: Clock = SYSTEM_CLOCK) -> list[ServiceStatus]:
         """Start the stack and poll until every service is healthy; idempotent."""
@@ -182,7 +186,7 @@ class LocalStack:
         healthy_after: dict[str, float] = {}
 
         def all_healthy() -> bool:
-            states = {c.service: c for c in compose.ps()}
+            states = {c.service: c for c in self.containers()}
             for name, state in states.items():
                 if state.healthy and name not in healthy_after:
                     healthy_after[name] = clock.now() - started
@@ -201,7 +205,7 @@ class LocalStack:
         return self.status(version, healthy_after)
 
     def _failure(self, compose: Compose, reason: list[str]) -> str:
-        states = {c.service: c for c in compose.ps()}
+        states = {c.service: c for c in self.containers()}
         sick = [n for n in self.stack.service_names if not (n in states and states[n].healthy)]
         for name in sick:
             tail = compose.logs([name], tail=LOG_LINES_ON_FAILURE, check=False).rstrip()
@@ -216,7 +220,8 @@ class LocalStack:
         return f"services not healthy: {detail or 'none'}{why}"
 
     def status(self, version: str, healthy_after: Mapping[str, float] | None = None) -> list[ServiceStatus]:
-        states: dict[str, ContainerState] = {c.service: c for c in self.compose(version).ps()}
+        self.compose(version)  # the version and the compose file are checked either way
+        states: dict[str, ContainerInfo] = {c.service: c for c in self.containers()}
         rows = []
         for service in self.stack.services:
             state = states.get(service.name)
@@ -244,13 +249,7 @@ class LocalStack:
 
     def running_version(self) -> str | None:
         """The version of the images the project's containers run, if they agree on one."""
-        seen = set()
-        # Any version's view lists the same containers: the tag only changes what `up` starts.
-        for state in self.compose(self.stack.default_version).ps():
-            if state.state == "running":
-                container = self.docker.container(state.name)
-                if container is not None:
-                    seen.add(container.image.rpartition(":")[2])
+        seen = {c.image.rpartition(":")[2] for c in self.containers() if c.state == "running"}
         return seen.pop() if len(seen) == 1 else None
 
     def move(self, to_version: str, *, timeout: float) -> list[ServiceStatus]:

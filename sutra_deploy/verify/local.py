@@ -274,12 +274,7 @@ def start(
 
 
 def containers_of(local: LocalStack) -> dict[str, ContainerInfo]:
-    found = {}
-    for state in local.compose(local.stack.default_version).ps():
-        info = local.docker.container(state.name)
-        if info is not None:
-            found[state.service] = info
-    return found
+    return {c.service: c for c in local.containers()}
 
 
 def applied_limits(

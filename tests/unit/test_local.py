@@ -82,9 +82,15 @@ class FakeRunner:
             )
         return SimpleNamespace(argv=tuple(argv), returncode=0, stdout=stdout, stderr="", ok=True)
 
-    def inspect(self, name: str) -> SimpleNamespace:
-        self.calls.append((["inspect", name], {}))
-        return SimpleNamespace(image=self.containers[name][1])
+    def project_containers(self, project: str) -> list[SimpleNamespace]:
+        """What the engine lists for a compose project (one call, as LocalStack makes it)."""
+        self.calls.append((["containers", project], {}))
+        return [
+            SimpleNamespace(
+                service=name.rsplit("-", 1)[0].removeprefix(f"{project}-"), state=state, image=image
+            )
+            for name, (state, image) in self.containers.items()
+        ]
 
     def commands(self, word: str) -> list[tuple[list[str], dict[str, str]]]:
         return [(argv, env) for argv, env in self.calls if word in argv]
@@ -92,7 +98,10 @@ class FakeRunner:
 
 def local(runner: FakeRunner, images: bool = True, compose_file: Path = COMPOSE_FILE) -> LocalStack:
     docker = SimpleNamespace(
-        commands=runner, dry=False, image=lambda ref: object() if images else None, container=runner.inspect
+        commands=runner,
+        dry=False,
+        image=lambda ref: object() if images else None,
+        project_containers=runner.project_containers,
     )
     return LocalStack(STACK, docker, compose_file, "proj")
 
@@ -116,7 +125,7 @@ def test_an_unknown_version_or_a_missing_file_is_one_error(tmp_path):
         local(FakeRunner(), compose_file=tmp_path / "nowhere.yml").compose("v2")
 
 
-def test_running_version_reads_the_project_once_and_each_running_containers_tag():
+def test_running_version_reads_the_projects_running_containers_tags_once():
     runner = FakeRunner(
         {
             "proj-sutra-api-1": ("running", "sutra-api:v1"),
@@ -125,8 +134,8 @@ def test_running_version_reads_the_project_once_and_each_running_containers_tag(
         }
     )
     assert local(runner).running_version() == "v1"
-    assert len(runner.commands("ps")) == 1
-    assert [argv[-1] for argv, _ in runner.commands("inspect")] == ["proj-sutra-api-1", "proj-sutra-client-1"]
+    assert runner.commands("containers") == [(["containers", "proj"], {})]
+    assert runner.commands("ps") == []  # the engine lists the project: no compose process per look
 
 
 def test_running_version_is_unknown_when_nothing_runs_or_the_tags_disagree():
