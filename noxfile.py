@@ -61,7 +61,7 @@ def dependency_audit(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def integration(session: nox.Session) -> None:
     """Real images, a real compose stack on free ports and a real registry; always torn down."""
-    require_tools(session, "docker", "mmdebstrap", "docker-registry")
+    require_tools(session, "docker", "mmdebstrap", "docker-registry", "chromium")
     session.install("-r", DEV_REQUIREMENTS)
     project = f"sutra-it-{uuid.uuid4().hex[:8]}"
     env = {"INVOKE_SUTRA_PROJECT": project}

@@ -131,7 +131,7 @@ class Sampler:
             try:
                 usage.cpu_seconds = files.cpu_seconds() - self._cpu_start[service]
                 usage.max_usage = files.max_usage()
-            except OSError:  # the container went away (a restart): keep what was sampled
+            except (OSError, ValueError):  # the container went away (a restart): keep what was sampled
                 pass
 
     def _run(self) -> None:
@@ -142,7 +142,7 @@ class Sampler:
     def _sample(self, service: str, files: CgroupFiles) -> None:
         try:
             working_set = files.working_set()
-        except OSError:
+        except (OSError, ValueError):  # gone, or read while the kernel was rewriting it
             return
         usage = self.usage[service]
         usage.samples += 1
