@@ -1,8 +1,10 @@
 """The plan's automated deployment as one pipeline, undone on its own when it fails.
 
 Kubernetes: context check -> build -> sizes gate -> tag and push -> render with the pushed
-digests -> validate -> apply in order -> wait for every rollout -> smoke through port-forwards.
-Local: build -> sizes gate -> local-up -> smoke. A failed rollout or smoke rolls back.
+digests -> validate -> apply in order -> wait for every rollout -> smoke through port-forwards
+-> verify (the plan's metrics read from the cluster, printed; a failed metric exits 1 but
+rolls nothing back). Local: build -> sizes gate -> local-up -> smoke. A failed rollout or
+smoke rolls back.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from . import k8s, sizes
 from .engine import Engine
@@ -20,6 +23,8 @@ from .local import LocalStack, ServiceStatus, StackUnhealthy, local_urls, previo
 from .registry import Pushed, push_images
 from .smoke import SmokeFailed, SmokeReport, run_smoke
 from .stack import Stack
+from .verify.cluster import ClusterTargets, verify_cluster
+from .verify.model import VerifyReport
 
 log = logging.getLogger("sutra")
 
@@ -68,6 +73,7 @@ class KubernetesDeploy:
     env: k8s.Environment
     version: str
     smoke_timeout: float
+    verify_targets: ClusterTargets | None = None  # `sutra.verify`; None: its defaults
 
     def run(self, build: Callable[[], None]) -> SmokeReport | None:
         k8s.check_context(self.kubectl, self.env)  # before anything is built, pushed or applied
@@ -103,10 +109,42 @@ class KubernetesDeploy:
                 f"rolled back {', '.join(undone)}" if undone else "nothing to roll back (new or unchanged)"
             )
             raise DeployFailed(f"{failure}; {outcome}") from None
+        verify_deployed(self.kubectl, self.env, self.stack, objects, digests, smoke, self.verify_targets)
         return smoke
 
     def _pinned_env(self) -> k8s.Environment:
         return k8s.with_images(self.env, registry=None, tag=self.version)
+
+
+def verify_deployed(
+    kubectl: k8s.Kubectl,
+    env: k8s.Environment,
+    stack: Stack,
+    objects: Sequence[dict],
+    digests: Mapping[str, str],
+    smoke: SmokeReport | None,
+    targets: ClusterTargets | None = None,
+) -> VerifyReport | None:
+    """After the smoke passed: the plan's metrics read from the cluster, the pushed digests
+    checked, the table printed. A failed metric exits 1 after the table, and nothing is rolled
+    back: the rollouts and the smoke passed, and the report says what to look at."""
+    if kubectl.dry:  # a dry run has read nothing to verify; its printed sequence stays as it was
+        log.info("[deploy] verify skipped (dry run)")
+        return None
+    report = verify_cluster(
+        kubectl,
+        env,
+        stack,
+        objects=objects,
+        pushed_digests=digests,
+        smoke=smoke,
+        targets=targets,
+    )
+    print(report.table())
+    if not report.ok:
+        log.info("[deploy] verify failed; the deploy stays in place (verify does not roll back)")
+    report.raise_if_failed()
+    return report
 
 
 def gate_sizes(stack: Stack, engine: Engine, version: str) -> None:
@@ -140,10 +178,13 @@ def deploy_kubernetes(
     build: Callable[[], None],
     smoke_timeout: float,
     yes: bool,
+    verify_targets: Mapping[str, Any] | None = None,
 ) -> SmokeReport | None:
-    """`inv deploy --env E`: confirm where that is asked for, then the whole pipeline."""
+    """`inv deploy --env E`: confirm where that is asked for, then the whole pipeline, ending
+    with the cluster verify (``verify_targets``: `sutra.verify`, its defaults when None)."""
+    targets = ClusterTargets.from_settings(verify_targets)  # a bad setting stops it before the build
     k8s.confirm(env, yes=yes, dry=kubectl.dry)
-    return KubernetesDeploy(stack, engine, kubectl, env, version, smoke_timeout).run(build)
+    return KubernetesDeploy(stack, engine, kubectl, env, version, smoke_timeout, targets).run(build)
 
 
 def deploy_local(

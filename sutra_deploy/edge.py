@@ -42,10 +42,25 @@ DEFAULTS: dict[str, Any] = {
         "kubectl": "kubectl",  # the tests point this at a recording stand-in
         "cost": dict(PLAN_COST_RATES),  # `inv sizes --cost`: the plan's implied rates
         # fix-deps: what a service may declare without importing it (servers started by
-        # name), import names that differ from their distribution's (dotted prefixes allowed;
-        # extend in invoke.yaml), and the plan's specs for what it adds where code needs it.
+        # name, and what they and FastAPI load at run time), import names that differ from
+        # their distribution's (dotted prefixes allowed; extend in invoke.yaml), the plan's
+        # specs for what it adds where code needs it, and the largest source file it reads.
         "deps": {
-            "runtime_only": ["uvicorn", "gunicorn", "hypercorn", "daphne"],
+            "runtime_only": [
+                "uvicorn",
+                "gunicorn",
+                "hypercorn",
+                "daphne",
+                # uvicorn[standard]: the loop, HTTP parser, websockets, reload and .env support
+                "uvloop",
+                "httptools",
+                "websockets",
+                "watchfiles",
+                "python-dotenv",
+                # FastAPI: form and file uploads, pydantic's EmailStr
+                "python-multipart",
+                "email-validator",
+            ],
             "import_names": {
                 "pydantic_settings": "pydantic-settings",
                 "yaml": "PyYAML",
@@ -79,6 +94,22 @@ DEFAULTS: dict[str, Any] = {
                 "faiss": "faiss-cpu",
             },
             "known_specs": ["pydantic-settings>=2.0.0", "httpx>=0.25.0", "grpcio>=1.60.0"],
+            # Bigger source files are generated data: parsing 50 MB takes a minute and gigabytes.
+            "max_file_bytes": 5_000_000,
+        },
+        # `inv verify`: the plan's success metrics (its targets) and the size of the load, sized
+        # for a 2-core machine to finish in about a minute.
+        "verify": {
+            "requests": 600,
+            "concurrency": 4,
+            "pull_seconds": 180,  # image pull < 3 minutes
+            "startup_seconds": 30,  # pod startup < 30 s
+            "scale_up_seconds": 60,  # HPA scale-up < 60 s
+            "hpa_sync_seconds": 15,  # the HPA controller's default sync period
+            "memory_targets": {"sutra-api": "512Mi", "sutra-hybrid": "2Gi"},
+            "cpu_utilization": [50, 80],  # percent of the CPU requested
+            "cpu_gate": False,  # CPU utilisation is reported, and fails only when this is set
+            "limits_from": "production",  # the environment whose manifests cap the containers
         },
         # Each Kubernetes environment: its overlay, the kube context it must be applied in,
         # the registry its images are pushed to and pulled from, and whether to ask first.
@@ -153,6 +184,10 @@ class Session:
         from . import k8s
 
         return k8s.with_images(k8s.environment(self.settings, name), registry=registry, tag=tag)
+
+    @property
+    def compose_file(self) -> Path:
+        return Path(self.settings["compose_file"])
 
     @functools.cached_property
     def local_stack(self) -> LocalStack:

@@ -1,0 +1,88 @@
+"""`inv verify --env local` on the real reference images: its own project on free ports, the
+production manifests' limits, a real load, and a what-if that cannot fit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sutra_deploy.commands import Commands
+from sutra_deploy.edge import DEFAULTS
+from sutra_deploy.k8s.capacity import capacity
+from sutra_deploy.k8s.environments import environment
+from sutra_deploy.k8s.kubectl import Kubectl
+from sutra_deploy.k8s.manifests import render
+
+from .conftest import STACK, docker, inv
+
+MEASURED = ("image size:", "image pull:", "pod startup:", "memory:", "cpu:", "load: throughput", "load: p")
+
+
+@pytest.fixture(scope="module")
+def production_limits():
+    objects = render(
+        Kubectl(Commands(), "kubectl"), environment(DEFAULTS["sutra"], "production"), STACK.services
+    )
+    return {s.name: s.limits for s in capacity(objects).services}
+
+
+def verify_projects() -> list[str]:
+    listed = docker("ps", "--all", "--format", '{{.Label "com.docker.compose.project"}}').stdout.split()
+    return sorted({p for p in listed if p.startswith("sutra-verify-")})
+
+
+def test_verify_on_the_reference_stack_passes_with_real_measurements(built_v2, production_limits, tmp_path):
+    before = verify_projects()
+    result = inv(
+        "verify", "--requests", "120", "--concurrency", "3", "--json", "--report", str(tmp_path / "r")
+    )
+    report = json.loads(result.stdout)
+    failed = [m for m in report["metrics"] if m["status"] == "fail"]
+    assert result.returncode == 0, (failed, result.stderr[-2000:])
+    assert report["ok"] is True and report["env"] == "local"
+    metrics = {m["name"]: m for m in report["metrics"]}
+    for name, metric in metrics.items():
+        if name.startswith(MEASURED) and metric["status"] in ("pass", "info"):
+            assert isinstance(metric["value"], int | float) and metric["value"] > 0, metric
+    for service in STACK.service_names:
+        for prefix in ("image size", "image pull", "pod startup", "memory", "limits"):
+            assert metrics[f"{prefix}: {service}"]["status"] == "pass", metrics[f"{prefix}: {service}"]
+    # The limits docker inspect read back are the production manifests' (CPU clamped to the host).
+    cpus = int(docker("info", "--format", "{{.NCPU}}").stdout)
+    for service, limits in production_limits.items():
+        shown = metrics[f"limits: {service}"]["value"]
+        memory_mib = limits.memory_bytes // 2**20
+        assert shown.startswith(f"{memory_mib // 1024}Gi" if memory_mib >= 1024 else f"{memory_mib}Mi"), shown
+        assert f"{min(limits.cpu_millicores, cpus * 1000)}m CPU" in shown and "swap off" in shown
+    assert metrics["integrity: facts found after a storage restart"]["status"] == "pass"
+    assert metrics["HPA scale-up"]["status"] == "estimate"
+    assert metrics["zero-downtime deployments"]["status"] == "needs a cluster"
+    assert (tmp_path / "r" / "index.html").is_file() and (tmp_path / "r" / "verify.json").is_file()
+    # Its own project is gone, and so are the tags it pushed under.
+    assert verify_projects() == before
+    assert "verify-" not in docker("image", "ls", "--format", "{{.Tag}}").stdout
+
+
+def test_an_api_memory_limit_below_its_need_fails_verify(built_v2):
+    result = inv("verify", "--requests", "40", "--memory", "sutra-api=24Mi", "--json")
+    assert result.returncode == 1, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    failed = {m["name"] for m in report["metrics"] if m["status"] == "fail"}
+    assert failed & {"memory: sutra-api", "no OOMKilled containers", "pod startup: sutra-api"}, failed
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: verify failed: ") and "sutra-api" in last
+
+
+def test_verify_refuses_bad_input_before_starting_anything(built_v2):
+    before = verify_projects()
+    for args, message in (
+        (("--memory", "nope=1Gi"), "unknown service 'nope'"),
+        (("--requests", "0"), "--requests must be a positive whole number"),
+        (("--registry", "HTTP://bad"), "is not a registry reference"),
+    ):
+        result = inv("verify", *args)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().splitlines() == [f"error: {result.stderr.strip()[7:]}"]
+        assert message in result.stderr
+    assert verify_projects() == before
