@@ -2,13 +2,14 @@
 """Benchmark the build and the local stack. Figures for people, not a test: run it on a
 quiet machine.
 
+Verify (--verify): the wall time of `inv verify` with its default load.
 Startup (--startup): `inv --list`, and a no-op `inv build` against five plain `docker build`s.
 Build: cold and no-change build times, parallel against serial, each image's bytes against
 the plan. Local (--local): seconds from `inv local-up` to all healthy, cold (new containers,
 empty volume) and warm (containers recreated, data kept), against the plan's fixed
 `sleep 10`; and each container's peak memory while the smoke test runs in a loop.
 
-    .venv/bin/python scripts/benchmark.py [--bases] [--skip-serial] [--v1] [--no-build] [--startup] [--local]
+    .venv/bin/python scripts/benchmark.py [--bases] [--skip-serial] [--v1] [--no-build] [--startup] [--local] [--verify]
         [--json out.json]
 """
 
@@ -163,6 +164,27 @@ def benchmark_startup(options: argparse.Namespace, figures: dict) -> None:
     print(tabulate(rows, headers=["Startup", "Seconds", "Target"], colalign=("left", "right", "right")))
 
 
+def benchmark_verify(options: argparse.Namespace, figures: dict) -> None:
+    """`inv verify`'s own wall time, with its default load, and what it measured."""
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "invoke", "verify", "--json"], cwd=PROJECT_DIR, capture_output=True, text=True
+    )
+    figures["verify_seconds"] = time.monotonic() - started
+    report = (
+        json.loads(result.stdout) if result.stdout.strip().startswith("{") else {"ok": False, "metrics": []}
+    )
+    figures["verify"] = report
+    rows = [
+        [
+            "inv verify (default load), wall time",
+            f"{figures['verify_seconds']:.1f}",
+            "ok" if report["ok"] else "FAILED",
+        ]
+    ]
+    print(tabulate(rows, headers=["Verify", "Seconds", "Result"], colalign=("left", "right", "left")))
+
+
 def benchmark_local(options: argparse.Namespace, figures: dict) -> None:
     stack = load_stack(PROJECT_DIR / "stack.toml")
     # The benchmark's own project on free ports: the user's stack and volume are not touched.
@@ -222,6 +244,7 @@ def main() -> int:
     parser.add_argument("--local", action="store_true", help="also benchmark the local compose stack")
     parser.add_argument("--smoke-rounds", type=int, default=20, help="smoke runs while memory is watched")
     parser.add_argument("--startup", action="store_true", help="also time inv's startup and a no-op build")
+    parser.add_argument("--verify", action="store_true", help="also time inv verify --env local")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     options = parser.parse_args()
     figures: dict = {}
@@ -233,6 +256,9 @@ def main() -> int:
     if options.local:
         print()
         benchmark_local(options, figures)
+    if options.verify:
+        print()
+        benchmark_verify(options, figures)
     if options.json:
         options.json.write_text(json.dumps(figures, indent=2))
     return 0
