@@ -9,8 +9,8 @@ the plan. Local (--local): seconds from `inv local-up` to all healthy, cold (new
 empty volume) and warm (containers recreated, data kept), against the plan's fixed
 `sleep 10`; and each container's peak memory while the smoke test runs in a loop.
 
-    .venv/bin/python scripts/benchmark.py [--bases] [--skip-serial] [--v1] [--no-build] [--startup] [--local] [--verify]
-        [--json out.json]
+    .venv/bin/python scripts/benchmark.py [--bases] [--skip-serial] [--v1] [--no-build] [--startup] [--local]
+        [--verify] [--json out.json]
 """
 
 from __future__ import annotations
