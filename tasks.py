@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from invoke import Collection, task
 
-from sutra_deploy.deps.model import FINDING_KINDS
+from sutra_deploy.deps.model import DEFAULT_FAIL_ON, FINDING_KINDS
 from sutra_deploy.edge import DEFAULTS, session, user_errors
 from sutra_deploy.inputs import split_names
 
@@ -320,12 +320,65 @@ def capacity(c, env="production", json_=False):
 
 @task(
     help={
+        "env": "local (default): this machine, under the plan's limits; or a Kubernetes environment.",
+        "version": "local: the image version to verify (default v2).",
+        "registry": "local: push and pull through this registry (default: a throwaway one, if installed).",
+        "requests": "local: requests in the load (default sutra.verify.requests).",
+        "concurrency": "local: requests at a time (default sutra.verify.concurrency).",
+        "memory": "local what-if: SERVICE=QUANTITY memory limit instead of the manifest's (repeatable).",
+        "cpu": "local what-if: SERVICE=QUANTITY CPU limit instead of the manifest's (repeatable).",
+        "json": "Print one JSON object on stdout instead of the table.",
+        "report": "Also write index.html (table and charts) and verify.json into this folder.",
+    },
+    iterable=["memory", "cpu"],
+)
+@user_errors
+def verify(
+    c,
+    env="local",
+    version=None,
+    registry=None,
+    requests=None,
+    concurrency=None,
+    memory=None,
+    cpu=None,
+    json_=False,
+    report=None,
+):
+    """Measure the plan's success metrics: sizes, pulls, startup, load, memory, CPU, health."""
+    from sutra_deploy import verify as verify_mod
+
+    s = session(c)
+    if env != "local":
+        result = verify_mod.verify_cluster_environment(s.kubectl, s.environment(env), s.stack, s.settings)
+    else:
+        result = verify_mod.verify_local_stack(
+            s.stack,
+            s.engine,
+            s.kubectl,
+            s.environment,
+            compose_file=s.compose_file,
+            settings=s.settings["verify"],
+            version=version or s.stack.default_version,
+            registry=registry,
+            requests=requests,
+            concurrency=concurrency,
+            memory=memory or [],
+            cpu=cpu or [],
+        )
+    verify_mod.publish(result, as_json=json_, report_dir=report)
+
+
+@task(
+    help={
         "root": "Sutra source root (default: SUTRA_ROOT, else the reference implementation).",
         "service": "Check only this service's package (repeatable, or comma-separated).",
         "apply": "Rewrite setup.py and pyproject.toml, keeping their formatting and comments.",
         "json": "Print one JSON object on stdout instead of the table and diff.",
-        "fail-on": "Finding kinds that fail the check, comma-separated (default: all of "
+        "fail-on": "Finding kinds that fail the check, comma-separated, of "
         + ", ".join(FINDING_KINDS)
+        + " (default: "
+        + ", ".join(DEFAULT_FAIL_ON)
         + "); the others only warn.",
     },
     iterable=["service", "fail_on"],
@@ -348,6 +401,37 @@ def fix_deps(c, root=None, service=None, apply=False, json_=False, fail_on=None)
     )
 
 
+@task(
+    help={
+        "root": "Sutra source root (default: SUTRA_ROOT, else the reference implementation).",
+        "service": "Only this service (repeatable, or comma-separated).",
+        "write": "Write the Dockerfiles (without it: print them, or a diff with --force).",
+        "force": "Also regenerate v2 Dockerfiles that exist (shown as a diff; --write overwrites).",
+        "json": "Print one JSON object on stdout instead of the files, diffs or table.",
+        "extras": "Also install this optional extra of the package (repeatable, or comma-separated).",
+    },
+    iterable=["service", "extras"],
+)
+@user_errors
+def dockerfiles(c, root=None, service=None, write=False, force=False, json_=False, extras=None):
+    """Write the v2 Dockerfiles a checkout lacks, from its packages and pre-plan Dockerfiles."""
+    from sutra_deploy.dockerfiles import generate_dockerfiles
+
+    s = session(c)
+    generate_dockerfiles(
+        s.stack,
+        s.source_root(root),
+        names=split_names(service),
+        extras=split_names(extras),
+        settings=s.settings.get("dockerfiles"),
+        deps_settings=s.settings["deps"],
+        write=write,
+        force=force,
+        dry=s.dry,
+        as_json=json_,
+    )
+
+
 ns = Collection(
     base_images,
     build,
@@ -363,7 +447,9 @@ ns = Collection(
     rollback,
     deploy,
     capacity,
+    verify,
     fix_deps,
+    dockerfiles,
 )
 ns.configure(DEFAULTS)
 ns.configure({"tasks": {"auto_dash_names": True}})
