@@ -1,0 +1,150 @@
+"""What the parts of `inv dockerfiles` share: the settings, the errors, and the records passed
+from planning an image to writing its Dockerfile and reporting it."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..errors import SutraError
+
+# Programs that a pre-plan CMD runs as console scripts and that run as `python3 -m NAME` too
+# (extend with sutra.dockerfiles.script_modules).
+SCRIPT_MODULES = {
+    "uvicorn": "uvicorn",
+    "gunicorn": "gunicorn",
+    "hypercorn": "hypercorn",
+    "celery": "celery",
+    "flask": "flask",
+}
+
+DEFAULT_SETTINGS: dict[str, Any] = {
+    # Debian packages the deps stage installs before pip, for dependencies that have no wheel
+    # for the platform (a compiler, headers): a list for every service, or a table of
+    # service -> list. They never reach the runtime image.
+    "build_packages": [],
+    "script_modules": {},
+    # The [base_images] keys of the build image (pip, compileall) and the runtime image.
+    "build_base": "python",
+    "runtime_base": "python-runtime",
+}
+
+
+class DockerfileRefused(SutraError):
+    """The checkout says something an optimized image must not carry, or cannot be carried."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class DockerfileSettings:
+    build_packages: Mapping[str, tuple[str, ...]]  # service (or "*") -> Debian packages
+    script_modules: Mapping[str, str]
+    build_base: str
+    runtime_base: str
+
+    @classmethod
+    def from_settings(cls, raw: Mapping[str, Any] | None) -> DockerfileSettings:
+        merged = {**DEFAULT_SETTINGS, **dict(raw or {})}
+        unknown = sorted(set(merged) - set(DEFAULT_SETTINGS))
+        if unknown:
+            raise SutraError(
+                f"setting sutra.dockerfiles.{unknown[0]}: unknown "
+                f"(known: {', '.join(sorted(DEFAULT_SETTINGS))})"
+            )
+        packages = merged["build_packages"] or []
+        if isinstance(packages, str):
+            packages = packages.replace(",", " ").split()
+        if isinstance(packages, (list, tuple)):
+            table = {"*": packages}
+        elif isinstance(packages, Mapping):
+            table = dict(packages)
+        else:
+            raise SutraError(
+                "setting sutra.dockerfiles.build_packages: expected a list of Debian packages "
+                f"or a table of service = [packages], got {packages!r}"
+            )
+        checked: dict[str, tuple[str, ...]] = {}
+        for service, names in table.items():
+            if isinstance(names, str):
+                names = names.replace(",", " ").split()
+            if not isinstance(names, (list, tuple)) or not all(_debian_name(n) for n in names):
+                raise SutraError(
+                    f"setting sutra.dockerfiles.build_packages: {names!r} is not a list of Debian "
+                    "package names"
+                )
+            checked[str(service)] = tuple(names)
+        modules = merged["script_modules"] or {}
+        if not isinstance(modules, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in modules.items()
+        ):
+            raise SutraError("setting sutra.dockerfiles.script_modules: expected a table of script = module")
+        for key in ("build_base", "runtime_base"):
+            if not isinstance(merged[key], str) or not merged[key]:
+                raise SutraError(f"setting sutra.dockerfiles.{key}: expected a [base_images] key")
+        return cls(checked, {**SCRIPT_MODULES, **modules}, merged["build_base"], merged["runtime_base"])
+
+    def packages_for(self, service: str) -> tuple[str, ...]:
+        return tuple(
+            dict.fromkeys((*self.build_packages.get("*", ()), *self.build_packages.get(service, ())))
+        )
+
+
+def _debian_name(name: object) -> bool:
+    """A Debian package name (policy 5.6.1), optionally with =version: nothing a shell reads."""
+    if not isinstance(name, str) or not name:
+        return False
+    package, _, version = name.partition("=")
+    allowed = set("abcdefghijklmnopqrstuvwxyz0123456789+-.")
+    return (
+        len(package) >= 2
+        and package[0].isalnum()
+        and set(package) <= allowed
+        and set(version) <= allowed | set(":~ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    )
+
+
+Status = Literal["new", "changed", "unchanged", "exists"]
+
+
+@dataclass(frozen=True)
+class Generated:
+    """One service's v2 Dockerfile: what was generated and how it compares with the file."""
+
+    service: str
+    path: str  # relative to the source root
+    status: Status
+    text: str | None = None  # None when the file exists and --force was not given
+    existing: str | None = None
+    summary: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    written: bool = False
+
+    @property
+    def diff(self) -> str:
+        if self.text is None or self.existing is None or self.text == self.existing:
+            return ""
+        return "".join(
+            difflib.unified_diff(
+                self.existing.splitlines(keepends=True),
+                self.text.splitlines(keepends=True),
+                f"a/{self.path}",
+                f"b/{self.path}",
+            )
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "service": self.service,
+            "path": self.path,
+            "status": self.status,
+            "written": self.written,
+        }
+        if self.text is not None:
+            out.update(self.summary)
+            out["notes"] = list(self.notes)
+            out["dockerfile"] = self.text
+            out["diff"] = self.diff or None
+        return out

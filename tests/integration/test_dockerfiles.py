@@ -1,0 +1,197 @@
+"""`inv dockerfiles` on a synthetic Sutra checkout, then a real build and run of what it wrote:
+the image's own HEALTHCHECK reaches healthy, it answers on the stack's health path, runs as
+non-root and is under the service's size limit.
+
+Run alone with `pytest -m dockerfiles tests/integration` (or this file's path). The images
+are named by a copy of stack.toml (`sutra-gentest-<run>-…`), never the stack's own, and
+everything the test creates (the image, the deps stage the builder keeps, the container) is
+removed at the end."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import requests
+
+from sutra_deploy.stack import Stack, load_stack
+from sutra_deploy.waiting import wait_until
+
+from ..unit.dockerfiles.checkout import STACK, hadolint, make_checkout
+from .conftest import docker, inv
+
+# `-m dockerfiles` selects this file alone. The marker is not registered in a conftest or
+# pytest configuration yet (`config.addinivalue_line("markers", "dockerfiles: ...")` in
+# tests/integration/conftest.py would do it); until then its unknown-mark warning is silenced here.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
+    pytestmark = pytest.mark.dockerfiles
+
+SERVICE = STACK.service("sutra-api")
+# The synthetic checkout's monorepo client: only this test's deps stages copy it there.
+DEPS_STAGE_MARK = "/opt/local/sutra-storage-client"
+
+
+@dataclass(frozen=True)
+class Gentest:
+    root: Path
+    stack: Stack
+    env: dict[str, str]
+    prefix: str
+
+
+def own_stack_file(folder: Path, prefix: str) -> Path:
+    """stack.toml with every image renamed `<prefix><image>`: builds never touch the stack's own."""
+    text = STACK.path.read_text()
+    for service in STACK.services:
+        line = f'image = "{service.image}"'
+        assert text.count(line) == 1, line
+        text = text.replace(line, f'image = "{prefix}{service.image}"')
+    path = folder / "stack.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def gentest(tmp_path_factory) -> Iterator[Gentest]:
+    prefix = f"sutra-gentest-{uuid.uuid4().hex[:8]}-"
+    folder = tmp_path_factory.mktemp("dockerfiles")
+    root = make_checkout(folder / "sutra")
+    stack_file = own_stack_file(folder, prefix)
+    stack = load_stack(stack_file)
+    assert all(s.image.startswith(prefix) for s in stack.services)
+    started = time.time()
+    try:
+        yield Gentest(root, stack, {"INVOKE_SUTRA_STACK_FILE": str(stack_file)}, prefix)
+    finally:
+        remove_what_this_run_made(prefix, started)
+
+
+def remove_what_this_run_made(prefix: str, started: float) -> None:
+    containers = docker("ps", "-a", "-q", "--filter", f"name={prefix}", check=False).stdout.split()
+    if containers:
+        docker("rm", "--force", "--volumes", *containers, check=False)
+    listed = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
+    ours = [ref for ref in listed if ref.startswith(prefix)]
+    if ours:
+        docker("image", "rm", "--force", *ours, check=False)
+    # The legacy builder keeps each multi-stage build's deps stage as an untagged image: this
+    # run's is the one made since it started whose history copies the synthetic client.
+    for image in docker(
+        "image", "ls", "-q", "--no-trunc", "--filter", "dangling=true", check=False
+    ).stdout.split():
+        created = docker("image", "inspect", "-f", "{{.Created}}", image, check=False).stdout.strip()
+        history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image, check=False).stdout
+        if DEPS_STAGE_MARK in history and _epoch(created) >= started - 1:
+            docker("image", "rm", image, check=False)
+
+
+def _epoch(created: str) -> float:
+    """Docker's `Created` (UTC, nanoseconds) as seconds since the epoch; whole seconds will do."""
+    try:
+        return datetime.fromisoformat(created.rstrip("Z").partition(".")[0]).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def wait_healthy(container: str, timeout: float = 120) -> float:
+    """Seconds until the image's own HEALTHCHECK says healthy; fails at once on unhealthy."""
+    begun = time.monotonic()
+
+    def healthy() -> bool:
+        state = docker(
+            "inspect", "-f", "{{.State.Status}} {{.State.Health.Status}}", container
+        ).stdout.split()
+        logs = docker("logs", "--tail", "30", container, check=False)
+        assert state[0] == "running", f"{container} is {state[0]}: {logs.stdout}{logs.stderr}"
+        assert state[1] != "unhealthy", f"{container} is unhealthy: {logs.stdout}{logs.stderr}"
+        return state[1] == "healthy"
+
+    wait_until(healthy, timeout=timeout, interval=1, what=f"{container} to become healthy")
+    return time.monotonic() - begun
+
+
+def test_generated_dockerfile_builds_runs_and_is_healthy(gentest):
+    root, env = gentest.root, gentest.env
+    service = gentest.stack.service(SERVICE.name)
+    ref = service.ref("v2")
+
+    written = inv("dockerfiles", "--root", str(root), "--service", service.name, "--write", **env)
+    assert written.returncode == 0, written.stderr
+    dockerfile = root / service.dockerfile("v2")
+    assert dockerfile.is_file()
+    linted = hadolint(dockerfile)
+    assert linted.returncode == 0 and linted.stdout == "", linted.stdout
+
+    built = inv("build", "--root", str(root), "--service", service.name, "--bases", "local", **env)
+    assert built.returncode == 0, built.stderr[-3000:]
+    assert ref in built.stdout
+
+    config = json.loads(docker("image", "inspect", "-f", "{{json .Config}}", ref).stdout)
+    assert config["User"] == "65532:65532"
+    assert config["Healthcheck"]["Test"][:3] == ["CMD", "python3", "-c"]
+    assert f"{service.port.container}/tcp" in config["ExposedPorts"]
+    # Distroless: no shell to run anything but Python.
+    no_shell = docker("run", "--rm", "--entrypoint", "/bin/sh", ref, "-c", "true", check=False)
+    assert no_shell.returncode != 0
+
+    container = f"{gentest.prefix}api"
+    docker("run", "-d", "--name", container, "-p", f"127.0.0.1::{service.port.container}", ref)
+    seconds = wait_healthy(container)
+    host_port = (
+        docker("port", container, str(service.port.container)).stdout.splitlines()[0].rsplit(":", 1)[1]
+    )
+    answer = requests.get(f"http://127.0.0.1:{host_port}{service.health.path}", timeout=10)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body == {
+        "status": "ok",
+        "storage": "storage client 0.1.0",  # the monorepo package, installed in the deps stage
+        "greeting": "hello from the checkout",  # ENV carried over
+        "template": "<h1>sutra templates</h1>",  # templates/ next to the code, found from WORKDIR
+        "uid": 65532,  # not root
+    }
+    uid = docker("exec", container, "python3", "-c", "import os; print(os.getuid(), os.getgid())").stdout
+    assert uid.split() == ["65532", "65532"]
+
+    sizes = inv("sizes", "--service", service.name, "--json", **env)
+    assert sizes.returncode == 0, sizes.stderr
+    [row] = json.loads(sizes.stdout)["services"]
+    assert row["image"] == ref
+    assert row["size_bytes"] <= row["limit_bytes"] == service.budget.limit_bytes
+    print(
+        f"\n{ref}: {row['size_bytes'] / 1e6:.1f} MB (target {row['target_bytes'] / 1e6:.0f} MB, "
+        f"limit {row['limit_bytes'] / 1e6:.0f} MB), healthy after {seconds:.1f}s"
+    )
+
+
+def test_a_second_generation_changes_nothing_and_the_rebuild_is_cached(gentest):
+    root, env = gentest.root, gentest.env
+    service = gentest.stack.service(SERVICE.name)
+    dockerfile = root / service.dockerfile("v2")
+    if not dockerfile.exists():
+        pytest.skip("needs the first test's Dockerfile")
+    before = dockerfile.stat().st_mtime_ns
+    again = inv("dockerfiles", "--root", str(root), "--service", service.name, "--write", "--force", **env)
+    assert again.returncode == 0, again.stderr
+    assert "unchanged" in again.stdout and dockerfile.stat().st_mtime_ns == before
+    rebuilt = inv("build", "--root", str(root), "--service", service.name, "--bases", "local", **env)
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    row = next(line for line in rebuilt.stdout.splitlines() if line.startswith(service.ref("v2")))
+    cached, total = row.split()[-1].split("/")
+    assert cached == total  # every step from the cache: the file really did not change
+
+
+def test_the_checkout_has_no_v2_dockerfile_until_it_is_generated(gentest, tmp_path):
+    # `inv build` on a checkout as the plan finds it stops at once, naming the command.
+    fresh = make_checkout(tmp_path / "fresh")
+    result = inv("build", "--root", str(fresh), "--service", SERVICE.name, **gentest.env)
+    assert result.returncode == 2
+    assert f"`inv dockerfiles --root {fresh} --service {SERVICE.name} --write`" in result.stderr
