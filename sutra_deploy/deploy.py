@@ -9,9 +9,7 @@ smoke rolls back.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,48 +19,17 @@ from .engine import Engine
 from .errors import CommandFailed, SutraError
 from .local import LocalStack, ServiceStatus, StackUnhealthy, local_urls, previous_version
 from .registry import Pushed, push_images
-from .smoke import SmokeFailed, SmokeReport, run_smoke
+from .smoke import SmokeFailed, SmokeReport, run_smoke, smoke_through_port_forwards
 from .stack import Stack
-from .verify.cluster import ClusterTargets, verify_cluster
+from .verify.cluster import verify_cluster
 from .verify.model import VerifyReport
+from .verify.settings import VerifySettings
 
 log = logging.getLogger("sutra")
 
 
 class DeployFailed(SutraError):
     exit_code = 1
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def service_ports(objects: Sequence[dict]) -> dict[str, int]:
-    return {
-        o["metadata"]["name"]: int(o["spec"]["ports"][0]["port"])
-        for o in objects
-        if o.get("kind") == "Service" and o["spec"].get("ports")
-    }
-
-
-def smoke_through_port_forwards(
-    kubectl: k8s.Kubectl, stack: Stack, objects: Sequence[dict], namespace: str, timeout: float
-) -> SmokeReport | None:
-    """Forward each service to a free local port, as the plan's Phase 4.3 does by hand."""
-    ports = service_ports(objects)
-    services = [s for s in stack.services if s.name in ports]
-    urls = {}
-    with contextlib.ExitStack() as forwards:
-        for service in services:
-            local = free_port()
-            forwards.enter_context(kubectl.port_forward(service.name, namespace, local, ports[service.name]))
-            urls[service.name] = f"http://127.0.0.1:{local}"
-        if kubectl.dry:
-            return None
-        via = stack.public_api if stack.public_api in urls else None
-        return run_smoke(services, urls, timeout=timeout, end_to_end_via=via)
 
 
 @dataclass(frozen=True)
@@ -73,7 +40,7 @@ class KubernetesDeploy:
     env: k8s.Environment
     version: str
     smoke_timeout: float
-    verify_targets: ClusterTargets | None = None  # `sutra.verify`; None: its defaults
+    verify_settings: VerifySettings | None = None  # `sutra.verify`; None: its defaults
 
     def run(self, build: Callable[[], None]) -> SmokeReport | None:
         k8s.check_context(self.kubectl, self.env)  # before anything is built, pushed or applied
@@ -109,7 +76,7 @@ class KubernetesDeploy:
                 f"rolled back {', '.join(undone)}" if undone else "nothing to roll back (new or unchanged)"
             )
             raise DeployFailed(f"{failure}; {outcome}") from None
-        verify_deployed(self.kubectl, self.env, self.stack, objects, digests, smoke, self.verify_targets)
+        verify_deployed(self.kubectl, self.env, self.stack, objects, digests, smoke, self.verify_settings)
         return smoke
 
     def _pinned_env(self) -> k8s.Environment:
@@ -123,7 +90,7 @@ def verify_deployed(
     objects: Sequence[dict],
     digests: Mapping[str, str],
     smoke: SmokeReport | None,
-    targets: ClusterTargets | None = None,
+    settings: VerifySettings | None = None,
 ) -> VerifyReport | None:
     """After the smoke passed: the plan's metrics read from the cluster, the pushed digests
     checked, the table printed. A failed metric exits 1 after the table, and nothing is rolled
@@ -138,7 +105,7 @@ def verify_deployed(
         objects=objects,
         pushed_digests=digests,
         smoke=smoke,
-        targets=targets,
+        settings=settings,
     )
     print(report.table())
     if not report.ok:
@@ -178,13 +145,13 @@ def deploy_kubernetes(
     build: Callable[[], None],
     smoke_timeout: float,
     yes: bool,
-    verify_targets: Mapping[str, Any] | None = None,
+    verify_settings: Mapping[str, Any] | None = None,
 ) -> SmokeReport | None:
     """`inv deploy --env E`: confirm where that is asked for, then the whole pipeline, ending
-    with the cluster verify (``verify_targets``: `sutra.verify`, its defaults when None)."""
-    targets = ClusterTargets.from_settings(verify_targets)  # a bad setting stops it before the build
+    with the cluster verify (``verify_settings``: `sutra.verify`, its defaults when None)."""
+    settings = VerifySettings.from_settings(verify_settings)  # a bad setting stops it before the build
     k8s.confirm(env, yes=yes, dry=kubectl.dry)
-    return KubernetesDeploy(stack, engine, kubectl, env, version, smoke_timeout, targets).run(build)
+    return KubernetesDeploy(stack, engine, kubectl, env, version, smoke_timeout, settings).run(build)
 
 
 def deploy_local(

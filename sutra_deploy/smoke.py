@@ -1,12 +1,16 @@
 """Smoke tests: every service answers its health check, and a fact learned through the API
-comes back from a query through api -> hybrid -> storage."""
+comes back from a query through api -> hybrid -> storage. Locally at the published ports
+(`inv smoke`), or on a cluster through one kubectl port-forward per service (the deploy and
+`inv verify --env staging|production`)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from tabulate import tabulate
@@ -15,6 +19,9 @@ from .errors import SutraError
 from .http import Http, HttpError
 from .stack import Service, Stack
 from .waiting import SYSTEM_CLOCK, Clock, TimedOut, wait_until
+
+if TYPE_CHECKING:
+    from .k8s import Kubectl
 
 END_TO_END = "end-to-end"
 REQUEST_TIMEOUT = 3.0
@@ -178,3 +185,33 @@ def smoke_stack(
     urls.update(parse_base_urls(base_urls, stack.service_names))
     via = stack.public_api if stack.public_api in {s.name for s in services} else None
     return run_smoke(services, urls, timeout=timeout, end_to_end_via=via, clock=clock)
+
+
+def service_ports(objects: Sequence[dict]) -> dict[str, int]:
+    """Each rendered Service's first port: where a port-forward reaches it in the cluster."""
+    return {
+        o["metadata"]["name"]: int(o["spec"]["ports"][0]["port"])
+        for o in objects
+        if o.get("kind") == "Service" and o["spec"].get("ports")
+    }
+
+
+def smoke_through_port_forwards(
+    kubectl: Kubectl, stack: Stack, objects: Sequence[dict], namespace: str, timeout: float
+) -> SmokeReport | None:
+    """Forward each service to a free local port, as the plan's Phase 4.3 does by hand, and
+    smoke through the forwards; a dry run prints the forwards and smokes nothing."""
+    from .local import free_port
+
+    ports = service_ports(objects)
+    services = [s for s in stack.services if s.name in ports]
+    urls = {}
+    with contextlib.ExitStack() as forwards:
+        for service in services:
+            local = free_port()
+            forwards.enter_context(kubectl.port_forward(service.name, namespace, local, ports[service.name]))
+            urls[service.name] = f"http://127.0.0.1:{local}"
+        if kubectl.dry:
+            return None
+        via = stack.public_api if stack.public_api in urls else None
+        return run_smoke(services, urls, timeout=timeout, end_to_end_via=via)

@@ -1,9 +1,12 @@
 """The plan's success metrics, measured: locally under the plan's limits, or on a cluster.
 
 - :mod:`.model`: the metrics and the report (table, JSON, exit)
+- :mod:`.settings`: `sutra.verify`, the plan's targets and the load's size, for every verify
 - :mod:`.limits`: the manifests' limits as container limits, what-ifs, clamping
 - :mod:`.pull`, :mod:`.load`, :mod:`.sampler`: pulls over the registry API, a bounded load,
   memory and CPU from the containers' cgroups
+- :mod:`.static`: what the manifests say about what only a cluster can show (both envs)
+- :mod:`.pods`: readers of the Pods, autoscalers and `kubectl top` a cluster answers with
 - :mod:`.local`: `inv verify --env local`; :mod:`.cluster`: a live cluster through kubectl
 - :mod:`.report`: the self-contained HTML page with its charts
 """
@@ -41,7 +44,8 @@ def verify_local_stack(
     from ..k8s.manifests import render
     from ..registry import validate_registry
     from .limits import parse_overrides
-    from .local import LocalVerify, VerifySettings, verify_local
+    from .local import LocalVerify, verify_local
+    from .settings import VerifySettings
 
     names = stack.service_names
     memory_overrides = parse_overrides(memory, "memory", names)
@@ -60,12 +64,17 @@ def verify_local_stack(
 def verify_cluster_environment(
     kubectl: Any, environment: Any, stack: Stack, settings: Mapping[str, Any]
 ) -> VerifyReport:
-    """`inv verify --env staging|production`: the live cluster, read through kubectl."""
+    """`inv verify --env staging|production`: the live cluster, read through kubectl.
+
+    ``settings`` are `sutra`: its `smoke_timeout`, and `verify` for the targets (the same the
+    local verify and the deploy's last step read)."""
     from ..inputs import number
     from .cluster import verify_environment
+    from .settings import VerifySettings
 
     timeout = number(settings["smoke_timeout"], "sutra.smoke_timeout")
-    return verify_environment(kubectl, environment, stack, smoke_timeout=timeout)
+    verify_settings = VerifySettings.from_settings(settings.get("verify"))
+    return verify_environment(kubectl, environment, stack, smoke_timeout=timeout, settings=verify_settings)
 
 
 def publish(report: VerifyReport, *, as_json: bool, report_dir: str | None) -> None:

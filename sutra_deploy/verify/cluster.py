@@ -6,8 +6,9 @@ is rolled back: a failed metric is a report, and the caller decides what to do w
 
 What one read cannot show (no failed request during a rollout, how fast an autoscaler adds
 pods under load) is `not measured`: the row says what it needs and what the manifests were
-checked for instead, and gives no figure. Cluster efficiency is an `estimate`, from requests
-and node allocatable, and is labelled so.
+checked for instead (:mod:`.static`, the same checks as the local verify's), and gives no
+figure. Cluster efficiency is an `estimate`, from requests and node allocatable, and is
+labelled so. What each object says is read by :mod:`.pods`.
 
 Decisions, so that every row means one thing:
 - **restarts** fail only when a pod is crash-looping now: a container waiting in
@@ -25,58 +26,40 @@ Decisions, so that every row means one thing:
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from ..errors import CommandFailed, SutraError, failure_reason
 from ..k8s.environments import Environment
 from ..k8s.kubectl import Kubectl
-from ..k8s.manifests import hpa_by_deployment, namespace_of, render, stateful_names
-from ..k8s.policy import selects
+from ..k8s.manifests import hpa_by_deployment, namespace_of, render
 from ..k8s.quantities import format_bytes_binary, memory_bytes, millicores
 from ..k8s.rollout import check_context, deployments_in_order
-from ..smoke import SmokeReport
+from ..smoke import SmokeReport, smoke_through_port_forwards
 from ..stack import Stack
 from .model import ESTIMATE, FAIL, INFO, NOT_MEASURED, PASS, Metric, VerifyReport, gate
+from .pods import (
+    cpu_utilization,
+    crash_looping,
+    main_container,
+    oom_killed,
+    parse_top,
+    pod_memory_limit,
+    pods_of,
+    repo_digest,
+    restarts,
+    short,
+    spec_image,
+    startup_seconds,
+    terminating,
+)
+from .settings import VerifySettings
+from .static import EFFICIENCY, EFFICIENCY_TARGET, scale_up_metric, zero_downtime_metric
 
 log = logging.getLogger("sutra")
 
 MI = 2**20
 METRICS_UNAVAILABLE = "metrics API unavailable"
-EFFICIENCY_TARGET = "> 70 %"  # the plan's cluster efficiency
-_DIGEST = re.compile(r"@(sha256:[0-9a-f]{64})$")
-
-
-@dataclass(frozen=True)
-class ClusterTargets:
-    """The plan's targets a cluster is checked against: `sutra.verify.*`, one home for them."""
-
-    startup_seconds: float
-    scale_up_seconds: float
-    memory_targets: Mapping[str, int]  # service -> bytes; every service also stays under its limit
-    cpu_utilization: tuple[float, float]
-    cpu_gate: bool  # CPU utilisation fails the run only when asked
-
-    @classmethod
-    def from_settings(cls, raw: Mapping[str, Any] | None = None) -> ClusterTargets:
-        from ..edge import DEFAULTS  # the defaults of `sutra.verify`, for keys not set
-        from ..inputs import number
-
-        merged = {**DEFAULTS["sutra"]["verify"], **(raw or {})}
-        low, high = merged["cpu_utilization"]
-        return cls(
-            startup_seconds=number(merged["startup_seconds"], "sutra.verify.startup_seconds"),
-            scale_up_seconds=number(merged["scale_up_seconds"], "sutra.verify.scale_up_seconds"),
-            memory_targets={name: memory_bytes(v) for name, v in (merged["memory_targets"] or {}).items()},
-            cpu_utilization=(
-                number(low, "sutra.verify.cpu_utilization"),
-                number(high, "sutra.verify.cpu_utilization"),
-            ),
-            cpu_gate=bool(merged.get("cpu_gate", False)),
-        )
 
 
 # --- what the cluster says ---------------------------------------------------------------
@@ -122,81 +105,8 @@ def read_cluster(kubectl: Kubectl, namespace: str) -> Live:
     return Live(namespace, read, unread, top, top_failure)
 
 
-def parse_top(text: str) -> dict[str, int]:
-    """`kubectl top pods --no-headers` -> pod name -> working-set bytes."""
-    usage = {}
-    for line in text.splitlines():
-        fields = line.split()  # NAME CPU(cores) MEMORY(bytes): "sutra-api-7d4b-x2 3m 61Mi"
-        if len(fields) >= 3 and fields[0] != "NAME":
-            usage[fields[0]] = memory_bytes(fields[2])
-    return usage
-
-
 def _reason(error: Exception) -> str:
     return failure_reason(error.output) if isinstance(error, CommandFailed) else str(error)
-
-
-# --- pods -----------------------------------------------------------------------------------
-
-
-def container_statuses(pod: dict) -> list[dict]:
-    status = pod.get("status") or {}
-    return list(status.get("initContainerStatuses") or []) + list(status.get("containerStatuses") or [])
-
-
-def restarts(pod: dict) -> int:
-    return sum(int(c.get("restartCount") or 0) for c in container_statuses(pod))
-
-
-def oom_killed(pod: dict) -> list[str]:
-    """The pod's containers whose last (or current) termination was the OOM killer."""
-    return [
-        c["name"]
-        for c in container_statuses(pod)
-        if "OOMKilled"
-        in (
-            ((c.get("lastState") or {}).get("terminated") or {}).get("reason"),
-            ((c.get("state") or {}).get("terminated") or {}).get("reason"),
-        )
-    ]
-
-
-def crash_looping(pod: dict) -> list[str]:
-    """Containers failing now: waiting in CrashLoopBackOff, or terminated again after restarts
-    (what a crash-looping container shows between two back-offs)."""
-    looping = []
-    for c in container_statuses(pod):
-        state = c.get("state") or {}
-        waiting = (state.get("waiting") or {}).get("reason")
-        if waiting == "CrashLoopBackOff" or ("terminated" in state and int(c.get("restartCount") or 0) > 0):
-            looping.append(c["name"])
-    return looping
-
-
-def terminating(pod: dict) -> bool:
-    return bool(pod["metadata"].get("deletionTimestamp"))
-
-
-def pods_of(deployment: dict, pods: Iterable[dict]) -> list[dict]:
-    """The pods a Deployment's selector picks (and not ones being deleted)."""
-    selector = deployment["spec"]["selector"]
-    return [p for p in pods if not terminating(p) and selects(selector, (p["metadata"].get("labels") or {}))]
-
-
-def startup_seconds(pod: dict) -> float | None:
-    """PodScheduled -> Ready, from the conditions' lastTransitionTime; None if not Ready."""
-    conditions = {c.get("type"): c for c in (pod.get("status") or {}).get("conditions") or []}
-    scheduled, ready = conditions.get("PodScheduled"), conditions.get("Ready")
-    if not scheduled or not ready or ready.get("status") != "True":
-        return None
-    if not scheduled.get("lastTransitionTime") or not ready.get("lastTransitionTime"):
-        return None
-    start = datetime.fromisoformat(scheduled["lastTransitionTime"])
-    return (datetime.fromisoformat(ready["lastTransitionTime"]) - start).total_seconds()
-
-
-def _pod_list(pods: Sequence[dict]) -> str:
-    return ", ".join(p["metadata"]["name"] for p in pods)
 
 
 # --- the metrics ----------------------------------------------------------------------------
@@ -256,8 +166,8 @@ def pod_metrics(live: Live) -> list[Metric]:
     ]
 
 
-def startup_metrics(live: Live, deployments: Sequence[dict], targets: ClusterTargets) -> list[Metric]:
-    target = f"< {targets.startup_seconds:g} s"
+def startup_metrics(live: Live, deployments: Sequence[dict], settings: VerifySettings) -> list[Metric]:
+    target = f"< {settings.startup_seconds:g} s"
     metrics = []
     for deployment in deployments:
         name = f"pod startup: {deployment['metadata']['name']}"
@@ -277,25 +187,18 @@ def startup_metrics(live: Live, deployments: Sequence[dict], targets: ClusterTar
         )
         if len(fresh) < len(pods):
             how += f"; {len(pods) - len(fresh)} restarted pod(s) left out"
-        metrics.append(gate(name, target, round(seconds, 1), "s", seconds < targets.startup_seconds, how))
+        metrics.append(gate(name, target, round(seconds, 1), "s", seconds < settings.startup_seconds, how))
     return metrics
 
 
-def pod_memory_limit(pod: dict) -> int | None:
-    limits = [
-        ((c.get("resources") or {}).get("limits") or {}).get("memory") for c in pod["spec"]["containers"]
-    ]
-    return sum(memory_bytes(limit) for limit in limits) if limits and all(limits) else None
-
-
 def memory_metrics(
-    live: Live, deployments: Sequence[dict], targets: ClusterTargets, report: VerifyReport
+    live: Live, deployments: Sequence[dict], settings: VerifySettings, report: VerifyReport
 ) -> list[Metric]:
     metrics = []
     for deployment in deployments:
         service = deployment["metadata"]["name"]
         name = f"memory: {service}"
-        plan = targets.memory_targets.get(service)
+        plan = settings.memory_targets.get(service)
         pods = pods_of(deployment, live.items("pods"))
         limits = [b for p in pods if (b := pod_memory_limit(p)) is not None]
         limit = min(limits) if limits else None
@@ -328,10 +231,10 @@ def memory_metrics(
     return metrics
 
 
-def cpu_metrics(live: Live, hpas: Mapping[str, dict], targets: ClusterTargets) -> list[Metric]:
+def cpu_metrics(live: Live, hpas: Mapping[str, dict], settings: VerifySettings) -> list[Metric]:
     """Each autoscaler's CPU utilisation now (status.currentMetrics) against its own target and
     the plan's range; `info` unless `sutra.verify.cpu_gate` is set."""
-    low, high = targets.cpu_utilization
+    low, high = settings.cpu_utilization
     target = f"{low:g}-{high:g} % of request"
     live_hpas = live.by_name("horizontalpodautoscalers")
     metrics = []
@@ -349,8 +252,8 @@ def cpu_metrics(live: Live, hpas: Mapping[str, dict], targets: ClusterTargets) -
             )
             continue
         spec, status = hpa.get("spec") or {}, hpa.get("status") or {}
-        wanted = _cpu_utilization(spec.get("metrics"), "target")
-        current = _cpu_utilization(status.get("currentMetrics"), "current")
+        wanted = cpu_utilization(spec.get("metrics"), "target")
+        current = cpu_utilization(status.get("currentMetrics"), "current")
         replicas = status.get("currentReplicas")
         low_r, high_r = spec.get("minReplicas", 1), spec.get("maxReplicas")
         how = f"HPA {hpa_name}: {replicas} replicas (min {low_r}, max {high_r}), target {wanted} %"
@@ -362,33 +265,11 @@ def cpu_metrics(live: Live, hpas: Mapping[str, dict], targets: ClusterTargets) -
                 why = f"{METRICS_UNAVAILABLE}: {why}"
             metrics.append(Metric(name, target, None, "%", NOT_MEASURED, f"{how}; {why}"))
             continue
-        status_now = (PASS if low <= current <= high else FAIL) if targets.cpu_gate else INFO
-        if not targets.cpu_gate:
+        status_now = (PASS if low <= current <= high else FAIL) if settings.cpu_gate else INFO
+        if not settings.cpu_gate:
             how += "; no gate (sutra.verify.cpu_gate)"
         metrics.append(Metric(name, target, current, "%", status_now, how))
     return metrics
-
-
-def _cpu_utilization(entries: Sequence[dict] | None, key: str) -> int | None:
-    """averageUtilization of the cpu Resource metric: spec.metrics[].resource.target, or
-    status.currentMetrics[].resource.current."""
-    for entry in entries or []:
-        resource = entry.get("resource") or {}
-        if entry.get("type") == "Resource" and resource.get("name") == "cpu":
-            value = (resource.get(key) or {}).get("averageUtilization")
-            return int(value) if value is not None else None
-    return None
-
-
-def repo_digest(image: str) -> str | None:
-    """`repo@sha256:…` (also `docker-pullable://repo@sha256:…`) -> `sha256:…`; None for a
-    tag, or an image ID that is not a registry digest."""
-    match = _DIGEST.search(image or "")
-    return match.group(1) if match else None
-
-
-def short(digest: str) -> str:
-    return digest[: len("sha256:") + 12]
 
 
 def digest_metrics(live: Live, deployments: Sequence[dict], pushed: Mapping[str, str] | None) -> list[Metric]:
@@ -408,10 +289,10 @@ def digest_metrics(live: Live, deployments: Sequence[dict], pushed: Mapping[str,
             repo_digest(c.get("imageID", ""))
             for p in pods
             for c in (p.get("status") or {}).get("containerStatuses") or []
-            if c["name"] == _main_container(deployment)
+            if c["name"] == main_container(deployment)
         }
-        spec_image = _spec_image(live_deployments.get(service), _main_container(deployment))
-        spec_digest = repo_digest(spec_image or "")
+        image = spec_image(live_deployments.get(service), main_container(deployment))
+        spec_digest = repo_digest(image or "")
         if not running:
             metrics.append(Metric(name, target, None, "", NOT_MEASURED, "no running pod found"))
             continue
@@ -421,7 +302,7 @@ def digest_metrics(live: Live, deployments: Sequence[dict], pushed: Mapping[str,
         if spec_digest:
             how += f"; spec image @{short(spec_digest)}"
         else:
-            how += f"; spec image {spec_image}" if spec_image else "; Deployment not read"
+            how += f"; spec image {image}" if image else "; Deployment not read"
         if not wanted:
             metrics.append(Metric(name, target, shown, "", INFO, how + "; nothing pushed to compare with"))
             continue
@@ -430,103 +311,9 @@ def digest_metrics(live: Live, deployments: Sequence[dict], pushed: Mapping[str,
     return metrics
 
 
-def _main_container(deployment: dict) -> str:
-    """The container named as the Deployment, else its first (as the images are resolved)."""
-    containers = deployment["spec"]["template"]["spec"]["containers"]
-    names = [c["name"] for c in containers]
-    return deployment["metadata"]["name"] if deployment["metadata"]["name"] in names else names[0]
-
-
-def _spec_image(deployment: dict | None, container: str) -> str | None:
-    if deployment is None:
-        return None
-    for c in deployment["spec"]["template"]["spec"]["containers"]:
-        if c["name"] == container:
-            return c.get("image")
-    return None
-
-
-# --- what a read cannot show -------------------------------------------------------------
-
-
-def zero_downtime_metric(objects: Sequence[dict]) -> Metric:
-    """Needs requests during a rollout; checks the manifests for what makes one possible."""
-    name, target = "zero-downtime deployments", "no failed request during a rollout"
-    stateful = stateful_names(objects)
-    deployments = [o for o in objects if o.get("kind") == "Deployment"]
-    pdbs = [o for o in objects if o.get("kind") == "PodDisruptionBudget"]
-    safe, pre_stop, guarded, missing = [], [], [], []
-    for d in deployments:
-        d_name, spec = d["metadata"]["name"], d["spec"]
-        if d_name in stateful:
-            continue
-        containers = spec["template"]["spec"]["containers"]
-        strategy = spec.get("strategy") or {}
-        unavailable = str((strategy.get("rollingUpdate") or {}).get("maxUnavailable", "25%"))
-        rolling = strategy.get("type", "RollingUpdate") == "RollingUpdate"
-        if rolling and unavailable in ("0", "0%") and all(c.get("readinessProbe") for c in containers):
-            safe.append(d_name)
-        else:
-            missing.append(d_name)
-        if all((c.get("lifecycle") or {}).get("preStop") for c in containers):
-            pre_stop.append(d_name)
-        labels = (spec["template"].get("metadata") or {}).get("labels") or {}
-        if any(selects((p.get("spec") or {}).get("selector"), labels) for p in pdbs):
-            guarded.append(d_name)
-    checked = (
-        f"maxUnavailable 0 with readiness probes: {', '.join(safe) or 'none'}; "
-        f"preStop: {', '.join(pre_stop) or 'none'}; PDBs: {', '.join(guarded) or 'none'}"
-    )
-    if stateful:
-        checked += (
-            f"; {', '.join(sorted(stateful))}: one writer on its volume, a gap on each update by design"
-        )
-    if missing:
-        return Metric(
-            name,
-            target,
-            len(missing),
-            "Deployments",
-            FAIL,
-            f"cannot be zero-downtime: {', '.join(missing)} may take a ready pod away first; " + checked,
-        )
-    return Metric(
-        name,
-        target,
-        None,
-        "",
-        NOT_MEASURED,
-        f"needs requests during a rollout; checked in the manifests: {checked}",
-    )
-
-
-def scale_up_metric(objects: Sequence[dict], targets: ClusterTargets) -> Metric:
-    limit = targets.scale_up_seconds
-    hpas = hpa_by_deployment(objects)
-    parts = []
-    for deployment, hpa in sorted(hpas.items()):
-        spec = hpa["spec"]
-        window = ((spec.get("behavior") or {}).get("scaleUp") or {}).get("stabilizationWindowSeconds", 0)
-        parts.append(
-            f"{deployment} CPU {_cpu_utilization(spec.get('metrics'), 'target')} %, window {window} s"
-        )
-    slow = [
-        d
-        for d, h in sorted(hpas.items())
-        if ((h["spec"].get("behavior") or {}).get("scaleUp") or {}).get("stabilizationWindowSeconds", 0)
-        >= limit
-    ]
-    how = "needs load that makes an autoscaler add pods; checked in the manifests: " + (
-        "; ".join(parts) or "no HPA"
-    )
-    if slow:
-        how += f"; a scale-up window of {limit:g} s or more alone keeps {', '.join(slow)} from meeting it"
-    return Metric("HPA scale-up", f"< {limit:g} s", None, "s", NOT_MEASURED, how)
-
-
 def efficiency_metric(live: Live) -> Metric:
     """Requests of this namespace's pods over the allocatable of the schedulable nodes."""
-    name = "cluster efficiency"
+    name = EFFICIENCY
     if "nodes" in live.unread:
         return Metric(name, EFFICIENCY_TARGET, None, "%", NOT_MEASURED, live.unread["nodes"])
     if "pods" in live.unread:
@@ -574,16 +361,17 @@ def verify_cluster(
     objects: Sequence[dict] | None = None,
     pushed_digests: Mapping[str, str] | None = None,
     smoke: SmokeReport | None = None,
-    targets: ClusterTargets | None = None,
+    settings: VerifySettings | None = None,
 ) -> VerifyReport:
     """The plan's success metrics for ``environment``, read from its live cluster.
 
     ``objects`` are the environment's rendered manifests (rendered here when not given): they
     say which Deployments, selectors and autoscalers to look for and are what the static
     checks read. ``pushed_digests`` (service -> digest), given by a deploy, turns the image
-    rows into a check; ``smoke`` is the smoke test's result, when one was run.
+    rows into a check; ``smoke`` is the smoke test's result, when one was run. ``settings``
+    are `sutra.verify` (its defaults when None).
     """
-    targets = targets or ClusterTargets.from_settings()
+    settings = settings or VerifySettings.from_settings()
     if objects is None:
         objects = render(kubectl, environment, stack.services)
     namespace = namespace_of(objects)
@@ -594,13 +382,13 @@ def verify_cluster(
     report = VerifyReport(environment.name)
     report.add(health_metric(smoke))
     report.add(pod_metrics(live))
-    report.add(startup_metrics(live, deployments, targets))
-    report.add(memory_metrics(live, deployments, targets, report))
+    report.add(startup_metrics(live, deployments, settings))
+    report.add(memory_metrics(live, deployments, settings, report))
     hpas = hpa_by_deployment(objects)
-    report.add(cpu_metrics(live, {d: hpas[d] for d in rendered_order if d in hpas}, targets))
+    report.add(cpu_metrics(live, {d: hpas[d] for d in rendered_order if d in hpas}, settings))
     report.add(digest_metrics(live, deployments, pushed_digests))
     report.add(zero_downtime_metric(objects))
-    report.add(scale_up_metric(objects, targets))
+    report.add(scale_up_metric(objects, settings))
     report.add(efficiency_metric(live))
     return report
 
@@ -611,19 +399,16 @@ def verify_environment(
     stack: Stack,
     *,
     smoke_timeout: float,
-    targets: Mapping[str, Any] | None = None,
+    settings: VerifySettings | None = None,
 ) -> VerifyReport:
     """`inv verify --env staging|production`: check the kube context (a verify of the wrong
     cluster would be worse than none), render, smoke through port-forwards, read the cluster.
 
-    ``targets`` is `sutra.verify` (its defaults where not given). A dry run reads nothing.
+    ``settings`` are `sutra.verify` (its defaults when None). A dry run reads nothing.
     """
     if kubectl.dry:
         log.info("[verify] verify skipped (dry run)")
         return VerifyReport(environment.name)
-    # The smoke through port-forwards lives with the deploy pipeline, which also runs it.
-    from ..deploy import smoke_through_port_forwards
-
     check_context(kubectl, environment)
     objects = render(kubectl, environment, stack.services)
     smoke = smoke_through_port_forwards(kubectl, stack, objects, namespace_of(objects), smoke_timeout)
@@ -633,5 +418,5 @@ def verify_environment(
         stack,
         objects=objects,
         smoke=smoke,
-        targets=ClusterTargets.from_settings(targets),
+        settings=settings,
     )

@@ -4,7 +4,8 @@ The v2 stack runs under a compose project of verify's own on free ports (the use
 and its volume are never touched), each container capped at the plan's Kubernetes limits as
 the production manifests give them. Then: sizes, pulls, startup, a bounded load, the facts
 it learned (also after a storage restart), memory and CPU during the load, and health after
-it. The project is torn down at the end, also on failure or Ctrl-C.
+it. The project is torn down at the end, also on failure or Ctrl-C. What only a cluster can
+show is checked in the manifests (:mod:`.static`) and says `needs a cluster`.
 """
 
 from __future__ import annotations
@@ -17,71 +18,26 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..engine import ContainerInfo, Engine
 from ..errors import SutraError
 from ..k8s.capacity import CapacityReport
-from ..k8s.manifests import hpa_by_deployment
-from ..k8s.quantities import format_bytes_binary, memory_bytes
-from ..local import LocalStack, StackUnhealthy, port_env
+from ..k8s.quantities import format_bytes_binary
+from ..local import LocalStack, StackUnhealthy, free_port, port_env
 from ..stack import Stack
 from ..units import mb
 from ..waiting import TimedOut, wait_until
 from .limits import ContainerLimits, compose_override, container_limits
 from .load import LoadResult, missing_facts, run_load
-from .model import ESTIMATE, FAIL, INFO, NEEDS_CLUSTER, NOT_MEASURED, PASS, Metric, VerifyReport, gate
-from .pull import free_port, measure_pulls, push_for_pull, throwaway_registry, verify_tag
+from .model import ESTIMATE, FAIL, INFO, NOT_MEASURED, PASS, Metric, VerifyReport, gate
+from .pull import measure_pulls, push_for_pull, throwaway_registry, verify_tag
 from .sampler import Sampler, Usage
+from .settings import VerifySettings
+from .static import needs_a_cluster
 
 log = logging.getLogger("sutra")
 
 MI = 2**20
-
-
-@dataclass(frozen=True)
-class VerifySettings:
-    """The plan's success-metric targets and the load's size (`sutra.verify.*`)."""
-
-    requests: int
-    concurrency: int
-    pull_seconds: float  # plan: image pull < 3 minutes
-    startup_seconds: float  # plan: pod startup < 30 s
-    scale_up_seconds: float  # plan: HPA scale-up < 60 s
-    hpa_sync_seconds: float  # the HPA controller's sync period, for the scale-up estimate
-    memory_targets: Mapping[str, int]  # plan: API pods < 512 Mi, hybrid < 2 Gi (bytes)
-    cpu_utilization: tuple[float, float]  # plan: 50-80 % of what is requested
-    cpu_gate: bool  # CPU utilisation fails the run only when asked
-    limits_from: str  # the environment whose manifests give the limits
-
-    @classmethod
-    def from_settings(cls, raw: Mapping[str, Any], *, requests: Any, concurrency: Any) -> VerifySettings:
-        from ..inputs import number
-
-        low, high = raw.get("cpu_utilization") or (50, 80)
-        return cls(
-            requests=number(
-                requests or raw["requests"], "--requests" if requests else "sutra.verify.requests", int
-            ),
-            concurrency=number(
-                concurrency or raw["concurrency"],
-                "--concurrency" if concurrency else "sutra.verify.concurrency",
-                int,
-            ),
-            pull_seconds=number(raw["pull_seconds"], "sutra.verify.pull_seconds"),
-            startup_seconds=number(raw["startup_seconds"], "sutra.verify.startup_seconds"),
-            scale_up_seconds=number(raw["scale_up_seconds"], "sutra.verify.scale_up_seconds"),
-            hpa_sync_seconds=number(raw["hpa_sync_seconds"], "sutra.verify.hpa_sync_seconds"),
-            memory_targets={
-                name: memory_bytes(value) for name, value in (raw.get("memory_targets") or {}).items()
-            },
-            cpu_utilization=(
-                number(low, "sutra.verify.cpu_utilization"),
-                number(high, "sutra.verify.cpu_utilization"),
-            ),
-            cpu_gate=bool(raw.get("cpu_gate", False)),
-            limits_from=str(raw.get("limits_from") or "production"),
-        )
 
 
 @dataclass(frozen=True)
@@ -121,7 +77,13 @@ def verify_local(
         if containers is not None:
             measure_running(run, local, containers, limits, report)
         run.progress(f"[verify] measured in {time.monotonic() - started:.0f}s; tearing the project down")
-    report.add(cluster_only(settings, manifests, pulled, report))
+    # What only a cluster shows: the manifests' side of it, and the scale-up estimated from
+    # the pulls and startups timed here (never from an estimate or a failed start).
+    pulls = [m.value for m in pulled if m.status in (PASS, FAIL) and isinstance(m.value, float)]
+    startups = [
+        m.value for m in report.metrics if m.name.startswith("pod startup:") and isinstance(m.value, float)
+    ]
+    report.add(needs_a_cluster(settings, manifests, pulls=pulls, startups=startups))
     return report
 
 
@@ -529,84 +491,3 @@ def oom_and_restarts(run: LocalVerify, containers: Mapping[str, ContainerInfo]) 
             "docker inspect RestartCount" + (f": {restarts}" if restarts else ""),
         ),
     ]
-
-
-# --- what needs a cluster ------------------------------------------------------------------
-
-
-def cluster_only(
-    settings: VerifySettings, manifests: Sequence[dict], pulls: Sequence[Metric], report: VerifyReport
-) -> list[Metric]:
-    deployments = [o for o in manifests if o.get("kind") == "Deployment"]
-    hpas = hpa_by_deployment(manifests)
-    pdbs = {o["metadata"]["name"] for o in manifests if o.get("kind") == "PodDisruptionBudget"}
-    safe_rollouts = [
-        d["metadata"]["name"]
-        for d in deployments
-        if str(((d["spec"].get("strategy") or {}).get("rollingUpdate") or {}).get("maxUnavailable", ""))
-        in ("0", "0%")
-        and all(c.get("readinessProbe") for c in d["spec"]["template"]["spec"]["containers"])
-    ]
-    pre_stop = [
-        d["metadata"]["name"]
-        for d in deployments
-        if all((c.get("lifecycle") or {}).get("preStop") for c in d["spec"]["template"]["spec"]["containers"])
-    ]
-    pull_seconds = [m.value for m in pulls if m.status in (PASS, FAIL) and isinstance(m.value, float)]
-    startups = [
-        m.value for m in report.metrics if m.name.startswith("pod startup:") and isinstance(m.value, float)
-    ]
-    metrics = [
-        Metric(
-            "zero-downtime deployments",
-            "no failed request during a rollout",
-            None,
-            "",
-            NEEDS_CLUSTER,
-            f"checked statically in the manifests: maxUnavailable 0 with readiness probes: "
-            f"{', '.join(safe_rollouts) or 'none'}; PDBs: {', '.join(sorted(pdbs)) or 'none'}; "
-            f"preStop hooks: {', '.join(pre_stop) or 'none'}",
-        ),
-        Metric(
-            "cluster efficiency",
-            "> 70 %",
-            None,
-            "",
-            NEEDS_CLUSTER,
-            "needs nodes' allocatable and real usage; checked statically: HPA CPU targets on "
-            + (", ".join(f"{n} {target_utilization(h)}%" for n, h in sorted(hpas.items())) or "none"),
-        ),
-    ]
-    if pull_seconds and startups:
-        seconds = max(pull_seconds) + max(startups) + settings.hpa_sync_seconds
-        metrics.append(
-            Metric(
-                "HPA scale-up",
-                f"< {settings.scale_up_seconds:g} s",
-                round(seconds, 1),
-                "s",
-                ESTIMATE,
-                f"estimate, not a measurement: slowest pull + slowest startup measured here + the HPA's "
-                f"{settings.hpa_sync_seconds:g} s sync period",
-            )
-        )
-    else:
-        metrics.append(
-            Metric(
-                "HPA scale-up",
-                f"< {settings.scale_up_seconds:g} s",
-                None,
-                "s",
-                NEEDS_CLUSTER,
-                "needs a cluster; no pull or startup measured here to estimate from",
-            )
-        )
-    return metrics
-
-
-def target_utilization(hpa: Mapping[str, Any]) -> str:
-    for metric in hpa.get("spec", {}).get("metrics") or []:
-        resource = metric.get("resource") or {}
-        if resource.get("name") == "cpu":
-            return str((resource.get("target") or {}).get("averageUtilization", "?"))
-    return "?"

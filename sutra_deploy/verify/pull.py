@@ -14,7 +14,6 @@ import gzip
 import logging
 import secrets
 import shutil
-import socket
 import tarfile
 import tempfile
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from ..commands import Commands
 from ..engine import Engine
 from ..errors import SutraError
+from ..local import free_port
 from ..registry_client import RegistryClient, split_repository
 from ..stack import Service
 from ..waiting import wait_until
@@ -41,12 +41,6 @@ class Pulled:
     bytes: int  # what crossed the network: the manifest's layers, compressed
     unpacked_bytes: int
     seconds: float
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextlib.contextmanager

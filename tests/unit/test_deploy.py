@@ -1,12 +1,15 @@
 """The deploy pipeline: what a dry run prints, in order, without Docker or a cluster; which
-digests pin the render; where the smoke test reaches each service."""
+digests pin the render; a bad `sutra.verify` stops it before anything is built."""
 
 from __future__ import annotations
 
+import pytest
+
 from sutra_deploy.commands import Commands
-from sutra_deploy.deploy import deploy_kubernetes, pushed_digests, service_ports
+from sutra_deploy.deploy import deploy_kubernetes, pushed_digests
 from sutra_deploy.edge import DEFAULTS
 from sutra_deploy.engine import Engine
+from sutra_deploy.errors import SutraError
 from sutra_deploy.k8s.environments import environment
 from sutra_deploy.k8s.kubectl import Kubectl
 from sutra_deploy.k8s.manifests import namespace_of, render, stateful_names
@@ -74,9 +77,19 @@ def test_digests_of_the_versioned_references_only():
     assert pushed_digests(pushed, STACK, "r.io/x", "v2") == {api.name: DIGEST}
 
 
-def test_service_ports_come_from_the_rendered_services():
-    objects = [
-        {"kind": "Service", "metadata": {"name": "sutra-client"}, "spec": {"ports": [{"port": 80}]}},
-        {"kind": "Deployment", "metadata": {"name": "sutra-client"}, "spec": {}},
-    ]
-    assert service_ports(objects) == {"sutra-client": 80}
+def test_a_bad_verify_setting_stops_the_deploy_before_the_build():
+    commands = Commands(dry=True)
+    built = []
+    with pytest.raises(SutraError, match=r"^sutra\.verify\.startup_seconds must be a positive number"):
+        deploy_kubernetes(
+            STACK,
+            Engine(commands),
+            Kubectl(commands, str(REAL_KUBECTL)),
+            STAGING,
+            version=STACK.default_version,
+            build=lambda: built.append(True),
+            smoke_timeout=1,
+            yes=False,
+            verify_settings={**DEFAULTS["sutra"]["verify"], "startup_seconds": "soon"},
+        )
+    assert built == [] and commands.printed == []

@@ -5,10 +5,25 @@ from typing import ClassVar
 
 import pytest
 
+from sutra_deploy.commands import Commands
+from sutra_deploy.edge import DEFAULTS
 from sutra_deploy.errors import SutraError
-from sutra_deploy.smoke import Check, SmokeFailed, SmokeReport, parse_base_urls, run_smoke
+from sutra_deploy.k8s.environments import environment
+from sutra_deploy.k8s.kubectl import Kubectl
+from sutra_deploy.k8s.manifests import namespace_of, render
+from sutra_deploy.smoke import (
+    Check,
+    SmokeFailed,
+    SmokeReport,
+    parse_base_urls,
+    run_smoke,
+    service_ports,
+    smoke_through_port_forwards,
+)
 from sutra_deploy.source import PROJECT_DIR
 from sutra_deploy.stack import load_stack
+
+from ..standin.recording import REAL_KUBECTL
 
 STACK = load_stack(PROJECT_DIR / "stack.toml")
 
@@ -92,3 +107,27 @@ def test_smoke_against_a_live_api_and_a_dead_port(api_url):
     assert not checks["storage-server"].ok
     assert "tcp 127.0.0.1:1" in checks["storage-server"].detail
     assert not report.ok
+
+
+def test_service_ports_come_from_the_rendered_services():
+    objects = [
+        {"kind": "Service", "metadata": {"name": "sutra-client"}, "spec": {"ports": [{"port": 80}]}},
+        {"kind": "Deployment", "metadata": {"name": "sutra-client"}, "spec": {}},
+    ]
+    assert service_ports(objects) == {"sutra-client": 80}
+
+
+def test_a_dry_smoke_through_port_forwards_prints_one_forward_per_service():
+    objects = render(
+        Kubectl(Commands(), str(REAL_KUBECTL)), environment(DEFAULTS["sutra"], "staging"), STACK.services
+    )
+    namespace, ports = namespace_of(objects), service_ports(objects)
+    commands = Commands(dry=True)
+    kubectl = Kubectl(commands, "kubectl")
+    assert smoke_through_port_forwards(kubectl, STACK, objects, namespace, timeout=1) is None
+    forwards = [line.split() for line in commands.printed]
+    assert [f[:3] for f in forwards] == [["kubectl", "port-forward", f"svc/{s.name}"] for s in STACK.services]
+    for forward, service in zip(forwards, STACK.services, strict=True):
+        local, remote = forward[3].split(":")
+        assert int(remote) == ports[service.name] and int(local) > 0
+        assert forward[4:] == ["--namespace", namespace, "--address", "127.0.0.1"]

@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 import pytest
 
 from sutra_deploy.commands import Background, Commands, Result
-from sutra_deploy.deploy import free_port, service_ports
 from sutra_deploy.edge import DEFAULTS
 from sutra_deploy.errors import CommandFailed
 from sutra_deploy.k8s.environments import environment
 from sutra_deploy.k8s.kubectl import Kubectl, WrongContext
 from sutra_deploy.k8s.manifests import dump_manifests, images_by_deployment, namespace_of, render
 from sutra_deploy.k8s.rollout import apply_groups
+from sutra_deploy.local import free_port
+from sutra_deploy.smoke import service_ports
 from sutra_deploy.source import PROJECT_DIR
 from sutra_deploy.stack import load_stack
 from sutra_deploy.waiting import wait_until

@@ -22,15 +22,10 @@ from sutra_deploy.k8s.quantities import memory_bytes, millicores
 from sutra_deploy.smoke import Check, SmokeReport
 from sutra_deploy.source import PROJECT_DIR
 from sutra_deploy.stack import load_stack
-from sutra_deploy.verify.cluster import (
-    METRICS_UNAVAILABLE,
-    ClusterTargets,
-    repo_digest,
-    verify_cluster,
-    verify_environment,
-    zero_downtime_metric,
-)
+from sutra_deploy.verify import verify_cluster_environment
+from sutra_deploy.verify.cluster import METRICS_UNAVAILABLE, verify_cluster, verify_environment
 from sutra_deploy.verify.model import ESTIMATE, FAIL, INFO, NOT_MEASURED, PASS, VerifyFailed
+from sutra_deploy.verify.settings import VerifySettings
 
 from ...standin.recording import REAL_KUBECTL, STANDIN, recording_cluster
 
@@ -40,7 +35,7 @@ RENDERED = render(Kubectl(Commands(), str(REAL_KUBECTL)), STAGING, STACK.service
 NAMESPACE = namespace_of(RENDERED)
 DEPLOYMENTS = {o["metadata"]["name"]: o for o in RENDERED if o.get("kind") == "Deployment"}
 HPAS = hpa_by_deployment(RENDERED)
-TARGETS = ClusterTargets.from_settings()  # the plan's, as `sutra.verify` defaults them
+SETTINGS = VerifySettings.from_settings()  # the plan's, as `sutra.verify` defaults them
 SCHEDULED = "2025-01-06T10:00:00Z"
 MI = 2**20
 
@@ -323,7 +318,7 @@ def test_an_oom_killed_pod_and_a_crash_looping_one_fail_and_are_named(cluster, k
             }
         },
     )
-    api_target = TARGETS.memory_targets["sutra-api"]
+    api_target = SETTINGS.memory_targets["sutra-api"]
     over = f"{api_target // MI + 88}Mi"
     pods = [*healthy_pods(), oom, looping]
     usage = {p["metadata"]["name"]: ["3m", "61Mi"] for p in pods}
@@ -350,10 +345,10 @@ def test_an_oom_killed_pod_and_a_crash_looping_one_fail_and_are_named(cluster, k
 
 def test_cpu_utilisation_fails_outside_the_plans_range_only_when_a_gate_is_set(cluster, kubectl):
     scripted_cluster(cluster, healthy_pods())  # every autoscaler reads 42 %
-    gated = replace(TARGETS, cpu_gate=True)
+    gated = replace(SETTINGS, cpu_gate=True)
     low, high = gated.cpu_utilization
     assert not low <= 42 <= high
-    by_name = rows(verify(kubectl, targets=gated))
+    by_name = rows(verify(kubectl, settings=gated))
     assert {by_name[f"cpu: {name}"].status for name in HPAS} == {FAIL}
     assert by_name["cpu: sutra-api"].target == f"{low:g}-{high:g} % of request"
 
@@ -416,23 +411,6 @@ def test_what_cannot_be_read_is_not_measured_and_says_why(cluster, kubectl):
     assert report.ok  # what an integration deploy sees from the stand-in: nothing fails
 
 
-def test_a_deployment_that_may_take_a_ready_pod_away_cannot_be_zero_downtime():
-    objects = copy.deepcopy(RENDERED)
-    api = next(o for o in objects if o.get("kind") == "Deployment" and o["metadata"]["name"] == "sutra-api")
-    api["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] = 1
-    metric = zero_downtime_metric(objects)
-    assert (metric.status, metric.value) == (FAIL, 1)
-    assert metric.how.startswith("cannot be zero-downtime: sutra-api may take a ready pod away first")
-
-
-def test_image_ids_give_their_registry_digest():
-    digest = PUSHED["sutra-api"]
-    assert repo_digest(f"registry.example.com/sutra-ai/sutra-api@{digest}") == digest
-    assert repo_digest(f"docker-pullable://registry.example.com/sutra-ai/sutra-api@{digest}") == digest
-    assert repo_digest("docker://sha256:" + "0" * 64) is None  # a local image ID, not a digest
-    assert repo_digest("registry.example.com/sutra-ai/sutra-api:v2") is None
-
-
 def test_verify_environment_checks_the_context_before_reading_anything(cluster, kubectl):
     cluster.script(context="kind-laptop")
     with pytest.raises(WrongContext):
@@ -450,6 +428,15 @@ def test_verify_environment_smokes_through_port_forwards_then_reads(cluster, kub
     forwards = [c[1] for c in calls if c[0] == "port-forward"]
     assert sorted(forwards) == sorted(f"svc/{name}" for name in DEPLOYMENTS)
     assert not any(c[0] in ("apply", "rollout", "set", "delete") for c in calls)  # it only reads
+
+
+def test_inv_verify_reads_its_targets_from_sutra_verify(cluster, kubectl):
+    scripted_cluster(cluster, healthy_pods())  # every pod Ready 12 s after it was scheduled
+    sutra = {**DEFAULTS["sutra"], "smoke_timeout": 0.2}
+    sutra["verify"] = {**DEFAULTS["sutra"]["verify"], "startup_seconds": 10}
+    by_name = rows(verify_cluster_environment(kubectl, STAGING, STACK, sutra))
+    startup = by_name["pod startup: sutra-api"]
+    assert (startup.status, startup.target, startup.value) == (FAIL, "< 10 s", 12.0)
 
 
 def test_a_dry_verify_reads_nothing(capsys):
@@ -471,7 +458,7 @@ def test_the_deploy_prints_the_verify_table_then_fails_without_rolling_back(clus
     )
     scripted_cluster(cluster, [*healthy_pods(), oom])
     with pytest.raises(VerifyFailed):
-        verify_deployed(kubectl, STAGING, STACK, RENDERED, PUSHED, smoke_passed(), TARGETS)
+        verify_deployed(kubectl, STAGING, STACK, RENDERED, PUSHED, smoke_passed(), SETTINGS)
     printed = capsys.readouterr().out
     assert "no OOMKilled pods" in printed and "image digest: sutra-api" in printed
     assert not any(c[0] in ("apply", "rollout", "set") for c in cluster.calls())  # nothing undone
