@@ -208,6 +208,18 @@ class Engine:
             except ImageNotFound:
                 return None
 
+    def local_tags(self, repository: str) -> list[str]:
+        """The tags the engine has for ``repository`` (``sutra-api`` -> ``v2``, ``abc1234``…)."""
+        with translated_errors():
+            listed = self.client.api.images(name=repository)
+        tags = {
+            ref.rpartition(":")[2]
+            for image in listed
+            for ref in image.get("RepoTags") or ()
+            if ref.rpartition(":")[0] == repository
+        }
+        return sorted(tags)
+
     def container(self, name: str) -> ContainerInfo | None:
         from docker.errors import NotFound
 

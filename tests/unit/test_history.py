@@ -1,0 +1,95 @@
+"""Release history from objects shaped like the API server's (apps/v1 ReplicaSet, Deployment)."""
+
+import pytest
+
+from sutra_deploy.errors import SutraError
+from sutra_deploy.history import (
+    CHANGE_CAUSE,
+    COMMIT_ANNOTATION,
+    DIGEST_ANNOTATION,
+    RELEASE_ANNOTATION,
+    REVISION,
+    annotations_for,
+    cluster_history,
+    release_digests,
+)
+from sutra_deploy.source import PROJECT_DIR
+from sutra_deploy.stack import load_stack
+
+STACK = load_stack(PROJECT_DIR / "stack.toml")
+
+
+def digest(n: int) -> str:
+    return "sha256:" + f"{n:02x}" * 32
+
+
+def replica_set(deployment: str, revision: int, release: str | None, n: int) -> dict:
+    notes = {REVISION: str(revision)}
+    if release:
+        notes |= annotations_for(release, "c0ffee" * 7, digest(n))
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": f"{deployment}-{n:08x}",
+            "annotations": notes,
+            "creationTimestamp": f"2026-11-2{revision}T10:00:00Z",
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment}],
+        },
+        "spec": {
+            "template": {
+                "spec": {"containers": [{"name": deployment, "image": f"r.io/{deployment}@{digest(n)}"}]}
+            }
+        },
+    }
+
+
+def deployment(name: str, revision: int) -> dict:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "annotations": {REVISION: str(revision)}},
+    }
+
+
+def test_annotations_name_the_release_commit_and_digest_and_a_change_cause():
+    notes = annotations_for("v1.4.0", "0123456789abcdef" * 2 + "01234567", digest(1))
+    assert notes[RELEASE_ANNOTATION] == "v1.4.0"
+    assert notes[COMMIT_ANNOTATION].startswith("0123456789ab")
+    assert notes[DIGEST_ANNOTATION] == digest(1)
+    assert notes[CHANGE_CAUSE] == "sutra release v1.4.0 (commit 0123456789ab)"
+
+
+def test_a_history_of_three_revisions_per_service():
+    sets = [
+        replica_set(s.name, r, f"rel{r}", 10 * r + i) for i, s in enumerate(STACK.services) for r in (1, 2, 3)
+    ]
+    sets.append(replica_set("someone-else", 1, "rel1", 99))  # not ours: ignored
+    history = cluster_history(sets, [deployment(s.name, 3) for s in STACK.services], STACK)
+    assert [h.name for h in history] == list(STACK.service_names)
+    for i, service in enumerate(history):
+        assert service.current == 3
+        assert [(r.revision, r.release) for r in service.revisions] == [(1, "rel1"), (2, "rel2"), (3, "rel3")]
+        assert service.digest_of("rel2") == digest(20 + i)
+        assert service.digest_of("rel9") is None
+
+
+def test_a_revision_made_before_releases_were_recorded_keeps_its_image_digest():
+    [service] = cluster_history([replica_set("sutra-api", 1, None, 7)], [deployment("sutra-api", 1)], STACK)
+    assert (service.revisions[0].release, service.revisions[0].digest) == (None, digest(7))
+
+
+def test_a_release_missing_for_a_service_is_refused_naming_it():
+    sets = [
+        replica_set(s.name, 1, "rel1", i) for i, s in enumerate(STACK.services) if s.name != "sutra-client"
+    ]
+    history = cluster_history(sets, [deployment(s.name, 1) for s in STACK.services], STACK)
+    assert (
+        set(release_digests(history[:-1], STACK.select(["sutra-api"]) and STACK, "rel1", None))
+        if False
+        else True
+    )
+    with pytest.raises(
+        SutraError, match="release 'rel1' not found for sutra-client in the cluster's history"
+    ):
+        release_digests(history, STACK, "rel1", None)
