@@ -84,12 +84,16 @@ def test_a_release_missing_for_a_service_is_refused_naming_it():
         replica_set(s.name, 1, "rel1", i) for i, s in enumerate(STACK.services) if s.name != "sutra-client"
     ]
     history = cluster_history(sets, [deployment(s.name, 1) for s in STACK.services], STACK)
-    assert (
-        set(release_digests(history[:-1], STACK.select(["sutra-api"]) and STACK, "rel1", None))
-        if False
-        else True
-    )
     with pytest.raises(
         SutraError, match="release 'rel1' not found for sutra-client in the cluster's history"
     ):
         release_digests(history, STACK, "rel1", None)
+
+
+def test_every_service_gets_its_digest_of_the_release():
+    sets = [
+        replica_set(s.name, r, f"rel{r}", 10 * r + i) for i, s in enumerate(STACK.services) for r in (1, 2)
+    ]
+    history = cluster_history(sets, [deployment(s.name, 2) for s in STACK.services], STACK)
+    expected = {s.name: digest(10 + i) for i, s in enumerate(STACK.services)}
+    assert release_digests(history, STACK, "rel1", None) == expected
