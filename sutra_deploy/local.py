@@ -23,6 +23,10 @@ from .waiting import SYSTEM_CLOCK, Clock, TimedOut, wait_until
 log = logging.getLogger("sutra")
 
 LOG_LINES_ON_FAILURE = 15
+# Restarts by the engine during one `up` that mean a service crash-loops rather than starts
+# slowly: Docker's back-off (100 ms, doubling) reaches five in seconds, while a service that
+# exits until a dependency answers usually needs a restart or two.
+RESTARTS_BEFORE_GIVING_UP = 5
 # The variable compose/docker-compose.yml reads the images' tag (the version) from.
 TAG_ENV = "SUTRA_TAG"
 
@@ -74,6 +78,13 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now (the kernel's pick), for something of our own."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @dataclass(frozen=True)
 class ServiceStatus:
     service: Service
@@ -98,6 +109,26 @@ def status_table(rows: Sequence[ServiceStatus]) -> str:
         headers=["Service", "State", "Health", "Host port", "Seconds to healthy"],
         colalign=("left", "left", "left", "right", "right"),
     )
+
+
+def why_it_will_not_get_healthy(container: ContainerInfo, restarts_before: Mapping[str, int]) -> str | None:
+    """Why waiting longer cannot help: the container stopped for good, or it crash-loops.
+
+    With a restart policy, the engine shows a container that will be started again as
+    ``restarting``, never ``exited``; so ``exited`` (or ``dead``) is final. A container
+    that was crash-looping before this `up` counts at once: the engine's back-off has grown
+    by then, and it might not restart often enough within the wait to be caught again.
+    """
+    if container.healthy:
+        return None
+    how = f"exit code {container.exit_code}" + (", out of memory" if container.oom_killed else "")
+    if container.state in ("exited", "dead"):
+        return f"{container.service} {container.state} ({how})"
+    restarts = container.restart_count - restarts_before.get(container.id, 0)
+    looping = container.state == "restarting" and container.restart_count >= RESTARTS_BEFORE_GIVING_UP
+    if restarts >= RESTARTS_BEFORE_GIVING_UP or looping:
+        return f"{container.service} keeps restarting ({how}, {container.restart_count} restarts)"
+    return None
 
 
 class LocalStack:
@@ -177,6 +208,8 @@ class LocalStack:
             compose.up()
             return []
         started = clock.now()
+        # Restarts are counted from here: an older container may have restarted long ago.
+        restarts_before = {c.id: c.restart_count for c in self.containers()}
         outcome: list[Result] = []
         # `up` itself waits for health-gated dependencies, so it runs beside the poll that
         # times each service, instead of before it.
@@ -195,6 +228,16 @@ class LocalStack:
             done = all(n in states and states[n].healthy for n in self.stack.service_names)
             if not upper.is_alive() and outcome and not outcome[0].ok and not done:
                 raise StackUnhealthy(self._failure(compose, outcome[0].stderr.strip().splitlines()[-1:]))
+            # Only once `compose up` is over: while it recreates a container, the old one
+            # shows as exited for a moment.
+            if not upper.is_alive() and not done:
+                deaths = [
+                    death
+                    for n in self.stack.service_names
+                    if n in states and (death := why_it_will_not_get_healthy(states[n], restarts_before))
+                ]
+                if deaths:
+                    raise StackUnhealthy(self._failure(compose, ["; ".join(deaths)]))
             return done and not upper.is_alive()
 
         try:
