@@ -4,8 +4,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from sutra_deploy.engine import ContainerInfo
 from sutra_deploy.errors import ImageMissing, SutraError
 from sutra_deploy.local import (
+    RESTARTS_BEFORE_GIVING_UP,
     TAG_ENV,
     LocalStack,
     ServiceStatus,
@@ -13,6 +15,7 @@ from sutra_deploy.local import (
     port_env,
     previous_version,
     status_table,
+    why_it_will_not_get_healthy,
 )
 from sutra_deploy.source import PROJECT_DIR
 from sutra_deploy.stack import load_stack
@@ -163,3 +166,29 @@ def test_move_checks_the_targets_images_before_taking_anything_down():
     with pytest.raises(ImageMissing):
         local(runner, images=False).move("v1", timeout=30)
     assert runner.commands("down") == []
+
+
+def container(state: str, restarts: int = 0, health: str = "starting", id_: str = "c1") -> ContainerInfo:
+    return ContainerInfo(
+        name="p-sutra-hybrid-1",
+        image="sutra-hybrid:v2",
+        state=state,
+        health=health,
+        exit_code=1,
+        oom_killed=False,
+        restart_count=restarts,
+        id=id_,
+        service="sutra-hybrid",
+    )
+
+
+def test_waiting_longer_cannot_help_a_container_that_exited_or_crash_loops():
+    limit = RESTARTS_BEFORE_GIVING_UP
+    assert why_it_will_not_get_healthy(container("running", health="healthy"), {}) is None
+    assert why_it_will_not_get_healthy(container("running", restarts=1), {}) is None  # slow, not dead
+    assert why_it_will_not_get_healthy(container("exited"), {}) == "sutra-hybrid exited (exit code 1)"
+    looping = why_it_will_not_get_healthy(container("running", restarts=limit + 2), {"c1": 2})
+    assert looping == f"sutra-hybrid keeps restarting (exit code 1, {limit + 2} restarts)"
+    # Restarts before this `up` do not count, unless the container is still restarting.
+    assert why_it_will_not_get_healthy(container("running", restarts=limit + 2), {"c1": limit + 2}) is None
+    assert why_it_will_not_get_healthy(container("restarting", restarts=limit), {"c1": limit}) is not None
