@@ -28,7 +28,16 @@ def base_images(c, only=None, force=False):
 
     s = session(c)
     only = split_names(only)
-    print(make_base_images(s.stack, s.engine, only=only, force=force, ca_bundle=s.ca_bundle, jobs=s.jobs()))
+    made = make_base_images(
+        s.stack,
+        s.engine,
+        only=only,
+        force=force,
+        ca_bundle=s.ca_bundle,
+        runtime_ca_bundle=s.runtime_ca_bundle,
+        jobs=s.jobs(),
+    )
+    print(made)
 
 
 def _build(c, service=None, version=None, no_cache=False, root=None, bases=None, jobs=None):
@@ -45,6 +54,7 @@ def _build(c, service=None, version=None, no_cache=False, root=None, bases=None,
         jobs=s.jobs(jobs),
         no_cache=no_cache,
         ca_bundle=s.ca_bundle,
+        runtime_ca_bundle=s.runtime_ca_bundle,
     )
     if not s.dry:
         print(build_mod.summary_table(results, s.engine))
@@ -188,7 +198,7 @@ def push(c, registry, version=None, no_latest=False, service=None):
 
     s = session(c)
     services = s.stack.select(split_names(service))
-    version = version or s.stack.default_version
+    version = s.stack.check_version(version or s.stack.default_version)
     pushed = push_images(s.engine, services, registry=registry, version=version, latest=not no_latest)
     if not s.dry:
         print(pushed_table(pushed))
@@ -208,7 +218,13 @@ def push(c, registry, version=None, no_latest=False, service=None):
 @user_errors
 def rollback(c, env, service=None, to=None, timeout=None, yes=False):
     """Roll back: the local stack to another version, or Kubernetes deployments."""
+    from sutra_deploy.references import parse_tag
+
     s = session(c)
+    if to and env == "local":
+        s.stack.check_version(to)
+    elif to:
+        parse_tag(to, "--to")
     if env == "local":
         from sutra_deploy.deploy import rollback_local
         from sutra_deploy.local import status_table
@@ -220,6 +236,7 @@ def rollback(c, env, service=None, to=None, timeout=None, yes=False):
     from sutra_deploy.k8s import rollback_environment
 
     services = split_names(service)
+    s.stack.select(services)  # an unknown name stops here, before anything is rendered or asked
     rollback_environment(s.kubectl, s.environment(env), s.stack, services=services, to=to, yes=yes)
 
 
@@ -271,9 +288,16 @@ def k8s_apply(c, env, registry=None, tag=None, yes=False):
 def deploy(c, env, version=None, yes=False):
     """Build, gate on sizes, push, apply, wait, smoke; roll back on its own if any of it fails."""
     from sutra_deploy import deploy as deploy_mod
+    from sutra_deploy.k8s.environments import require_overlay
 
     s = session(c)
-    version = version or s.stack.default_version
+    # What a bad input would stop later is checked before the first build.
+    version = s.stack.check_version(version or s.stack.default_version)
+    s.jobs()
+    s.source_root(None)
+    environment = None if env == "local" else s.environment(env)
+    if environment is not None:
+        require_overlay(environment)
 
     def build_all():
         _build(c, version=version)
@@ -294,11 +318,12 @@ def deploy(c, env, version=None, yes=False):
         s.stack,
         s.engine,
         s.kubectl,
-        s.environment(env),
+        environment,
         version=version,
         build=build_all,
         smoke_timeout=smoke_timeout,
         yes=yes,
+        verify_settings=s.settings["verify"],  # the same `sutra.verify` as `inv verify`
     )
 
 

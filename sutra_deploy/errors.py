@@ -1,7 +1,8 @@
 """Typed errors. The task edge turns each into one line and a non-zero exit code.
 
 Exit codes: 1 means a check ran and failed (an image over budget, a failed build);
-2 means the tool could not do its work as asked (bad input, missing tool, daemon down).
+2 means the tool could not do its work as asked (bad input, missing tool, daemon down);
+3 is a bug: any other exception, turned into one line by the task edge (`edge.user_errors`).
 """
 
 from __future__ import annotations

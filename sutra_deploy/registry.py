@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tabulate import tabulate
 
 from .engine import Engine, PushFailed
-from .errors import ImageMissing, SutraError
+from .errors import ImageMissing
+from .references import parse_registry
 from .stack import Service
-
-# A registry host (with optional port) and optional repository path, as Docker's reference
-# grammar allows them: "localhost:5000", "registry.example.io/sutra-ai". No scheme, no tag.
-_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
-_HOST = rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]{{1,5}})?"
-_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-REGISTRY_PATTERN = re.compile(rf"^{_HOST}(?:/{_PATH_COMPONENT})*$")
 
 __all__ = ["PushFailed", "Pushed", "push_images", "pushed_table", "validate_registry"]
 
 
-def validate_registry(registry: str) -> str:
-    if not REGISTRY_PATTERN.match(registry):
-        raise SutraError(
-            f"--registry {registry!r} is not a registry reference; expected HOST[:PORT][/PATH] "
-            "with a lower-case path and no scheme or tag, e.g. localhost:5000/sutra-ai"
-        )
+def validate_registry(registry: str, what: str = "--registry") -> str:
+    """HOST[:PORT][/PATH] as the reference grammar allows it: "localhost:5000",
+    "registry.example.io/sutra-ai"; no scheme, no tag (:mod:`.references`)."""
+    parse_registry(registry, what)
     return registry
 
 

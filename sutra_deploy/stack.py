@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import math
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from .errors import StackFileError, UnknownService
+from .errors import SourceRootError, StackFileError, UnknownService
+from .references import BadReference, parse_reference, parse_repository, parse_tag
 from .units import MB
 
 HealthProtocol = Literal["http", "tcp"]
+
+# Service names are Kubernetes object names (DNS-1123 labels) and compose service names, and
+# reach file names, labels and command lines: nothing else, so no '/', '..' or shell syntax.
+SERVICE_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+# Base image keys name files in a temporary folder (`<key>.tar`): a plain identifier.
+BASE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+BUILD_ARG = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a Dockerfile ARG
+SUITE = re.compile(r"[a-z0-9][a-z0-9.-]*")  # a Debian suite or codename, an argument to mmdebstrap
+HTTP_PATH = re.compile(r"/[A-Za-z0-9._~%/-]*")  # a health check's path: no query, quotes or spaces
+LARGEST_MB = 1_000_000  # a terabyte: a bigger image budget is a typo
 
 
 @dataclass(frozen=True)
@@ -64,6 +77,23 @@ class Service:
 
     def dockerfile(self, version: str) -> str:
         return self.dockerfiles[version]
+
+    def check_inside(self, root: Path, version: str) -> None:
+        """The build context and Dockerfile resolve (symlinks followed) inside the source root.
+
+        The stack file cannot name a path outside it (no '..', nothing absolute); this catches a
+        symlink in the checkout that leads out, before anything is sent to a builder.
+        """
+        base = root.resolve()
+        for what, relative in (("context", self.context), ("dockerfile", self.dockerfile(version))):
+            try:
+                resolved = (base / relative).resolve()
+            except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop
+                raise SourceRootError(f"{self.name}: {what} {relative} cannot be resolved: {error}") from None
+            if not resolved.is_relative_to(base):
+                raise SourceRootError(
+                    f"{self.name}: {what} {relative} resolves to {resolved}, outside the source root {base}"
+                )
 
 
 @dataclass(frozen=True)
@@ -126,6 +156,12 @@ def load_stack(path: str | Path) -> Stack:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise StackFileError(f"stack file {path} not found") from None
+    except IsADirectoryError:
+        raise StackFileError(f"stack file {path} is a directory, not a file") from None
+    except OSError as error:
+        raise StackFileError(f"stack file {path} cannot be read: {error.strerror or error}") from None
+    except UnicodeDecodeError as error:
+        raise StackFileError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason})") from None
     except tomllib.TOMLDecodeError as error:
         raise StackFileError(f"{path}: not valid TOML: {error}") from None
     return _StackReader(path).stack(raw)
@@ -162,20 +198,53 @@ class _StackReader:
             raise self.fail(where, f"expected a list of strings, got {raw!r}")
         return tuple(self.string(item, f"{where}[{i}]") for i, item in enumerate(raw))
 
+    def matching(self, raw: Any, where: str, pattern: re.Pattern[str], what: str) -> str:
+        value = self.string(raw, where)
+        if not pattern.fullmatch(value):
+            raise self.fail(where, f"{what}, got {value!r}")
+        return value
+
+    def reference(self, parse: Any, raw: Any, where: str) -> str:
+        """A value checked by one of :mod:`.references`' parsers; its problem, naming the key."""
+        value = self.string(raw, where)
+        try:
+            parse(value, where)
+        except BadReference as error:
+            raise self.fail(where, f"{error.problem}, got {value!r}") from None
+        return value
+
+    def relative_path(self, raw: Any, where: str) -> str:
+        """A path under the source root: relative, without '..' (a symlink that leads out is
+        caught when the root is known: :meth:`Service.check_inside`)."""
+        value = self.string(raw, where)
+        parts = PurePosixPath(value).parts
+        if value.startswith(("/", "~")) or ".." in parts or "\\" in value or "\0" in value:
+            raise self.fail(
+                where, f"expected a path inside the source root (relative, no '..'), got {value!r}"
+            )
+        return value
+
     def integer(self, raw: Any, where: str, low: int, high: int) -> int:
         if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
             raise self.fail(where, f"expected a whole number from {low} to {high}, got {raw!r}")
         return raw
 
     def megabytes(self, raw: Any, where: str) -> int:
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw <= 0:
+        number = isinstance(raw, (int, float)) and not isinstance(raw, bool)
+        if not number or not math.isfinite(raw) or raw <= 0:  # nan and inf too
             raise self.fail(where, f"expected a size in MB greater than 0, got {raw!r}")
+        if raw > LARGEST_MB:
+            raise self.fail(where, f"expected a size in MB of at most {LARGEST_MB}, got {raw!r}")
         return round(raw * MB)
 
     def stack(self, raw: dict) -> Stack:
         top = self.table(raw, "top level", {"stack", "services"}, {"base_images"})
         meta = self.table(top["stack"], "stack", {"name", "versions", "default_version", "public_api"}, set())
         versions = self.strings(meta["versions"], "stack.versions")
+        for i, version in enumerate(versions):  # each is an image tag: sutra-api:v2
+            self.reference(parse_tag, version, f"stack.versions[{i}]")
+        if not versions or len(set(versions)) != len(versions):
+            raise self.fail("stack.versions", f"expected distinct versions, got {list(versions)!r}")
         default_version = self.string(meta["default_version"], "stack.default_version")
         if default_version not in versions:
             raise self.fail("stack.default_version", f"{default_version!r} is not in versions")
@@ -218,6 +287,11 @@ class _StackReader:
                 raise self.fail(f"services.{service.name}.{key}", f"same as {other}'s")
 
     def service(self, name: str, raw: Any, versions: tuple[str, ...]) -> Service:
+        if not SERVICE_NAME.fullmatch(name):
+            raise self.fail(
+                f"services.{name!r}",
+                "a service name is lower-case letters, digits and '-', at most 63 (a Kubernetes name)",
+            )
         where = f"services.{name}"
         fields = {"image", "context", "dockerfile", "build_order", "port", "health", "size_mb"}
         raw = self.table(raw, where, fields, set())
@@ -233,8 +307,8 @@ class _StackReader:
             raise self.fail(f"{where}.size_mb.target", "is larger than the limit")
         return Service(
             name=name,
-            image=self.string(raw["image"], f"{where}.image"),
-            context=self.string(raw["context"], f"{where}.context"),
+            image=self.reference(parse_repository, raw["image"], f"{where}.image"),
+            context=self.relative_path(raw["context"], f"{where}.context"),
             dockerfiles=self.dockerfiles(raw["dockerfile"], f"{where}.dockerfile", versions),
             build_order=self.integer(raw["build_order"], f"{where}.build_order", 1, 1000),
             port=Ports(
@@ -247,9 +321,9 @@ class _StackReader:
 
     def dockerfiles(self, raw: Any, where: str, versions: tuple[str, ...]) -> dict[str, str]:
         if isinstance(raw, str):
-            return {version: self.string(raw, where) for version in versions}
+            return {version: self.relative_path(raw, where) for version in versions}
         table = self.table(raw, where, set(versions), set())
-        return {version: self.string(table[version], f"{where}.{version}") for version in versions}
+        return {version: self.relative_path(table[version], f"{where}.{version}") for version in versions}
 
     def health(self, raw: dict, where: str) -> HealthCheck:
         protocol = raw["protocol"]
@@ -261,25 +335,35 @@ class _StackReader:
             path = self.string(raw.get("path"), f"{where}.path")
             if not path.startswith("/"):
                 raise self.fail(f"{where}.path", f"must start with '/', got {path!r}")
+            self.matching(
+                path, f"{where}.path", HTTP_PATH, "expected a URL path of letters, digits and ._~%/-"
+            )
             return HealthCheck("http", path)
         raise self.fail(f"{where}.protocol", f"expected 'http' or 'tcp', got {protocol!r}")
 
     def base_image(self, key: str, raw: Any) -> BaseImage:
+        if not BASE_KEY.fullmatch(key):
+            raise self.fail(f"base_images.{key!r}", "a base image key is letters, digits, '_' and '-'")
         where = f"base_images.{key}"
         optional = {"variant", "suite", "packages", "distill_from", "keep", "drop", "customize"}
         raw = self.table(raw, where, {"official", "local", "build_arg"}, optional)
         variant = raw.get("variant", "minbase")
         if variant not in ("minbase", "essential", "apt"):
             raise self.fail(f"{where}.variant", f"expected minbase, essential or apt, got {variant!r}")
+        distill_from = raw.get("distill_from")
         return BaseImage(
             key=key,
-            official=self.string(raw["official"], f"{where}.official"),
-            local=self.string(raw["local"], f"{where}.local"),
-            build_arg=self.string(raw["build_arg"], f"{where}.build_arg"),
+            official=self.reference(parse_reference, raw["official"], f"{where}.official"),
+            local=self.reference(parse_reference, raw["local"], f"{where}.local"),
+            build_arg=self.matching(
+                raw["build_arg"], f"{where}.build_arg", BUILD_ARG, "expected a Dockerfile ARG name"
+            ),
             variant=variant,
-            suite=self.string(raw.get("suite", "bookworm"), f"{where}.suite"),
+            suite=self.matching(
+                raw.get("suite", "bookworm"), f"{where}.suite", SUITE, "expected a Debian suite"
+            ),
             packages=self.strings(raw.get("packages", []), f"{where}.packages"),
-            distill_from=raw.get("distill_from"),
+            distill_from=None if distill_from is None else self.string(distill_from, f"{where}.distill_from"),
             keep=self.strings(raw.get("keep", []), f"{where}.keep"),
             drop=self.strings(raw.get("drop", []), f"{where}.drop"),
             customize=self.strings(raw.get("customize", []), f"{where}.customize"),

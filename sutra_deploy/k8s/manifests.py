@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 import yaml
 
 from ..errors import SutraError
+from ..references import parse_reference
 from ..stack import Service, Stack
-from .environments import Environment
+from .environments import Environment, require_overlay
 from .kubectl import Kubectl
 from .policy import WORKLOAD_KINDS, violations
 
@@ -121,6 +122,10 @@ def image_overrides(
         elif tag:
             entry["newTag"] = tag
         if len(entry) > 1:
+            # One more check at the last moment: what kustomize writes is a valid reference.
+            marks = (("newTag", ":"), ("digest", "@"))
+            pin = "".join(f"{mark}{entry[key]}" for key, mark in marks if key in entry)
+            parse_reference(f"{entry.get('newName', repository)}{pin}", f"the {service.name} image")
             entries.append(entry)
     return entries
 
@@ -148,8 +153,7 @@ def render(
 ) -> list[dict]:
     """The environment's overlay, with the services' images resolved to registry/name:tag or
     @digest (``digests`` by service name)."""
-    if not (env.overlay / "kustomization.yaml").is_file():
-        raise SutraError(f"environment {env.name}: no kustomization.yaml in {env.overlay}")
+    require_overlay(env)
     objects = parse_manifests(kubectl.kustomize(env.overlay))
     overrides = image_overrides(
         container_images(objects), services, registry=env.registry, tag=env.tag, digests=digests or {}

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from sutra_deploy.errors import StackFileError, UnknownService
+from sutra_deploy.errors import SourceRootError, StackFileError, UnknownService
 from sutra_deploy.source import PROJECT_DIR
 from sutra_deploy.stack import load_stack
 from sutra_deploy.units import MB
@@ -113,3 +113,91 @@ def test_invalid_toml_and_missing_file(tmp_path):
 def test_unknown_version(stack):
     with pytest.raises(StackFileError, match="unknown version 'v3'"):
         stack.check_version("v3")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ('[services.sutra-client]=>[services."../x"]', r"services.'\.\./x': a service name is"),
+        ('[services.sutra-client]=>[services."a;b"]', r"services.'a;b': a service name is"),
+        ('[services.sutra-client]=>[services."x/y"]', r"services.'x/y': a service name is"),
+        ("[services.sutra-client]=>[services.Client]", r"services.'Client': a service name is"),
+        ('image = "sutra-api"=>image = "Bad Name"', r"services.sutra-api.image: .* got 'Bad Name'"),
+        ('image = "sutra-api"=>image = "sutra-api:v2"', r"services.sutra-api.image: .* got 'sutra-api:v2'"),
+        (
+            'image = "sutra-api"=>image = ["sutra-api"]',
+            r"services.sutra-api.image: expected a non-empty string",
+        ),
+        (
+            'context = "packages/sutra-control"=>context = "../../etc"',
+            r"services.sutra-control.context: expected a path inside the source root",
+        ),
+        (
+            'context = "packages/sutra-control"=>context = "packages/../../x"',
+            r"services.sutra-control.context: expected a path inside the source root",
+        ),
+        (
+            'dockerfile = "packages/sutra-client/Dockerfile"=>dockerfile = "/etc/passwd"',
+            r"services.sutra-client.dockerfile: expected a path inside the source root",
+        ),
+        ("limit = 200 }=>limit = nan }", r"services.sutra-api.size_mb.limit: .* got nan"),
+        ("limit = 200 }=>limit = inf }", r"services.sutra-api.size_mb.limit: .* got inf"),
+        (
+            "limit = 200 }=>limit = 1e308 }",
+            r"services.sutra-api.size_mb.limit: expected a size in MB of at most",
+        ),
+        ('path = "/health"=>path = "/health x"', r"services.sutra-api.health.path: expected a URL path"),
+        ('versions = ["v1", "v2"]=>versions = ["v1", "v2 "]', r"stack.versions\[1\]: .* got 'v2 '"),
+        ('versions = ["v1", "v2"]=>versions = ["v2", "v2"]', r"stack.versions: expected distinct versions"),
+        ('[base_images.rust]=>[base_images."../x"]', r"base_images.'\.\./x': a base image key is"),
+        ('[base_images.rust]=>[base_images."a b"]', r"base_images.'a b': a base image key is"),
+        (
+            'official = "debian:bookworm-slim"=>official = "debian:bookworm slim"',
+            r"base_images.debian.official: the tag 'bookworm slim'",
+        ),
+        (
+            'build_arg = "RUST_IMAGE"=>build_arg = "RUST IMAGE"',
+            r"base_images.rust.build_arg: expected a Dockerfile ARG",
+        ),
+        (
+            'distill_from = "python"=>distill_from = ["python"]',
+            r"base_images.python-runtime.distill_from: expected",
+        ),
+        (
+            '[base_images.rust]=>[base_images.rust]\nsuite = "--foo"',
+            r"base_images.rust.suite: expected a Debian suite",
+        ),
+    ],
+)
+def test_names_paths_and_numbers_are_checked_at_load(tmp_path, edit, message):
+    path = write_stack(tmp_path, edit)
+    with pytest.raises(StackFileError, match=message) as caught:
+        load_stack(path)
+    assert str(caught.value).startswith(str(path)) and "\n" not in str(caught.value)
+
+
+def test_a_stack_file_that_is_not_a_text_file(tmp_path):
+    with pytest.raises(StackFileError, match="is a directory"):
+        load_stack(tmp_path)
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(STACK_FILE.read_text().replace("Sutra AI", "Sütra AI").encode("latin-1"))
+    with pytest.raises(StackFileError, match="not UTF-8 text"):
+        load_stack(latin)
+    loop = tmp_path / "loop.toml"
+    loop.symlink_to(loop)
+    with pytest.raises(StackFileError, match="cannot be read"):
+        load_stack(loop)
+
+
+def test_a_symlink_out_of_the_source_root_is_refused(tmp_path, stack):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "packages").mkdir(parents=True)
+    outside.mkdir()
+    control = stack.service("sutra-control")
+    (root / "packages" / "sutra-control").symlink_to(outside)
+    with pytest.raises(SourceRootError, match="sutra-control: context packages/sutra-control resolves to"):
+        control.check_inside(root, "v2")
+    (root / "packages" / "sutra-control").unlink()
+    (root / "packages" / "sutra-control").mkdir()
+    control.check_inside(root, "v2")  # inside, present or not
+    stack.service("sutra-api").check_inside(root, "v2")

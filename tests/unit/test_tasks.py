@@ -81,3 +81,48 @@ def test_loading_the_tasks_imports_no_heavy_library():
         [sys.executable, "-c", probe], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
     ).stdout
     assert loaded.strip() == "[]"
+
+
+BOOM_TASKS = """
+from invoke import Collection, task
+
+from sutra_deploy.edge import user_errors
+
+
+@task
+@user_errors
+def boom(c):
+    raise ValueError("a bug\\nover two lines")
+
+
+ns = Collection(boom)
+"""
+
+
+@pytest.mark.parametrize("debug", [(), ("--debug",)])
+def test_an_unexpected_exception_is_one_line_and_exit_3(tmp_path, debug):
+    (tmp_path / "boomtasks.py").write_text(BOOM_TASKS)
+    args = (*debug, "--search-root", str(tmp_path), "--collection", "boomtasks", "boom")
+    result = inv(*args, PYTHONPATH=str(PROJECT_DIR))
+    assert result.returncode == 3, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == "internal error: ValueError: a bug over two lines; please report"
+    if debug:  # `inv --debug` shows where it came from
+        assert "Traceback" in result.stderr and 'raise ValueError("a bug' in result.stderr
+    else:
+        assert_one_line_error(result, 3, "internal error: ValueError")
+
+
+def test_sutra_debug_shows_the_traceback(tmp_path):
+    (tmp_path / "boomtasks.py").write_text(BOOM_TASKS)
+    args = ("--search-root", str(tmp_path), "--collection", "boomtasks", "boom")
+    result = inv(*args, PYTHONPATH=str(PROJECT_DIR), SUTRA_DEBUG="1")
+    assert result.returncode == 3
+    assert "Traceback" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("internal error: ValueError: a bug")
+
+
+def test_a_mistyped_setting_variable_is_one_line(tmp_path):
+    # Invoke casts INVOKE_SUTRA_* to the default's type before any task runs: numbers are text.
+    assert_one_line_error(inv("build", "--dry", INVOKE_SUTRA_JOBS="abc"), 2, "sutra.jobs", "'abc'")
+    assert_one_line_error(inv("smoke", INVOKE_SUTRA_SMOKE_TIMEOUT="nan"), 2, "sutra.smoke_timeout", "'nan'")
