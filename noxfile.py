@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -58,13 +59,41 @@ def dependency_audit(session: nox.Session) -> None:
     )
 
 
+def build_host_canary(session: nox.Session) -> dict[str, str]:
+    """A build machine's trust store as behind a TLS-inspecting proxy: its own plus a CA of
+    this machine's. Every integration build uses it (no second build just to check it), and
+    tests/integration/test_build_host_leaks.py finds the CA in the build stages and in no
+    final image. The CA is made once and kept in .nox/: a new one would change the bases'
+    spec and remake them (minutes) on every run, and one fake CA proves what any other would.
+    """
+    folder = PROJECT_DIR / ".nox" / "build-host-canary"
+    cert = folder / "canary-ca.crt"
+    if not cert.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        # The key goes nowhere: nothing is ever signed with this CA.
+        subject = f"/CN=sutra build-host canary {uuid.uuid4().hex[:12]}"
+        session.run(
+            *("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"),
+            *("-nodes", "-keyout", "/dev/null", "-out", str(cert), "-days", "3650", "-subj", subject),
+            *("-addext", "basicConstraints=critical,CA:TRUE"),
+            external=True,
+            silent=True,
+        )
+    host = Path(os.environ.get("INVOKE_SUTRA_CA_BUNDLE") or "/etc/ssl/certs/ca-certificates.crt")
+    store = (host.read_bytes() if host.is_file() else b"") + cert.read_bytes()
+    bundle = folder / "ca-bundle.crt"
+    if not bundle.is_file() or bundle.read_bytes() != store:
+        bundle.write_bytes(store)
+    return {"INVOKE_SUTRA_CA_BUNDLE": str(bundle), "SUTRA_CANARY_CA": str(cert)}
+
+
 @nox.session(python=PYTHON)
 def integration(session: nox.Session) -> None:
     """Real images, a real compose stack on free ports and a real registry; always torn down."""
-    require_tools(session, "docker", "mmdebstrap", "docker-registry", "chromium")
+    require_tools(session, "docker", "mmdebstrap", "docker-registry", "chromium", "openssl")
     session.install("-r", DEV_REQUIREMENTS)
     project = f"sutra-it-{uuid.uuid4().hex[:8]}"
-    env = {"INVOKE_SUTRA_PROJECT": project}
+    env = {"INVOKE_SUTRA_PROJECT": project, **build_host_canary(session)}
     try:
         session.run("pytest", "tests/integration", *session.posargs, env=env)
     finally:

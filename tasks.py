@@ -40,10 +40,11 @@ def base_images(c, only=None, force=False):
     print(made)
 
 
-def _build(c, service=None, version=None, no_cache=False, root=None, bases=None, jobs=None):
+def _build(c, service=None, version=None, no_cache=False, root=None, bases=None, jobs=None, tag=None):
     from sutra_deploy import build as build_mod
 
     s = session(c)
+    release = s.release(tag, root, required=False)
     results = build_mod.build_images(
         s.stack,
         s.engine,
@@ -55,6 +56,7 @@ def _build(c, service=None, version=None, no_cache=False, root=None, bases=None,
         no_cache=no_cache,
         ca_bundle=s.ca_bundle,
         runtime_ca_bundle=s.runtime_ca_bundle,
+        release=release.name if release else None,
     )
     if not s.dry:
         print(build_mod.summary_table(results, s.engine))
@@ -68,13 +70,14 @@ def _build(c, service=None, version=None, no_cache=False, root=None, bases=None,
         "root": "Sutra source root (default: SUTRA_ROOT, else the reference implementation).",
         "bases": "Base images: auto (official if pullable, else local), local or official.",
         "jobs": "Images built at once (default from config sutra.jobs).",
+        "tag": "Release name to tag the images with as well (default: the source root's git commit).",
     },
     iterable=["service"],
 )
 @user_errors
-def build(c, service=None, version=None, no_cache=False, root=None, bases=None, jobs=None):
+def build(c, service=None, version=None, no_cache=False, root=None, bases=None, jobs=None, tag=None):
     """Build the stack's images in the plan's order and print how long each took."""
-    _build(c, service, version, no_cache, root, bases, jobs)
+    _build(c, service, version, no_cache, root, bases, jobs, tag)
 
 
 @task(
@@ -186,20 +189,34 @@ def smoke(c, json_=False, base_url=None, service=None, timeout=None):
     help={
         "registry": "Registry and path to push to, e.g. localhost:5000/sutra-ai.",
         "version": "Image version to push (default v2).",
-        "no-latest": "Do not also tag and push :latest.",
+        "no-latest": "Do not also move :latest.",
         "service": "Only these services (repeatable, or comma-separated).",
+        "tag": "Release to push (default: the source root's git tag or commit).",
+        "force": "Overwrite a release tag the registry holds with another image.",
+        "root": "Source root whose git commit names the release (default: SUTRA_ROOT, else the reference).",
     },
     iterable=["service"],
 )
 @user_errors
-def push(c, registry, version=None, no_latest=False, service=None):
-    """Tag the images for a registry and push them, printing each digest."""
-    from sutra_deploy.registry import push_images, pushed_table
+def push(c, registry, version=None, no_latest=False, service=None, tag=None, force=False, root=None):
+    """Push the images as a release (R/<image>:<release>) and move :<version> and :latest to it."""
+    from sutra_deploy.registry import push_images, pushed_table, validate_registry
 
     s = session(c)
     services = s.stack.select(split_names(service))
     version = s.stack.check_version(version or s.stack.default_version)
-    pushed = push_images(s.engine, services, registry=registry, version=version, latest=not no_latest)
+    validate_registry(registry)
+    release = s.release(tag, root, required=True)
+    floating = s.floating_tags(version, latest=not no_latest)
+    pushed = push_images(
+        s.engine,
+        services,
+        registry=registry,
+        version=version,
+        release=release,
+        floating=floating,
+        force=force,
+    )
     if not s.dry:
         print(pushed_table(pushed))
 
@@ -208,8 +225,8 @@ def push(c, registry, version=None, no_latest=False, service=None):
     help={
         "env": "local, or a Kubernetes environment (staging, production).",
         "service": "Kubernetes: only this deployment (default: all).",
-        "to": "local: the version to move to (default: the one before the running one); "
-        "Kubernetes: set this image tag instead of undoing the last rollout.",
+        "to": "A release (see `inv releases`) or a version (v1, v2) to go to; default: "
+        "local, the version before the running one; Kubernetes, undo the last rollout.",
         "timeout": "local: seconds to wait for health after the move (default 120).",
         "yes": "Confirm a production rollback without asking.",
     },
@@ -221,9 +238,7 @@ def rollback(c, env, service=None, to=None, timeout=None, yes=False):
     from sutra_deploy.references import parse_tag
 
     s = session(c)
-    if to and env == "local":
-        s.stack.check_version(to)
-    elif to:
+    if to:
         parse_tag(to, "--to")
     if env == "local":
         from sutra_deploy.deploy import rollback_local
@@ -233,10 +248,13 @@ def rollback(c, env, service=None, to=None, timeout=None, yes=False):
         if rows:
             print(status_table(rows))
         return
-    from sutra_deploy.k8s import rollback_environment
+    from sutra_deploy.k8s import rollback_environment, rollback_to_release
 
     services = split_names(service)
     s.stack.select(services)  # an unknown name stops here, before anything is rendered or asked
+    if to and to not in s.stack.versions:  # a release: the digests it ran, not a moving tag
+        rollback_to_release(s.kubectl, s.environment(env), s.stack, release=to, services=services, yes=yes)
+        return
     rollback_environment(s.kubectl, s.environment(env), s.stack, services=services, to=to, yes=yes)
 
 
@@ -282,29 +300,35 @@ def k8s_apply(c, env, registry=None, tag=None, yes=False):
         "env": "staging, production or local.",
         "version": "Image version to build and ship (default v2).",
         "yes": "Confirm a production deploy without asking.",
+        "tag": "Release to ship (default: the source root's git tag or commit).",
     }
 )
 @user_errors
-def deploy(c, env, version=None, yes=False):
+def deploy(c, env, version=None, yes=False, tag=None):
     """Build, gate on sizes, push, apply, wait, smoke; roll back on its own if any of it fails."""
     from sutra_deploy import deploy as deploy_mod
     from sutra_deploy.k8s.environments import require_overlay
 
     s = session(c)
-    # What a bad input would stop later is checked before the first build.
+    # What a bad input would stop later is checked before the first build; the release last,
+    # so that each bad setting is named for itself.
     version = s.stack.check_version(version or s.stack.default_version)
     s.jobs()
     s.source_root(None)
     environment = None if env == "local" else s.environment(env)
     if environment is not None:
         require_overlay(environment)
+    smoke_timeout = s.seconds(None, "smoke_timeout")
+    timeout = s.seconds(None, "local_timeout")
+    floating = s.floating_tags(version)
+    if environment is not None:
+        deploy_mod.VerifySettings.from_settings(s.settings["verify"])
+    release = s.release(tag, None, required=environment is not None)
 
     def build_all():
-        _build(c, version=version)
+        _build(c, version=version, tag=release.name if release else None)
 
-    smoke_timeout = s.seconds(None, "smoke_timeout")
     if env == "local":
-        timeout = s.seconds(None, "local_timeout")
         deploy_mod.deploy_local(
             s.stack,
             s.local_stack,
@@ -324,7 +348,27 @@ def deploy(c, env, version=None, yes=False):
         smoke_timeout=smoke_timeout,
         yes=yes,
         verify_settings=s.settings["verify"],  # the same `sutra.verify` as `inv verify`
+        release=release,
+        floating=floating,
     )
+
+
+@task(
+    help={
+        "env": "local, or a Kubernetes environment (staging, production).",
+        "registry": "Kubernetes: read this registry's tags (default: the environment's).",
+        "json": "Print one JSON object on stdout instead of the tables.",
+    }
+)
+@user_errors
+def releases(c, env, registry=None, json_=False):
+    """List releases: each service's revisions in a cluster, and the registry's (or local) tags."""
+    from sutra_deploy.history import list_releases
+
+    s = session(c)
+    environment = None if env == "local" else s.environment(env, registry=registry)
+    found = list_releases(s.kubectl, s.engine, environment, s.stack)
+    print(found.to_json() if json_ else found.table())
 
 
 @task(
@@ -470,6 +514,7 @@ ns = Collection(
     k8s_render,
     k8s_apply,
     rollback,
+    releases,
     deploy,
     capacity,
     verify,

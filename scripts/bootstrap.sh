@@ -8,6 +8,8 @@ need_apt=()
 command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)
 # The integration tests push to a real registry: the distribution registry, from Debian.
 command -v docker-registry >/dev/null || need_apt+=(docker-registry)
+# The integration session signs a throwaway CA with it (no build-host CA may reach an image).
+command -v openssl >/dev/null || need_apt+=(openssl)
 # The report page's browser test renders it in a real headless browser: Debian's chromium.
 command -v chromium >/dev/null || need_apt+=(chromium)
 if ((${#need_apt[@]})); then

@@ -9,6 +9,10 @@ Builds are reproducible: mmdebstrap honours SOURCE_DATE_EPOCH, and the distilled
 written in sorted order with fixed owners and times, so the same package versions give the
 same layer digest. Each image carries a label with the hash of its spec; an image whose label
 matches is left alone.
+
+Nothing of the build machine reaches a runtime image. The build bases carry its trust store
+(which may hold a TLS-inspecting proxy's CA) beside Debian's set, for pip; the distilled
+runtime carries Debian's set only, plus a bundle the user names for it.
 """
 
 from __future__ import annotations
@@ -36,15 +40,23 @@ from .units import mb
 log = logging.getLogger("sutra")
 
 SPEC_LABEL = "org.sutra.base-spec"
-# Where the image's trust store comes from: the machine's own, so that builds reach package
+# The build stages' trust store comes from the machine's own, so that builds reach package
 # indexes through the same TLS-inspecting proxies the machine does (air-gapped mirrors, here).
 DEFAULT_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
-IMAGE_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+# It lies beside Debian's set, never over it: a proxy's CA must not reach a runtime image,
+# and the runtime is cut from the same root filesystem as the Python build base.
+BUILD_HOST_CA_BUNDLE = "/etc/ssl/certs/build-host-ca.crt"
+# Debian's own set, written by the ca-certificates package: all a runtime base trusts, plus
+# the runtime bundle a site names for its internal CA.
+DISTRO_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+# mmdebstrap copies these two from the machine it runs on (debootstrap does); Docker gives
+# every container its own, so a base keeps neither.
+HOST_COPIED_FILES = ("/etc/resolv.conf", "/etc/hostname")
 # A fixed time stamp keeps rebuilt tarballs identical (2026-01-01T00:00:00Z).
 SOURCE_DATE_EPOCH = 1767225600
 NONROOT_UID = 65532  # distroless's "nonroot"
 # Part of every spec hash: bump it when this module changes what it puts in an image.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 
 # Files an image never needs: documentation, manuals and translations. Licences stay.
 DPKG_EXCLUDES = (
@@ -62,12 +74,33 @@ MERGED_USR_HOOKS = "/usr/share/mmdebstrap/hooks/merged-usr"
 MERGED_USR_LINKS = {"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib", "lib64": "usr/lib64"}
 
 
-def spec_hash(base: BaseImage, ca_bundle: Path | None) -> str:
+def spec_hash(
+    base: BaseImage,
+    ca_bundle: Path | None,
+    *,
+    source: BaseImage | None = None,
+    runtime_ca_bundle: Path | None = None,
+) -> str:
+    """What makes the image what it is; a bundle counts by its content, not its path.
+
+    A build base depends on the machine's trust store (``ca_bundle``). A distilled base
+    (``source`` is what it is cut from) never carries that store, so only its source's
+    recipe and the bundle named for the runtime count.
+    """
     digest = hashlib.sha256(f"recipe {RECIPE_VERSION}".encode())
     digest.update(json.dumps(asdict(base), sort_keys=True).encode())
-    digest.update(json.dumps(mmdebstrap_argv(base, Path("out.tar"), ca_bundle)).encode())
-    if ca_bundle is not None and ca_bundle.exists():
-        digest.update(ca_bundle.read_bytes())
+    if base.distill_from:
+        if source is None or source.key != base.distill_from:
+            raise ValueError(f"{base.key} is distilled from {base.distill_from}: pass that base as source")
+        digest.update(json.dumps(asdict(source), sort_keys=True).encode())
+        digest.update(json.dumps(mmdebstrap_argv(source, Path("out.tar"), None)).encode())
+        bundle = runtime_ca_bundle
+    else:
+        placeholder = Path("ca.crt") if ca_bundle is not None else None
+        digest.update(json.dumps(mmdebstrap_argv(base, Path("out.tar"), placeholder)).encode())
+        bundle = ca_bundle
+    if bundle is not None and bundle.exists():
+        digest.update(bundle.read_bytes())
     return digest.hexdigest()[:16]
 
 
@@ -84,28 +117,49 @@ def mmdebstrap_argv(base: BaseImage, output: Path, ca_bundle: Path | None) -> li
     argv += [f"--dpkgopt=path-exclude={pattern}" for pattern in DPKG_EXCLUDES]
     argv += [f"--dpkgopt=path-include={pattern}" for pattern in DPKG_INCLUDES]
     if ca_bundle is not None:
-        certs_dir = PurePosixPath(IMAGE_CA_BUNDLE).parent
-        argv.append(f'--customize-hook=mkdir -p "$1{certs_dir}"')
-        argv.append(f"--customize-hook=copy-in {ca_bundle} {certs_dir}")
+        # `upload` names the file inside, so a bundle called ca-certificates.crt outside
+        # cannot land on Debian's set; it keeps no mode, hence the chmod.
+        argv.append(f'--customize-hook=mkdir -p "$1{PurePosixPath(BUILD_HOST_CA_BUNDLE).parent}"')
+        argv.append(f"--customize-hook=upload {ca_bundle} {BUILD_HOST_CA_BUNDLE}")
+        argv.append(f'--customize-hook=chmod 0644 "$1{BUILD_HOST_CA_BUNDLE}"')
     argv += [f"--customize-hook={hook}" for hook in base.customize]
     # apt's downloaded lists and logs are rebuilt by the next `apt-get update` anyway.
     argv.append('--customize-hook=rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/* "$1"/var/log/*')
+    argv.append("--customize-hook=rm -f " + " ".join(f'"$1"{path}' for path in HOST_COPIED_FILES))
     argv += [base.suite, str(output)]
     return argv
 
 
-def import_changes(base: BaseImage, spec: str) -> list[str]:
+def import_changes(base: BaseImage, spec: str, *, build_host_ca: bool) -> list[str]:
+    """``docker import`` changes: a build base points TLS clients and pip at the machine's
+    trust store (when it has one); a distilled runtime at Debian's set, with no PIP_CERT."""
     changes = [
         "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "ENV LANG=C.UTF-8",
-        f"ENV SSL_CERT_FILE={IMAGE_CA_BUNDLE}",
-        f"ENV PIP_CERT={IMAGE_CA_BUNDLE}",
+    ]
+    if base.distill_from:
+        # The runtime has libssl but not openssl's /usr/lib/ssl, so no default CA path.
+        changes.append(f"ENV SSL_CERT_FILE={DISTRO_CA_BUNDLE}")
+    elif build_host_ca:
+        changes += [f"ENV SSL_CERT_FILE={BUILD_HOST_CA_BUNDLE}", f"ENV PIP_CERT={BUILD_HOST_CA_BUNDLE}"]
+    changes += [
         f"LABEL {SPEC_LABEL}={spec}",
         f"LABEL org.opencontainers.image.description=local-equivalent-of-{base.official}",
     ]
     if base.distill_from:
         changes.append(f"USER {NONROOT_UID}:{NONROOT_UID}")
     return changes
+
+
+def read_runtime_ca_bundle(path: Path) -> bytes:
+    """The certificates a site adds to its runtime images' trust store (sutra.runtime_ca_bundle)."""
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise SutraError(f"sutra.runtime_ca_bundle: cannot read {path}: {error.strerror}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in content:
+        raise SutraError(f"sutra.runtime_ca_bundle: {path} holds no PEM certificate")
+    return content
 
 
 @dataclass(frozen=True)
@@ -125,19 +179,25 @@ class BaseImageMaker:
         engine: Engine,
         *,
         ca_bundle: Path | None = DEFAULT_CA_BUNDLE,
+        runtime_ca_bundle: Path | None = None,
         workdir: Path | None = None,
         jobs: int = 2,
         progress: Callable[[str], None] = log.info,
     ) -> None:
         self.stack = stack
         self.engine = engine
+        # The default store may be absent (a host that is not Debian): builds then trust
+        # Debian's set. A runtime bundle is named on purpose, so a wrong one is an error.
         self.ca_bundle = ca_bundle if ca_bundle is not None and ca_bundle.exists() else None
+        self.runtime_ca = read_runtime_ca_bundle(runtime_ca_bundle) if runtime_ca_bundle else b""
+        self.runtime_ca_bundle = runtime_ca_bundle if self.runtime_ca else None
         self.workdir = workdir
         self.jobs = jobs
         self.progress = progress
 
     def spec(self, base: BaseImage) -> str:
-        return spec_hash(base, self.ca_bundle)
+        source = self.stack.base_image(base.distill_from) if base.distill_from else None
+        return spec_hash(base, self.ca_bundle, source=source, runtime_ca_bundle=self.runtime_ca_bundle)
 
     def is_current(self, base: BaseImage) -> bool:
         info = self.engine.image(base.local)
@@ -177,13 +237,20 @@ class BaseImageMaker:
                 started = time.monotonic()
                 self.progress(f"[base] {base.local}: distil {', '.join(base.keep)} from {base.distill_from}")
                 if not self.engine.dry:
-                    distill(tarballs[base.distill_from], tarballs[base.key], base.keep, base.drop)
+                    distill(
+                        tarballs[base.distill_from],
+                        tarballs[base.key],
+                        base.keep,
+                        base.drop,
+                        extra_ca=self.runtime_ca,
+                    )
                 results.append(self._import(base, tarballs[base.key], started))
         order = {b.key: i for i, b in enumerate(self.stack.base_images)}
         return sorted(results, key=lambda r: order[r.key])
 
     def _import(self, base: BaseImage, tarball: Path, started: float) -> BaseImageResult:
-        self.engine.import_rootfs(tarball, base.local, import_changes(base, self.spec(base)))
+        changes = import_changes(base, self.spec(base), build_host_ca=self.ca_bundle is not None)
+        self.engine.import_rootfs(tarball, base.local, changes)
         if self.engine.dry:
             return BaseImageResult(base.key, base.local, "would build", 0.0, None, None)
         seconds = time.monotonic() - started
@@ -279,8 +346,15 @@ def canonical_path(path: str) -> str:
     return "/".join(parts)
 
 
-def distill(source: Path, output: Path, keep: Sequence[str], drop: Sequence[str]) -> int:
-    """Write a tarball with only the files of ``keep`` (and dependencies); return its file count."""
+def distill(
+    source: Path, output: Path, keep: Sequence[str], drop: Sequence[str], *, extra_ca: bytes = b""
+) -> int:
+    """Write a tarball with only the files of ``keep`` (and dependencies); return its file count.
+
+    The trust store is the source's Debian set, with ``extra_ca`` (a site's runtime bundle)
+    appended; the build machine's store beside it is never taken.
+    """
+    trust_store = DISTRO_CA_BUNDLE.lstrip("/")
     with tarfile.open(source) as src:
         members = {m.name.removeprefix("./").rstrip("/"): m for m in src.getmembers()}
 
@@ -289,10 +363,15 @@ def distill(source: Path, output: Path, keep: Sequence[str], drop: Sequence[str]
             assert handle is not None
             return handle.read().decode()
 
+        if trust_store not in members or not members[trust_store].isreg():
+            raise SutraError(
+                f"cannot distil: the source image has no {DISTRO_CA_BUNDLE}; install ca-certificates in it"
+            )
         packages = parse_dpkg_status(read("var/lib/dpkg/status"))
         closure = dependency_closure(packages, keep, drop)
-        # The loader's cache and the trust store are made by hooks, not listed by any package.
-        wanted = set(MERGED_USR_LINKS) | {"tmp", "etc/ld.so.cache", IMAGE_CA_BUNDLE.lstrip("/")}
+        # The loader's cache and the trust store are made by maintainer scripts, not listed by
+        # any package.
+        wanted = set(MERGED_USR_LINKS) | {"tmp", "etc/ld.so.cache", trust_store}
         for name in closure:
             listing = next(
                 (
@@ -312,6 +391,7 @@ def distill(source: Path, output: Path, keep: Sequence[str], drop: Sequence[str]
                     wanted.add(name)
         for name in list(wanted):
             wanted.update(str(parent) for parent in PurePosixPath(name).parents if str(parent) != ".")
+        wanted.difference_update(path.lstrip("/") for path in (BUILD_HOST_CA_BUNDLE, *HOST_COPIED_FILES))
         selected = sorted(n for n in wanted if n in members)
         with tarfile.open(output, "w", format=tarfile.PAX_FORMAT) as out:
             for name in selected:
@@ -324,7 +404,13 @@ def distill(source: Path, output: Path, keep: Sequence[str], drop: Sequence[str]
                 copy.mtime = SOURCE_DATE_EPOCH
                 if member.islnk():
                     copy.linkname = member.linkname.removeprefix("./")
-                out.addfile(copy, src.extractfile(member) if member.isreg() else None)
+                content = src.extractfile(member) if member.isreg() else None
+                if name == trust_store and extra_ca:
+                    assert content is not None
+                    debian_set = content.read()
+                    joined = debian_set + (b"" if debian_set.endswith(b"\n") else b"\n") + extra_ca
+                    copy.size, content = len(joined), io.BytesIO(joined)
+                out.addfile(copy, content)
             for name, content in _account_files().items():
                 info = tarfile.TarInfo(name)
                 info.size, info.mode, info.mtime = len(content), 0o644, SOURCE_DATE_EPOCH
@@ -360,9 +446,16 @@ def results_table(results: Sequence[BaseImageResult]) -> str:
 
 
 def make_base_images(
-    stack: Stack, engine: Engine, *, only: Sequence[str], force: bool, ca_bundle: Path | None, jobs: int
+    stack: Stack,
+    engine: Engine,
+    *,
+    only: Sequence[str],
+    force: bool,
+    ca_bundle: Path | None,
+    jobs: int,
+    runtime_ca_bundle: Path | None = None,
 ) -> str:
     """`inv base-images`: make the named local bases (all by default) and say what happened."""
     engine.ensure_available()
-    maker = BaseImageMaker(stack, engine, ca_bundle=ca_bundle, jobs=jobs)
+    maker = BaseImageMaker(stack, engine, ca_bundle=ca_bundle, runtime_ca_bundle=runtime_ca_bundle, jobs=jobs)
     return results_table(maker.ensure(list(only) or None, force=force))

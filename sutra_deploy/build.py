@@ -60,6 +60,7 @@ def plan_builds(stack: Stack, services: Sequence[Service], version: str, root: P
     stack.check_version(version)
     steps = []
     for service in services:
+        service.check_inside(root, version)  # no symlink leads a context or Dockerfile out of root
         context = root / service.context
         dockerfile = root / service.dockerfile(version)
         if not context.is_dir():
@@ -68,10 +69,18 @@ def plan_builds(stack: Stack, services: Sequence[Service], version: str, root: P
                 "point --root or SUTRA_ROOT at a Sutra checkout"
             )
         if not dockerfile.is_file():
-            raise SourceRootError(
-                f"{service.name}: {service.dockerfile(version)} not found under {root}; "
-                "point --root or SUTRA_ROOT at a Sutra checkout"
+            import shlex
+
+            # A v2 Dockerfile of its own that the checkout lacks is one `inv dockerfiles` writes.
+            own = [v for v in stack.versions if service.dockerfile(v) == service.dockerfile(version)]
+            hint = (
+                f"write it with `inv dockerfiles --root {shlex.quote(str(root))} "
+                f"--service {service.name} --write`"
+                if version == stack.default_version and len(own) == 1
+                else "point --root or SUTRA_ROOT at a Sutra checkout"
             )
+            missing = service.dockerfile(version)
+            raise SourceRootError(f"{service.name}: {missing} not found under {root}; {hint}")
         steps.append(BuildStep(service, version, service.ref(version), context, dockerfile, {}))
     return steps
 
@@ -154,9 +163,12 @@ def _short(text: str, width: int = 60) -> str:
 
 
 class Builder:
-    def __init__(self, engine: Engine, *, emit: Callable[[str], None] = log.info) -> None:
+    def __init__(
+        self, engine: Engine, *, emit: Callable[[str], None] = log.info, release: str | None = None
+    ) -> None:
         self.engine = engine
         self.emit = emit
+        self.release = release  # also tag each image with it
 
     def build_one(self, step: BuildStep, no_cache: bool) -> BuildResult:
         started = time.monotonic()
@@ -171,6 +183,7 @@ class Builder:
                 labels={"org.sutra.service": step.service.name, "org.sutra.version": step.version},
                 no_cache=no_cache,
                 on_line=progress,
+                also_tag=[step.service.reference(tag=self.release)] if self.release else [],
             )
         except CommandFailed as error:
             failed = BuildFailed(step.ref, progress.current, failure_reason(error.output))
@@ -216,16 +229,20 @@ def build_images(
     jobs: int,
     no_cache: bool,
     ca_bundle: Path | None,
+    runtime_ca_bundle: Path | None = None,
+    release: str | None = None,
 ) -> list[BuildResult]:
     """The whole build phase: check inputs, pick or make base images, build, report."""
     services = stack.select(names)
     steps = plan_builds(stack, services, version, root)
     engine.ensure_available()
-    maker = BaseImageMaker(stack, engine, ca_bundle=ca_bundle, jobs=jobs)
+    maker = BaseImageMaker(stack, engine, ca_bundle=ca_bundle, runtime_ca_bundle=runtime_ca_bundle, jobs=jobs)
     steps = with_build_args(steps, choose_base_images(stack, engine, maker, steps, bases))
     # A dry run prints the commands in order, one at a time.
     jobs = 1 if engine.dry else jobs
-    results = Builder(engine).build_all(steps, jobs=jobs, no_cache=no_cache)
+    if release:
+        log.info("[build] release %s: each image is also tagged :%s", release, release)
+    results = Builder(engine, release=release).build_all(steps, jobs=jobs, no_cache=no_cache)
     raise_first_failure(results)
     return results
 

@@ -17,8 +17,10 @@ from typing import Any
 from . import k8s, sizes
 from .engine import Engine
 from .errors import CommandFailed, SutraError
+from .history import annotations_for
 from .local import LocalStack, ServiceStatus, StackUnhealthy, local_urls, previous_version
 from .registry import Pushed, push_images
+from .release import Release
 from .smoke import SmokeFailed, SmokeReport, run_smoke, smoke_through_port_forwards
 from .stack import Stack
 from .verify.cluster import verify_cluster
@@ -41,6 +43,8 @@ class KubernetesDeploy:
     version: str
     smoke_timeout: float
     verify_settings: VerifySettings | None = None  # `sutra.verify`; None: its defaults
+    release: Release | None = None  # what this deploy ships (`--tag`, else git's)
+    floating: Sequence[str] = ()  # the tags that move to it (`:v2`, `:latest`)
 
     def run(self, build: Callable[[], None]) -> SmokeReport | None:
         k8s.check_context(self.kubectl, self.env)  # before anything is built, pushed or applied
@@ -50,11 +54,19 @@ class KubernetesDeploy:
             raise SutraError(f"environment {name} has no registry; set sutra.environments.{name}.registry")
         build()
         gate_sizes(self.stack, self.engine, self.version)
+        release = self.release or Release(self.version, None, "version")
         pushed = push_images(
-            self.engine, self.stack.services, registry=registry, version=self.version, latest=True
+            self.engine,
+            self.stack.services,
+            registry=registry,
+            version=self.version,
+            release=release,
+            floating=self.floating,
         )
-        digests = pushed_digests(pushed, self.stack, registry, self.version)
+        digests = pushed_digests(pushed, self.stack, registry, release.name)
         objects = k8s.render(self.kubectl, self._pinned_env(), self.stack.services, digests=digests)
+        if self.release is not None:
+            record_release(objects, self.release, digests)
         k8s.require_valid(objects, self.env.name)
         namespace = k8s.namespace_of(objects)
         deployments = k8s.deployments_in_order(objects, self.stack.service_names)
@@ -81,6 +93,18 @@ class KubernetesDeploy:
 
     def _pinned_env(self) -> k8s.Environment:
         return k8s.with_images(self.env, registry=None, tag=self.version)
+
+
+def record_release(objects: Sequence[dict], release: Release, digests: Mapping[str, str]) -> None:
+    """The release, its commit and each image's digest on each Deployment's own metadata.
+
+    Never on the pod template: that would roll every Deployment on every release, even one
+    whose image did not change, and a deploy leaves unchanged services running.
+    """
+    for deployment in (o for o in objects if o.get("kind") == "Deployment"):
+        name = deployment["metadata"]["name"]
+        annotations = deployment["metadata"].setdefault("annotations", {})
+        annotations.update(annotations_for(release.name, release.commit, digests.get(name)))
 
 
 def verify_deployed(
@@ -125,12 +149,12 @@ def gate_sizes(stack: Stack, engine: Engine, version: str) -> None:
     sizes.gate(report)
 
 
-def pushed_digests(pushed: Sequence[Pushed], stack: Stack, registry: str, version: str) -> dict[str, str]:
-    """service name -> digest of its versioned reference in ``registry``; a dry run has none."""
+def pushed_digests(pushed: Sequence[Pushed], stack: Stack, registry: str, tag: str) -> dict[str, str]:
+    """service name -> digest of its ``tag`` (the release) in ``registry``; a dry run has none."""
     return {
         item.service: item.digest
         for item in pushed
-        if item.reference == stack.service(item.service).reference(registry, tag=version)
+        if item.reference == stack.service(item.service).reference(registry, tag=tag)
         and item.digest.startswith("sha256:")
     }
 
@@ -146,12 +170,17 @@ def deploy_kubernetes(
     smoke_timeout: float,
     yes: bool,
     verify_settings: Mapping[str, Any] | None = None,
+    release: Release | None = None,
+    floating: Sequence[str] = (),
 ) -> SmokeReport | None:
     """`inv deploy --env E`: confirm where that is asked for, then the whole pipeline, ending
     with the cluster verify (``verify_settings``: `sutra.verify`, its defaults when None)."""
     settings = VerifySettings.from_settings(verify_settings)  # a bad setting stops it before the build
     k8s.confirm(env, yes=yes, dry=kubectl.dry)
-    return KubernetesDeploy(stack, engine, kubectl, env, version, smoke_timeout, settings).run(build)
+    pipeline = KubernetesDeploy(
+        stack, engine, kubectl, env, version, smoke_timeout, settings, release, floating
+    )
+    return pipeline.run(build)
 
 
 def deploy_local(

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from invoke import Context
-from invoke.exceptions import Exit
+from invoke.exceptions import Exit, UnexpectedExit
 
 from .commands import Commands
 from .cost import PLAN_DEFAULTS as PLAN_COST_RATES
@@ -24,23 +26,37 @@ from .stack import Stack, load_stack
 if TYPE_CHECKING:
     from . import k8s
     from .local import LocalStack
+    from .release import Release
 
 log = logging.getLogger("sutra")
 
 # Defaults for `ns.configure`; invoke.yaml, INVOKE_SUTRA_* variables and flags override them.
+# Numbers that a variable may set are written as text. Invoke reads INVOKE_SUTRA_X by casting it
+# to the type of X's default (invoke/env.py `Environment._cast`: `int("abc")` for
+# INVOKE_SUTRA_JOBS=abc) in `Executor.execute`, before any task runs, so a failed cast is a
+# traceback that no task can catch (and `tasks.py` cannot reach Invoke's Executor or Config: the
+# loader copies `ns` into a plain Collection). Text passes through uncast, and `inputs.number`
+# converts and checks it where it is read, one line naming the setting (`nan`, `inf`, 0 and
+# negatives too). Lists cannot come from a variable at all (Invoke's `UncastableEnvVar`).
 DEFAULTS: dict[str, Any] = {
     "sutra": {
         "stack_file": str(PROJECT_DIR / "stack.toml"),
         "root": None,  # SUTRA_ROOT, then the reference implementation
         "bases": "auto",  # auto | local | official
-        "jobs": 2,  # images built at once
-        "ca_bundle": "/etc/ssl/certs/ca-certificates.crt",
+        "jobs": "2",  # images built at once
+        # The tags that move to each release a push or deploy ships ("{version}" is v2, v1).
+        "floating_tags": ["{version}", "latest"],
+        "ca_bundle": "/etc/ssl/certs/ca-certificates.crt",  # the build stages' trust store
+        # Certificates added to Debian's set in the runtime images (a site's internal CA);
+        # the build machine's store never reaches them.
+        "runtime_ca_bundle": None,
         "project": "sutra",  # compose project name of the local stack
         "compose_file": str(PROJECT_DIR / "compose" / "docker-compose.yml"),  # all versions, by SUTRA_TAG
-        "local_timeout": 120,  # seconds for the local stack to become healthy
-        "smoke_timeout": 30,  # seconds each smoke check may retry
+        "local_timeout": "120",  # seconds for the local stack to become healthy
+        "smoke_timeout": "30",  # seconds each smoke check may retry
         "kubectl": "kubectl",  # the tests point this at a recording stand-in
-        "cost": dict(PLAN_COST_RATES),  # `inv sizes --cost`: the plan's implied rates
+        # `inv sizes --cost`: the plan's implied rates
+        "cost": {key: str(rate) for key, rate in PLAN_COST_RATES.items()},
         # fix-deps: what a service may declare without importing it (servers started by
         # name, and what they and FastAPI load at run time), import names that differ from
         # their distribution's (dotted prefixes allowed; extend in invoke.yaml), the plan's
@@ -97,8 +113,9 @@ DEFAULTS: dict[str, Any] = {
             # Bigger source files are generated data: parsing 50 MB takes a minute and gigabytes.
             "max_file_bytes": 5_000_000,
         },
-        # `inv verify`: the plan's success metrics (its targets) and the size of the load, sized
-        # for a 2-core machine to finish in about a minute.
+        # `inv verify` (local and on a cluster) and the end of `inv deploy`: the plan's success
+        # metrics (its targets) and the size of the local load, sized for a 2-core machine to
+        # finish in about a minute. Read once into `verify.settings.VerifySettings`.
         "verify": {
             "requests": 600,
             "concurrency": 4,
@@ -109,7 +126,7 @@ DEFAULTS: dict[str, Any] = {
             "memory_targets": {"sutra-api": "512Mi", "sutra-hybrid": "2Gi"},
             "cpu_utilization": [50, 80],  # percent of the CPU requested
             "cpu_gate": False,  # CPU utilisation is reported, and fails only when this is set
-            "limits_from": "production",  # the environment whose manifests cap the containers
+            "limits_from": "production",  # local: the environment whose manifests cap the containers
         },
         # Each Kubernetes environment: its overlay, the kube context it must be applied in,
         # the registry its images are pushed to and pulled from, and whether to ask first.
@@ -119,14 +136,14 @@ DEFAULTS: dict[str, Any] = {
                 "context": "sutra-staging",
                 "registry": "registry.example.com/sutra-ai",
                 "confirm": False,
-                "rollout_timeout": 300,
+                "rollout_timeout": "300",
             },
             "production": {
                 "overlay": "k8s/overlays/production",
                 "context": "sutra-production",
                 "registry": "registry.example.com/sutra-ai",
                 "confirm": True,
-                "rollout_timeout": 600,
+                "rollout_timeout": "600",
             },
         },
     }
@@ -134,21 +151,46 @@ DEFAULTS: dict[str, Any] = {
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+INTERNAL_ERROR = 3  # exit code of a bug (README, "Exit codes"): not the user's input, not a check
+DEBUG_ENV = "SUTRA_DEBUG"
+
+
+def debugging() -> bool:
+    """`inv --debug` (Invoke turns on debug logging for its own logger) or SUTRA_DEBUG=1."""
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0") or logging.getLogger("invoke").isEnabledFor(
+        logging.DEBUG
+    )
+
+
+def one_line(error: BaseException) -> str:
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+
 
 def user_errors(task_body: F) -> F:
-    """Turn the library's typed errors into one line on stderr and a non-zero exit."""
+    """Turn the library's typed errors into one line on stderr and a non-zero exit.
+
+    Anything else is a bug: one line too, `internal error: …; please report`, and exit 3, never
+    1 (a check that ran and failed) nor a traceback; `inv --debug` or SUTRA_DEBUG=1 shows it.
+    """
 
     @functools.wraps(task_body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return task_body(*args, **kwargs)
         except SutraError as error:
-            raise Exit(f"error: {error}", code=error.exit_code) from None
+            raise Exit(f"error: {one_line(error)}", code=error.exit_code) from None
         except KeyboardInterrupt:
             raise Exit("interrupted", code=130) from None
         except BrokenPipeError:  # the reader went away (`inv sizes --json | head`)
             sys.stderr.close()
             raise Exit(code=141) from None
+        except (Exit, UnexpectedExit):  # Invoke's own ways out, already meant for the user
+            raise
+        except Exception as error:
+            if debugging():
+                traceback.print_exc()
+            message = f"internal error: {type(error).__name__}: {one_line(error)}; please report"
+            raise Exit(message, code=INTERNAL_ERROR) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -204,6 +246,24 @@ class Session:
     def ca_bundle(self) -> Path | None:
         value = self.settings.get("ca_bundle")
         return Path(value) if value else None
+
+    @property
+    def runtime_ca_bundle(self) -> Path | None:
+        value = self.settings.get("runtime_ca_bundle")
+        return Path(value) if value else None
+
+    def release(self, tag: str | None, root: str | None, *, required: bool) -> Release | None:
+        """`--tag`, else the git commit of the source root (see :mod:`.release`)."""
+        from .release import resolve_release
+
+        return resolve_release(
+            self.commands, self.source_root(root), self.stack.versions, tag=tag, required=required
+        )
+
+    def floating_tags(self, version: str, *, latest: bool = True) -> list[str]:
+        from .release import floating_tags
+
+        return floating_tags(self.settings.get("floating_tags") or [], version, latest=latest)
 
     def jobs(self, flag: Any = None) -> int:
         return number(flag or self.settings["jobs"], "--jobs" if flag else "sutra.jobs", int)

@@ -343,9 +343,13 @@ class Engine:
         labels: Mapping[str, str],
         no_cache: bool,
         on_line: Callable[[str], None],
+        also_tag: Sequence[str] = (),
     ) -> None:
         # --force-rm: a failed step's container goes too, not only a successful one's.
-        argv = ["docker", "build", "--force-rm", "--tag", tag, "--file", str(dockerfile)]
+        argv = ["docker", "build", "--force-rm", "--tag", tag]
+        for extra in also_tag:  # the release: the same image, under the name it ships as
+            argv += ["--tag", extra]
+        argv += ["--file", str(dockerfile)]
         for name, value in sorted(build_args.items()):
             argv += ["--build-arg", f"{name}={value}"]
         for name, value in sorted(labels.items()):

@@ -56,13 +56,17 @@ class Releases:
     env: str
     services: list[ServiceHistory] = field(default_factory=list)
     registry_tags: dict[str, list[str]] = field(default_factory=dict)  # image -> tags
+    local_tags: dict[str, list[str]] | None = None  # `--env local`: the engine's tags per image
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "env": self.env,
             "services": [s.as_json() for s in self.services],
             "registry_tags": self.registry_tags,
         }
+        if self.local_tags is not None:
+            data["local_tags"] = self.local_tags
+        return data
 
     def to_json(self) -> str:
         return json.dumps(self.as_json(), indent=2)
@@ -82,7 +86,14 @@ class Releases:
             for service in self.services
             for r in sorted(service.revisions, key=lambda r: r.revision, reverse=True)
         ]
-        text = tabulate(rows, headers=["Service", "Revision", "Now", "Release", "Digest", "Time"])
+        text = (
+            tabulate(rows, headers=["Service", "Revision", "Now", "Release", "Digest", "Time"])
+            if rows
+            else ""
+        )
+        if self.local_tags is not None:
+            local = [[image, ", ".join(tags) or "-"] for image, tags in self.local_tags.items()]
+            text += tabulate(local, headers=["Local image", "Tags"])
         if self.registry_tags:
             tags = [[image, ", ".join(tags) or "-"] for image, tags in sorted(self.registry_tags.items())]
             text += "\n\n" + tabulate(tags, headers=["Image", "Tags"])
@@ -164,7 +175,11 @@ def local_tags(engine: Any, stack: Stack) -> dict[str, list[str]]:
 
 
 def release_digests(
-    history: Sequence[ServiceHistory], stack: Stack, release: str, registry: str | None
+    history: Sequence[ServiceHistory],
+    stack: Stack,
+    release: str,
+    registry: str | None,
+    names: Sequence[str] = (),
 ) -> dict[str, str]:
     """Each service's digest of ``release``: from the cluster's history, else the registry.
 
@@ -175,7 +190,7 @@ def release_digests(
     found: dict[str, str] = {}
     by_name = {h.name: h for h in history}
     missing = []
-    for service in stack.services:
+    for service in stack.select(names):
         digest = by_name[service.name].digest_of(release) if service.name in by_name else None
         if digest is None and registry:
             host, repository = split_repository(service.reference(registry))
@@ -198,3 +213,20 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def list_releases(kubectl: Any, engine: Any, env: Any, stack: Stack) -> Releases:
+    """`inv releases --env E`: the cluster's history and the registry's tags (or, for `local`,
+    the engine's tags of the stack's images)."""
+    if env is None:
+        engine.ensure_available()
+        return Releases("local", local_tags=local_tags(engine, stack))
+    from .k8s.manifests import namespace_of, render
+    from .k8s.rollout import check_context
+
+    check_context(kubectl, env)
+    namespace = namespace_of(render(kubectl, env, stack.services))
+    releases = Releases(env.name, read_cluster(kubectl, namespace, stack))
+    if env.registry:
+        releases.registry_tags = registry_tags(stack, env.registry)
+    return releases

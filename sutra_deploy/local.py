@@ -163,8 +163,12 @@ class LocalStack:
         return local_urls(self.stack, self.env)
 
     def compose(self, version: str) -> Compose:
-        """The one compose project, its images tagged ``version`` (through SUTRA_TAG)."""
-        self.stack.check_version(version)
+        """The one compose project, its images tagged ``version`` (through SUTRA_TAG): a version
+        of the stack, or a release the images were also built as."""
+        if version not in self.stack.versions:
+            from .references import parse_tag
+
+            parse_tag(version, "--to")
         if not self.compose_file.is_file():
             raise SutraError(f"compose file {self.compose_file} not found")
         ports = {port_env(s): str(self.host_port(s)) for s in self.stack.services}

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tabulate import tabulate
 
 from .engine import Engine, PushFailed
-from .errors import ImageMissing
+from .errors import ImageMissing, SutraError
 from .references import parse_registry
+from .release import Release
 from .stack import Service
 
-__all__ = ["PushFailed", "Pushed", "push_images", "pushed_table", "validate_registry"]
+log = logging.getLogger("sutra")
+
+__all__ = ["PushFailed", "Pushed", "ReleaseExists", "push_images", "pushed_table", "validate_registry"]
+
+
+class ReleaseExists(SutraError):
+    """A release tag already in the registry with another image: a check that ran and failed."""
+
+    exit_code = 1
 
 
 def validate_registry(registry: str, what: str = "--registry") -> str:
@@ -30,23 +40,85 @@ class Pushed:
 
 
 def push_images(
-    engine: Engine, services: Sequence[Service], *, registry: str, version: str, latest: bool
+    engine: Engine,
+    services: Sequence[Service],
+    *,
+    registry: str,
+    version: str,
+    release: Release,
+    floating: Sequence[str],
+    force: bool = False,
 ) -> list[Pushed]:
-    """Tag R/<image>:<version> (and :latest) for every service, then push them all."""
+    """Push each service as R/<image>:<release>, then move its floating tags (``:v2``, ``:latest``).
+
+    A release tag names one build for good: the registry is asked first, and a clean release
+    that is already there with another image is refused unless ``force``; the same image is
+    not pushed again. A ``-dirty`` release names no commit and is overwritten, with a warning.
+    """
     validate_registry(registry)
     engine.ensure_available()
-    for service in services:  # everything is checked before the first tag (a dry run tags nothing)
-        if not engine.dry and engine.image(service.ref(version)) is None:
-            raise ImageMissing(service.ref(version), f"build it with `inv build --version {version}`")
-    tags = [version, "latest"] if latest else [version]
-    targets = [(service, service.reference(registry, tag=tag)) for service in services for tag in tags]
-    for service, target in targets:
-        engine.tag(service.ref(version), target)
+    sources = {service.name: release_source(engine, service, version, release) for service in services}
+    unchanged = set() if engine.dry else already_there(engine, services, sources, registry, release, force)
+    targets = [
+        (service, service.reference(registry, tag=tag))
+        for service in services
+        for tag in (release.name, *floating)
+    ]
+    for service, target in targets:  # every tag first, as the plan's script does, then the pushes
+        engine.tag(sources[service.name], target)
     pushed = []
     for service, target in targets:
+        if target in unchanged:
+            log.info("[push] %s is already in the registry with this image: not pushed again", target)
+            pushed.append(Pushed(service.name, target, unchanged[target]))
+            continue
         digest = engine.push(target)
         pushed.append(Pushed(service.name, target, digest or "(dry run)"))
     return pushed
+
+
+def release_source(engine: Engine, service: Service, version: str, release: Release) -> str:
+    """The local image to push: the one built as the release, else the version's build."""
+    for ref in (service.reference(tag=release.name), service.ref(version)):
+        if engine.dry or engine.image(ref) is not None:
+            return ref
+    raise ImageMissing(service.ref(version), f"build it with `inv build --version {version}`")
+
+
+def already_there(
+    engine: Engine,
+    services: Sequence[Service],
+    sources: dict[str, str],
+    registry: str,
+    release: Release,
+    force: bool,
+) -> dict[str, str]:
+    """Release tags the registry already holds with the same image (target -> digest); a clean
+    release held with another image is refused, before anything is pushed."""
+    from .registry_client import RegistryClient, split_repository
+
+    same: dict[str, str] = {}
+    for service in services:
+        target = service.reference(registry, tag=release.name)
+        host, repository = split_repository(service.reference(registry))
+        manifest = RegistryClient(host).manifest(repository, release.name)
+        if manifest is None:
+            continue
+        held = (manifest.body.get("config") or {}).get("digest")
+        local = engine.image(sources[service.name])
+        if local is not None and held == local.id:
+            same[target] = manifest.digest
+            continue
+        if release.dirty or force:
+            why = "a -dirty release names no commit" if release.dirty else "--force"
+            log.warning("[push] overwriting %s (%s): it held image %s", target, why, held)
+            continue
+        raise ReleaseExists(
+            f"{target} already exists with another image (registry: {manifest.digest}, image {held}; "
+            f"this build: image {local.id if local else '?'}); a release names one build: "
+            "build and push a new release, or overwrite with --force"
+        )
+    return same
 
 
 def pushed_table(pushed: Sequence[Pushed]) -> str:

@@ -10,7 +10,6 @@ that may be overwritten in a registry.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +20,6 @@ from .errors import SutraError, ToolMissing
 log = logging.getLogger("sutra")
 
 DIRTY_SUFFIX = "-dirty"
-# The distribution reference grammar's tag.
-TAG = re.compile(r"[\w][\w.-]{0,127}")
 
 
 class NoRelease(SutraError):
@@ -40,10 +37,28 @@ class Release:
         return self.name.endswith(DIRTY_SUFFIX)
 
 
+def floating_tags(patterns: Sequence[str], version: str, *, latest: bool = True) -> list[str]:
+    """The tags that move to each new release (`sutra.floating_tags`: "{version}", "latest")."""
+    from .references import parse_tag
+
+    tags = []
+    for pattern in patterns:
+        if not isinstance(pattern, str):
+            raise SutraError(f"sutra.floating_tags must be a list of tags, got {pattern!r}")
+        tag = pattern.replace("{version}", version)
+        parse_tag(tag, "sutra.floating_tags")
+        if (latest or tag != "latest") and tag not in tags:
+            tags.append(tag)
+    return tags
+
+
 def check_release_name(name: str, versions: Sequence[str]) -> str:
     """A release is a Docker tag, and never one of the stack's version names."""
-    if not TAG.fullmatch(name):
-        raise SutraError(f"--tag {name!r} is not an image tag: letters, digits, '_', '.', '-', at most 128")
+    from .references import parse_tag
+
+    parse_tag(name, "--tag")
+    if name == "latest":
+        raise SutraError("--tag 'latest' moves with every release; name the release itself, e.g. v1.4.0")
     if name in versions:
         raise SutraError(
             f"--tag {name!r} is a version of the stack ({', '.join(versions)}); "

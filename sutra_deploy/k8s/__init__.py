@@ -32,6 +32,7 @@ from .rollout import (
     deployments_in_order,
     rollback,
     rollback_environment,
+    rollback_to_release,
 )
 
 __all__ = [
@@ -62,6 +63,7 @@ __all__ = [
     "require_valid",
     "rollback",
     "rollback_environment",
+    "rollback_to_release",
     "validate",
     "with_images",
 ]

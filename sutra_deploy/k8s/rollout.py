@@ -179,3 +179,27 @@ def rollback_environment(
     )
     images = images_by_deployment(objects) if to else None
     return rollback(kubectl, env, names, namespace_of(objects), to_image=images)
+
+
+def rollback_to_release(
+    kubectl: Kubectl, env: Environment, stack: Stack, *, release: str, services: Sequence[str] = (), yes: bool
+) -> list[str]:
+    """`inv rollback --env E --to RELEASE`: every (named) Deployment to the digests that release
+    ran, as the cluster's history records them, else as the registry resolves its tag; wait.
+    A release missing for a service is exit 2 before anything changes."""
+    from ..history import read_cluster, release_digests
+
+    confirm(env, yes=yes, dry=kubectl.dry)
+    check_context(kubectl, env)
+    objects = render(kubectl, env, stack.services)
+    namespace = namespace_of(objects)
+    names = [stack.service(name).name for name in services] or deployments_in_order(
+        objects, stack.service_names
+    )
+    if kubectl.dry:  # nothing was read: show the move by tag
+        pinned = render(kubectl, with_images(env, registry=None, tag=release), stack.services)
+    else:
+        history = read_cluster(kubectl, namespace, stack)
+        digests = release_digests(history, stack, release, env.registry, names)
+        pinned = render(kubectl, env, stack.services, digests=digests)
+    return rollback(kubectl, env, names, namespace, to_image=images_by_deployment(pinned))

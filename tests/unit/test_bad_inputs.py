@@ -86,7 +86,11 @@ CASES = [
         ("rollback", "--env", "staging", "--to", "a b"),
         ("--to 'a b' is not a valid tag",),
     ),
-    Bad("rollback-local-to-unknown", ("rollback", "--env", "local", "--to", "v9"), ("unknown version 'v9'",)),
+    Bad(
+        "rollback-local-to-bad-tag",
+        ("rollback", "--env", "local", "--to", "v9;x"),
+        ("--to 'v9;x' is not a valid tag",),
+    ),
     Bad("push-registry-shell", ("push", "--registry", SHELL), (REGISTRY,)),
     Bad("push-registry-tag", ("push", "--registry", "localhost:5000/x:v2"), (REGISTRY,)),
     Bad(
@@ -285,12 +289,31 @@ CASES = [
         stdin="closed",
     ),
     Bad(
-        "deploy-production-stdin-closed", ("deploy", "--env", "production"), ("needs --yes",), stdin="closed"
+        "deploy-production-stdin-closed",
+        ("deploy", "--env", "production", "--tag", "r1"),
+        ("needs --yes",),
+        stdin="closed",
     ),
     Bad("rollback-production-devnull", ("rollback", "--env", "production"), ("needs --yes",)),
     # --- unknown names, and the daemon away -----------------------------------------------------
     Bad("render-unknown-env", ("k8s-render", "--env", "qa"), ("unknown environment 'qa'",)),
     Bad("deploy-unknown-env", ("deploy", "--env", "qa"), ("unknown environment 'qa'",)),
+    Bad(
+        "deploy-no-release",
+        ("deploy", "--env", "staging"),
+        ("no release name:", "name the release with --tag"),
+    ),
+    Bad(
+        "deploy-release-named-like-a-version",
+        ("deploy", "--env", "staging", "--tag", "v2"),
+        ("is a version",),
+    ),
+    Bad("push-no-release", ("push", "--registry", "localhost:5000/x"), ("no release name:",)),
+    Bad(
+        "push-release-latest",
+        ("push", "--registry", "localhost:5000/x", "--tag", "latest"),
+        ("moves with every",),
+    ),
     Bad(
         "rollback-unknown-service",
         ("rollback", "--env", "staging", "--service", "nope"),

@@ -1,14 +1,19 @@
 import io
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from sutra_deploy.base_images import (
+    BUILD_HOST_CA_BUNDLE,
+    DISTRO_CA_BUNDLE,
     SOURCE_DATE_EPOCH,
+    BaseImageMaker,
     canonical_path,
     dependency_closure,
     distill,
+    import_changes,
     mmdebstrap_argv,
     parse_dpkg_status,
     spec_hash,
@@ -113,14 +118,50 @@ def test_mmdebstrap_argv_for_python_base():
     argv = mmdebstrap_argv(python, Path("/tmp/out.tar"), Path("/etc/ssl/certs/ca-certificates.crt"))
     assert argv[:2] == ["mmdebstrap", "--variant=minbase"]
     assert (
-        "--include=python3.11-minimal,libpython3.11-stdlib,python3-minimal,python3.11-venv,python3-pip"
-        in argv
+        "--include=python3.11-minimal,libpython3.11-stdlib,python3-minimal,python3.11-venv,python3-pip,"
+        "ca-certificates" in argv
     )
     assert "--dpkgopt=path-exclude=/usr/share/doc/*" in argv
     assert "--dpkgopt=path-include=/usr/share/doc/*/copyright" in argv
-    assert "--customize-hook=copy-in /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs" in argv
     assert '--customize-hook=rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED' in argv
     assert argv[-2:] == ["bookworm", "/tmp/out.tar"]
+
+
+def test_the_machine_trust_store_goes_beside_debians_never_over_it():
+    python = STACK.base_image("python")
+    argv = mmdebstrap_argv(python, Path("/tmp/out.tar"), Path("/etc/ssl/certs/ca-certificates.crt"))
+    hooks = [a.removeprefix("--customize-hook=") for a in argv if a.startswith("--customize-hook=")]
+    assert BUILD_HOST_CA_BUNDLE == "/etc/ssl/certs/build-host-ca.crt" != DISTRO_CA_BUNDLE
+    assert f"upload /etc/ssl/certs/ca-certificates.crt {BUILD_HOST_CA_BUNDLE}" in hooks
+    assert f'chmod 0644 "$1{BUILD_HOST_CA_BUNDLE}"' in hooks
+    # Nothing may write into Debian's store or copy a folder of certificates in.
+    assert [h.split()[-1] for h in hooks if h.startswith("upload ")] == [BUILD_HOST_CA_BUNDLE]
+    assert not [h for h in hooks if h.startswith(("copy-in", "tar-in"))]
+    assert not [h for h in hooks if f"$1{DISTRO_CA_BUNDLE}" in h or f'"$1"{DISTRO_CA_BUNDLE}' in h]
+    without = mmdebstrap_argv(python, Path("/tmp/out.tar"), None)
+    assert not [a for a in without if "build-host-ca" in a or a.startswith("--customize-hook=upload")]
+
+
+@pytest.mark.parametrize("key", ["debian", "python", "rust"])
+def test_no_base_keeps_the_files_mmdebstrap_copies_from_the_machine(key):
+    argv = mmdebstrap_argv(STACK.base_image(key), Path("/tmp/out.tar"), None)
+    assert '--customize-hook=rm -f "$1"/etc/resolv.conf "$1"/etc/hostname' in argv
+    # After every hook of the stack's own, so none of them brings the files back.
+    assert argv.index('--customize-hook=rm -f "$1"/etc/resolv.conf "$1"/etc/hostname') == len(argv) - 3
+
+
+def test_build_bases_point_pip_and_tls_at_the_machine_store_the_runtime_at_debians():
+    python = import_changes(STACK.base_image("python"), "abc", build_host_ca=True)
+    assert f"ENV SSL_CERT_FILE={BUILD_HOST_CA_BUNDLE}" in python
+    assert f"ENV PIP_CERT={BUILD_HOST_CA_BUNDLE}" in python
+    assert "LABEL org.sutra.base-spec=abc" in python
+    plain = import_changes(STACK.base_image("python"), "abc", build_host_ca=False)
+    assert not [c for c in plain if "SSL_CERT_FILE" in c or "PIP_CERT" in c]
+    for build_host_ca in (True, False):
+        runtime = import_changes(STACK.base_image("python-runtime"), "abc", build_host_ca=build_host_ca)
+        assert f"ENV SSL_CERT_FILE={DISTRO_CA_BUNDLE}" in runtime
+        assert not [c for c in runtime if "PIP_CERT" in c or "build-host-ca" in c]
+        assert "USER 65532:65532" in runtime
 
 
 def test_spec_hash_changes_with_the_spec_and_the_trust_store(tmp_path):
@@ -131,8 +172,46 @@ def test_spec_hash_changes_with_the_spec_and_the_trust_store(tmp_path):
     first = spec_hash(python, ca)
     assert spec_hash(python, ca) == first
     assert spec_hash(debian, ca) != first
+    assert spec_hash(python, None) != first
     ca.write_text("two")
     assert spec_hash(python, ca) != first
+    # The bundle counts by its content: the same store elsewhere is the same spec.
+    moved = tmp_path / "elsewhere.crt"
+    moved.write_text("two")
+    assert spec_hash(python, moved) == spec_hash(python, ca)
+
+
+def test_the_runtime_spec_follows_its_source_and_its_own_bundle_not_the_machine_store(tmp_path):
+    runtime, python = STACK.base_image("python-runtime"), STACK.base_image("python")
+    proxy, site = tmp_path / "proxy.crt", tmp_path / "site.crt"
+    proxy.write_text("proxy")
+    site.write_text("site")
+    plain = spec_hash(runtime, None, source=python)
+    assert spec_hash(runtime, proxy, source=python) == plain
+    assert spec_hash(runtime, None, source=python, runtime_ca_bundle=site) != plain
+    more = replace(python, packages=(*python.packages, "libsqlite3-0"))
+    assert spec_hash(runtime, None, source=more) != plain
+    with pytest.raises(ValueError, match="python-runtime is distilled from python"):
+        spec_hash(runtime, None)
+
+
+def pem(name: str) -> bytes:
+    return f"-----BEGIN CERTIFICATE-----\n{name}\n-----END CERTIFICATE-----\n".encode()
+
+
+def test_a_runtime_bundle_must_be_a_readable_pem_file(tmp_path):
+    with pytest.raises(SutraError, match=r"sutra\.runtime_ca_bundle: cannot read .*missing\.crt"):
+        BaseImageMaker(STACK, None, runtime_ca_bundle=tmp_path / "missing.crt")  # type: ignore[arg-type]
+    empty = tmp_path / "empty.crt"
+    empty.write_text("not a certificate")
+    with pytest.raises(SutraError, match=r"empty\.crt holds no PEM certificate"):
+        BaseImageMaker(STACK, None, runtime_ca_bundle=empty)  # type: ignore[arg-type]
+    site = tmp_path / "site.crt"
+    site.write_bytes(pem("SITE"))
+    maker = BaseImageMaker(STACK, None, ca_bundle=None, runtime_ca_bundle=site)  # type: ignore[arg-type]
+    assert maker.runtime_ca == pem("SITE")
+    runtime = STACK.base_image("python-runtime")
+    assert maker.spec(runtime) != BaseImageMaker(STACK, None, ca_bundle=None).spec(runtime)  # type: ignore[arg-type]
 
 
 def add(tar: tarfile.TarFile, name: str, content: bytes = b"", *, kind=tarfile.REGTYPE, link="", mode=0o644):
@@ -142,7 +221,7 @@ def add(tar: tarfile.TarFile, name: str, content: bytes = b"", *, kind=tarfile.R
     tar.addfile(info, io.BytesIO(content) if kind == tarfile.REGTYPE else None)
 
 
-def make_rootfs(path: Path) -> None:
+def make_rootfs(path: Path, *, debian_store: bool = True) -> None:
     status = (
         "Package: app\nStatus: install ok installed\nDepends: libc6\n\n"
         "Package: libc6\nStatus: install ok installed\n\n"
@@ -169,7 +248,9 @@ def make_rootfs(path: Path) -> None:
         for link, target in (("./bin", "usr/bin"), ("./lib", "usr/lib")):
             add(tar, link, kind=tarfile.SYMTYPE, link=target)
         add(tar, "./var/lib/dpkg/status", status.encode())
-        add(tar, "./var/lib/dpkg/info/app.list", b"/.\n/usr\n/usr/bin\n/usr/bin/app\n/usr/lib/app/mod.py\n")
+        # Even a package that listed them would not bring the machine's files into a runtime.
+        app_files = b"/.\n/usr\n/usr/bin\n/usr/bin/app\n/usr/lib/app/mod.py\n/etc/resolv.conf\n"
+        add(tar, "./var/lib/dpkg/info/app.list", app_files + BUILD_HOST_CA_BUNDLE.encode() + b"\n")
         add(tar, "./var/lib/dpkg/info/libc6:amd64.list", b"/lib/libc.so.6\n")
         add(tar, "./var/lib/dpkg/info/bash.list", b"/bin/bash\n")
         add(tar, "./usr/bin/app", b"#!app", mode=0o755)
@@ -178,7 +259,11 @@ def make_rootfs(path: Path) -> None:
         add(tar, "./usr/lib/app/mod.py", b"x = 1")
         add(tar, "./usr/lib/app/__pycache__/mod.cpython-311.pyc", b"pyc")
         add(tar, "./usr/lib/app/__pycache__/other.cpython-311.pyc", b"orphan")
-        add(tar, "./etc/ssl/certs/ca-certificates.crt", b"CA")
+        if debian_store:
+            add(tar, "./etc/ssl/certs/ca-certificates.crt", pem("DEBIAN"))
+        add(tar, "./etc/ssl/certs/build-host-ca.crt", pem("DEBIAN") + pem("PROXY"))
+        add(tar, "./etc/resolv.conf", b"nameserver 10.0.0.53\n")
+        add(tar, "./etc/hostname", b"buildhost\n")
 
 
 def test_distill_keeps_only_the_closure_and_is_reproducible(tmp_path):
@@ -210,6 +295,25 @@ def test_distill_keeps_only_the_closure_and_is_reproducible(tmp_path):
     assert members["usr/bin/app"].mode == 0o755
     assert {m.mtime for m in members.values()} == {SOURCE_DATE_EPOCH}
     assert "nonroot:x:65532:65532" in tar_text(first, "etc/passwd")
+    # Debian's trust store, and nothing of the machine that made the source.
+    assert tar_text(first, "etc/ssl/certs/ca-certificates.crt") == pem("DEBIAN").decode()
+    assert not {"etc/ssl/certs/build-host-ca.crt", "etc/resolv.conf", "etc/hostname"} & set(members)
+
+
+def test_distill_appends_the_runtime_bundle_to_debians_store(tmp_path):
+    source, output = tmp_path / "rootfs.tar", tmp_path / "out.tar"
+    make_rootfs(source)
+    distill(source, output, keep=["app"], drop=[], extra_ca=pem("SITE"))
+    assert tar_text(output, "etc/ssl/certs/ca-certificates.crt") == (pem("DEBIAN") + pem("SITE")).decode()
+    with tarfile.open(output) as tar:
+        assert tar.getmember("etc/ssl/certs/ca-certificates.crt").mtime == SOURCE_DATE_EPOCH
+
+
+def test_distill_refuses_a_source_without_debians_trust_store(tmp_path):
+    source = tmp_path / "rootfs.tar"
+    make_rootfs(source, debian_store=False)
+    with pytest.raises(SutraError, match=r"no /etc/ssl/certs/ca-certificates\.crt; install ca-certificates"):
+        distill(source, tmp_path / "out.tar", keep=["app"], drop=[])
 
 
 def tar_text(path: Path, name: str) -> str:

@@ -14,6 +14,7 @@ from sutra_deploy.k8s.environments import environment
 from sutra_deploy.k8s.kubectl import Kubectl
 from sutra_deploy.k8s.manifests import namespace_of, render, stateful_names
 from sutra_deploy.registry import Pushed
+from sutra_deploy.release import Release
 from sutra_deploy.source import PROJECT_DIR
 from sutra_deploy.stack import load_stack
 
@@ -22,6 +23,9 @@ from ..standin.recording import REAL_KUBECTL
 STACK = load_stack(PROJECT_DIR / "stack.toml")
 STAGING = environment(DEFAULTS["sutra"], "staging")
 DIGEST = "sha256:" + "a" * 64
+
+
+RELEASE = Release("0123456789ab", "0123456789ab" + "0" * 28, "git commit")
 
 
 def test_a_dry_kubernetes_deploy_prints_every_step_in_order(capsys):
@@ -38,19 +42,24 @@ def test_a_dry_kubernetes_deploy_prints_every_step_in_order(capsys):
         build=lambda: built.append(True),
         smoke_timeout=1,
         yes=False,
+        release=RELEASE,
+        floating=[version, "latest"],
     )
     assert smoke is None and built == [True]
     objects = render(Kubectl(Commands(), str(REAL_KUBECTL)), STAGING, STACK.services)
     namespace, stateful = namespace_of(objects), stateful_names(objects)
     order = sorted(STACK.service_names, key=lambda name: name not in stateful)
     targets = [
-        (s, s.reference(STAGING.registry, tag=tag)) for s in STACK.services for tag in (version, "latest")
+        (s, s.reference(STAGING.registry, tag=tag))
+        for s in STACK.services
+        for tag in (RELEASE.name, version, "latest")  # the release first, then what moves to it
     ]
     revision = "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}"
     kubectl_lines = [line.removeprefix(f"{REAL_KUBECTL} ") for line in commands.printed]
     expected = [
         "config current-context",  # before anything is built or pushed
-        *(f"docker tag {s.ref(version)} {target}" for s, target in targets),
+        # Dry, the engine has no images: each comes from its release build (`inv build --tag`).
+        *(f"docker tag {s.reference(tag=RELEASE.name)} {target}" for s, target in targets),
         *(f"docker push {target}" for _, target in targets),
         *(f"get deployment/{name} --namespace {namespace} --output '{revision}'" for name in order),
         "config current-context",
