@@ -53,6 +53,27 @@ _DROPPED_ENV = frozenset(
         "LD_LIBRARY_PATH",
     }
 )
+# Trust and proxy settings are the build machine's or the site's, never the image's: a CA a
+# runtime should trust goes in through `sutra.runtime_ca_bundle`, and the runtime base points
+# SSL_CERT_FILE at the distribution's set itself.
+_MACHINE_ENV = frozenset(
+    {
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "NODE_EXTRA_CA_CERTS",
+        "GIT_SSL_CAINFO",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+        "all_proxy",
+    }
+)
 # What the generated image sets itself (PYTHONPATH to its own folders).
 _OWN_ENV = {"PYTHONPATH": "", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 _DROPPED_ENV_PREFIXES = ("PIP_", "POETRY_", "PIPENV_", "UV_", "APK_", "APT_")
@@ -542,6 +563,12 @@ class _Planner:
                 continue
             if key in _DROPPED_ENV or key.startswith(_DROPPED_ENV_PREFIXES):
                 dropped.append(key)
+                continue
+            if key in _MACHINE_ENV:
+                self.notes.append(
+                    f"ENV {key} left out: trust and proxies are the machine's, not the image's "
+                    "(a CA the runtime must trust goes in sutra.runtime_ca_bundle)"
+                )
                 continue
             if "$" in value:
                 self.notes.append(

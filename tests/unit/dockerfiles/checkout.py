@@ -95,6 +95,7 @@ ENV PIP_NO_CACHE_DIR=1
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=2s CMD curl -f http://localhost:8080/health || exit 1
 CMD ["uvicorn", "sutra_api.main:app", "--host", "0.0.0.0", "--port", "8080"]
+ENV SSL_CERT_FILE=/etc/ssl/certs/corp-proxy.pem HTTPS_PROXY=http://proxy.corp:3128
 """
 
 # The templates are found relative to the working directory, as the old image ran it.

@@ -40,6 +40,8 @@ def test_the_synthetic_checkout(tmp_path):
         "PYTHONUNBUFFERED": "1",
         "SUTRA_GREETING": "hello from the checkout",
         "PIP_NO_CACHE_DIR": "1",
+        "SSL_CERT_FILE": "/etc/ssl/certs/corp-proxy.pem",
+        "HTTPS_PROXY": "http://proxy.corp:3128",
     }
     assert plan.workdir == "/app"
     assert ("apk", "curl") in plan.system_packages and ("apt-get", "gcc") in plan.system_packages
