@@ -18,7 +18,7 @@ from invoke.exceptions import Exit, UnexpectedExit
 from .commands import Commands
 from .cost import PLAN_DEFAULTS as PLAN_COST_RATES
 from .engine import Engine
-from .errors import SutraError
+from .errors import StackFileError, SutraError
 from .inputs import number
 from .source import PROJECT_DIR, resolve_source_root
 from .stack import Stack, load_stack
@@ -111,18 +111,18 @@ DEFAULTS: dict[str, Any] = {
             },
             "known_specs": ["pydantic-settings>=2.0.0", "httpx>=0.25.0", "grpcio>=1.60.0"],
             # Bigger source files are generated data: parsing 50 MB takes a minute and gigabytes.
-            "max_file_bytes": 5_000_000,
+            "max_file_bytes": "5000000",
         },
         # `inv verify` (local and on a cluster) and the end of `inv deploy`: the plan's success
         # metrics (its targets) and the size of the local load, sized for a 2-core machine to
         # finish in about a minute. Read once into `verify.settings.VerifySettings`.
         "verify": {
-            "requests": 600,
-            "concurrency": 4,
-            "pull_seconds": 180,  # image pull < 3 minutes
-            "startup_seconds": 30,  # pod startup < 30 s
-            "scale_up_seconds": 60,  # HPA scale-up < 60 s
-            "hpa_sync_seconds": 15,  # the HPA controller's default sync period
+            "requests": "600",
+            "concurrency": "4",
+            "pull_seconds": "180",  # image pull < 3 minutes
+            "startup_seconds": "30",  # pod startup < 30 s
+            "scale_up_seconds": "60",  # HPA scale-up < 60 s
+            "hpa_sync_seconds": "15",  # the HPA controller's default sync period
             "memory_targets": {"sutra-api": "512Mi", "sutra-hybrid": "2Gi"},
             "cpu_utilization": [50, 80],  # percent of the CPU requested
             "cpu_gate": False,  # CPU utilisation is reported, and fails only when this is set
@@ -279,7 +279,10 @@ _stacks: dict[Path, Stack] = {}
 def session(c: Context) -> Session:
     settings = dict(c.config.get("sutra", {}))
     _configure_logging(verbose=bool(c.config.run.echo))
-    path = Path(settings.get("stack_file") or DEFAULTS["sutra"]["stack_file"]).resolve()
+    try:
+        path = Path(settings.get("stack_file") or DEFAULTS["sutra"]["stack_file"]).resolve()
+    except (OSError, RuntimeError) as error:  # a symlink loop, an unreadable folder
+        raise StackFileError(f"{settings.get('stack_file')}: cannot be read ({error})") from None
     if path not in _stacks:  # tasks chained in one `inv` call share one loaded stack
         _stacks[path] = load_stack(path)
     commands = Commands(dry=bool(c.config.run.dry))

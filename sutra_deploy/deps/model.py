@@ -60,13 +60,11 @@ class DepsPolicy:
         import_names = dict(raw.get("import_names") or {})
         specs = raw.get("known_specs") or []
         max_file_bytes = raw.get("max_file_bytes")
-        if max_file_bytes is not None and (
-            isinstance(max_file_bytes, bool) or not isinstance(max_file_bytes, int) or max_file_bytes <= 0
-        ):
-            raise SutraError(
-                "setting sutra.deps.max_file_bytes: expected a positive number of bytes, "
-                f"got {max_file_bytes!r}"
-            )
+        if max_file_bytes is not None:
+            # Text as well as a number: Invoke passes INVOKE_SUTRA_DEPS_MAX_FILE_BYTES as text.
+            from ..inputs import number
+
+            max_file_bytes = number(max_file_bytes, "sutra.deps.max_file_bytes", int)
         if isinstance(runtime_only, str) or not all(isinstance(n, str) for n in runtime_only):
             raise SutraError(
                 f"setting sutra.deps.runtime_only: expected a list of names, got {runtime_only!r}"

@@ -145,6 +145,24 @@ CASES = [
     ),
     Bad("smoke-setting-nan", ("smoke",), ("sutra.smoke_timeout",), env={"INVOKE_SUTRA_SMOKE_TIMEOUT": "nan"}),
     Bad(
+        "verify-requests-setting-text",
+        ("verify",),
+        ("sutra.verify.requests must be a positive whole number, got 'abc'",),
+        env={"INVOKE_SUTRA_VERIFY_REQUESTS": "abc"},
+    ),
+    Bad(
+        "verify-startup-setting-nan",
+        ("verify", "--env", "staging"),
+        ("sutra.verify.startup_seconds",),
+        env={"INVOKE_SUTRA_VERIFY_STARTUP_SECONDS": "nan"},
+    ),
+    Bad(
+        "deps-file-limit-setting-text",
+        ("fix-deps",),
+        ("sutra.deps.max_file_bytes must be a positive whole number",),
+        env={"INVOKE_SUTRA_DEPS_MAX_FILE_BYTES": "5MB"},
+    ),
+    Bad(
         "local-setting-negative",
         ("local-up",),
         ("sutra.local_timeout",),

@@ -21,10 +21,10 @@ def test_policy_names_compare_canonically():
         ({"runtime_only": "uvicorn"}, "setting sutra.deps.runtime_only: expected a list of names"),
         ({"import_names": {"yaml": 1}}, "setting sutra.deps.import_names: expected a table"),
         ({"known_specs": ["not a requirement!"]}, "setting sutra.deps.known_specs: 'not a requirement!'"),
-        ({"max_file_bytes": 0}, "setting sutra.deps.max_file_bytes: expected a positive number of bytes"),
-        ({"max_file_bytes": -1}, "setting sutra.deps.max_file_bytes: expected a positive number"),
-        ({"max_file_bytes": "5MB"}, "setting sutra.deps.max_file_bytes: expected a positive number"),
-        ({"max_file_bytes": True}, "setting sutra.deps.max_file_bytes: expected a positive number"),
+        ({"max_file_bytes": 0}, "sutra.deps.max_file_bytes must be a positive whole number"),
+        ({"max_file_bytes": -1}, "sutra.deps.max_file_bytes must be a positive whole number"),
+        ({"max_file_bytes": "5MB"}, "sutra.deps.max_file_bytes must be a positive whole number"),
+        ({"max_file_bytes": True}, "sutra.deps.max_file_bytes must be a positive whole number"),
     ],
 )
 def test_malformed_settings_are_one_error(settings, message):

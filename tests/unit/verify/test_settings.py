@@ -13,9 +13,10 @@ VERIFY = DEFAULTS["sutra"]["verify"]
 def test_the_defaults_are_the_edges_sutra_verify():
     settings = VerifySettings.from_settings()
     assert settings == VerifySettings.from_settings(VERIFY)
-    assert (settings.requests, settings.concurrency) == (VERIFY["requests"], VERIFY["concurrency"])
+    # Numbers are text in the defaults, as Invoke passes INVOKE_SUTRA_* values; read as numbers.
+    assert (settings.requests, settings.concurrency) == (int(VERIFY["requests"]), int(VERIFY["concurrency"]))
     for key in ("pull_seconds", "startup_seconds", "scale_up_seconds", "hpa_sync_seconds"):
-        assert getattr(settings, key) == VERIFY[key]
+        assert getattr(settings, key) == float(VERIFY[key])
     assert settings.memory_targets == {name: memory_bytes(v) for name, v in VERIFY["memory_targets"].items()}
     assert settings.cpu_utilization == tuple(VERIFY["cpu_utilization"])
     assert (settings.cpu_gate, settings.limits_from) == (VERIFY["cpu_gate"], VERIFY["limits_from"])
@@ -26,8 +27,8 @@ def test_the_defaults_are_the_edges_sutra_verify():
 def test_keys_not_set_keep_their_defaults_and_flags_beat_settings():
     settings = VerifySettings.from_settings({"startup_seconds": 12, "cpu_gate": True}, requests="40")
     assert (settings.startup_seconds, settings.cpu_gate, settings.requests) == (12, True, 40)
-    assert settings.concurrency == VERIFY["concurrency"]
-    assert settings.scale_up_seconds == VERIFY["scale_up_seconds"]
+    assert settings.concurrency == int(VERIFY["concurrency"])
+    assert settings.scale_up_seconds == float(VERIFY["scale_up_seconds"])
 
 
 def test_null_memory_targets_leave_only_the_limits():
