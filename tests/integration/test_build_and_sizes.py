@@ -9,6 +9,8 @@ import uuid
 
 import pytest
 
+from sutra_deploy.commands import Commands
+from sutra_deploy.release import git_release
 from sutra_deploy.units import MB
 
 from .conftest import STACK, docker, inv
@@ -147,12 +149,16 @@ def test_dry_build_prints_the_exact_commands_and_builds_nothing():
     )
     assert result.returncode == 0, result.stderr
     root = STACK.path.parent / "reference"
+    # Each image is also tagged as the release the source root's git commit names.
+    release = git_release(Commands(), root)
+    also = (lambda image: f"--tag {image}:{release.name} ") if release else (lambda image: "")
     assert result.stdout.splitlines() == [
-        "docker build --force-rm --tag sutra-storage-server:v1 "
+        f"docker build --force-rm --tag sutra-storage-server:v1 {also('sutra-storage-server')}"
         f"--file {root}/packages/sutra-storage/Dockerfile "
         "--label org.sutra.service=storage-server --label org.sutra.version=v1 "
         f"{root}/packages/sutra-storage",
-        f"docker build --force-rm --tag sutra-client:v1 --file {root}/packages/sutra-client/Dockerfile "
+        f"docker build --force-rm --tag sutra-client:v1 {also('sutra-client')}"
+        f"--file {root}/packages/sutra-client/Dockerfile "
         "--label org.sutra.service=sutra-client --label org.sutra.version=v1 "
         f"{root}/packages/sutra-client",
     ]
