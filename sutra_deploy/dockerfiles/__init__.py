@@ -15,8 +15,11 @@ The parts, each depending only on those above it:
 - ``pins``: version specifiers compared; requirements files read
 - ``preplan``: what a pre-plan Dockerfile says about its service
 - ``package``: what a service's package says (through :mod:`sutra_deploy.deps`)
-- ``model``: settings, errors, results
-- ``generate``: the plan of one image, and its Dockerfile's text
+- ``model``: settings, errors, the image's layout, and the records passed between the parts
+- ``dependencies``, ``command``, ``environment``, ``package_data``, ``health``: the parts of
+  one image's plan (what it installs, runs, sets, carries and checks)
+- ``image``: the plan of one image, its parts assembled
+- ``render``: that plan written as Dockerfile text
 
 Everything is worked out before anything is written ("converge, then act"): a refusal for
 one service leaves every file as it was.
@@ -40,10 +43,11 @@ from ..deps import DepsPolicy, audit
 from ..deps.monorepo import Monorepo, package_folder
 from ..errors import SourceRootError, SutraError
 from ..stack import Service, Stack
-from .generate import ImageSpec, Inputs, plan_image, render
-from .model import DockerfileRefused, DockerfileSettings, Generated
+from .image import plan_image
+from .model import DockerfileRefused, DockerfileSettings, Generated, ImageSpec, Inputs
 from .package import PackageFacts, read_package
 from .preplan import PrePlan, read_preplan
+from .render import render
 
 log = logging.getLogger("sutra")
 

@@ -1,14 +1,33 @@
-"""What the parts of `inv dockerfiles` share: the settings, the errors, and the records passed
-from planning an image to writing its Dockerfile and reporting it."""
+"""What the parts of `inv dockerfiles` share: the settings, the errors, the generated image's
+layout, and the records passed along: :class:`Inputs` and :class:`ImagePlanning` (one image
+while its parts are worked out), :class:`ImageSpec` (from planning an image to writing its
+Dockerfile) and :class:`Generated` (from writing to reporting)."""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+import posixpath
+import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
+from ..deps.model import Finding
+from ..deps.monorepo import Monorepo
 from ..errors import SutraError
+from ..stack import HealthCheck, Service, Stack
+from .package import PackageFacts
+from .preplan import PrePlan
+
+# The generated image's layout: the installed dependencies, the service's code and data (the
+# working directory), and the monorepo packages the deps stage installs from their folders.
+SITE = "/opt/site"
+APP = "/opt/app"
+LOCAL = "/opt/local"
+RUNTIME_USER = "65532:65532"
+# What the generated image sets itself (PYTHONPATH to its own folders).
+OWN_ENV = {"PYTHONPATH": "", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 
 # Programs that a pre-plan CMD runs as console scripts and that run as `python3 -m NAME` too
 # (extend with sutra.dockerfiles.script_modules).
@@ -104,6 +123,98 @@ def _debian_name(name: object) -> bool:
         and set(package) <= allowed
         and set(version) <= allowed | set(":~ABCDEFGHIJKLMNOPQRSTUVWXYZ")
     )
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One service's v2 Dockerfile as worked out (:mod:`.image`), before it is written as
+    text (:mod:`.render`)."""
+
+    service: Service
+    version: str
+    dockerfile: str  # relative to the source root
+    context: str  # relative to the source root, as stack.toml gives it
+    declared_in: str
+    old: str | None  # the pre-plan Dockerfile it was read from
+    bases: tuple[tuple[str, str], ...]  # (build ARG, official default): build, runtime
+    description: str | None
+    build_packages: tuple[str, ...]
+    requirements: tuple[str, ...]  # lines of the requirements file pip installs
+    constraints: tuple[tuple[str, str], ...]  # (constraint, why)
+    local_copies: tuple[tuple[str, str], ...]  # (source in the context, folder in the deps stage)
+    code_copies: tuple[tuple[str, str], ...]
+    app_data: tuple[tuple[str, str], ...]  # package data into /opt/app, from the context
+    other_data: tuple[tuple[str, str], ...]  # package data the old image kept elsewhere
+    env: tuple[tuple[str, str], ...]
+    smoke: tuple[str, ...]  # modules the runtime image imports at build time
+    port: int
+    health: HealthCheck
+    health_options: tuple[tuple[str, str], ...]
+    entrypoint: tuple[str, ...]
+    cmd: tuple[str, ...]
+    entrypoint_source: str
+    notes: tuple[str, ...] = field(default=())
+
+    def summary(self) -> dict:
+        return {
+            "context": self.context,
+            "from": [p for p in (self.declared_in, self.old) if p],
+            "requirements": list(self.requirements),
+            "constraints": [c for c, _ in self.constraints],
+            "local_packages": [s for s, _ in self.local_copies],
+            "package_data": [s for s, _ in (*self.app_data, *self.other_data)],
+            "build_packages": list(self.build_packages),
+            "env": dict(self.env),
+            "port": self.port,
+            "entrypoint": {"source": self.entrypoint_source, "argv": [*self.entrypoint, *self.cmd]},
+        }
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What one service's plan is made from."""
+
+    stack: Stack
+    service: Service
+    root: Path
+    monorepo: Monorepo
+    facts: PackageFacts
+    preplan: PrePlan | None
+    findings: Sequence[Finding]
+    services_by_package: Mapping[str, str]  # canonical distribution -> service
+    extras: Sequence[str]
+    settings: DockerfileSettings
+
+
+class ImagePlanning:
+    """One service's image while its parts are worked out: the inputs, the build context, and
+    the notes each part adds (reported in the order they were added)."""
+
+    def __init__(self, inputs: Inputs) -> None:
+        self.inputs = inputs
+        self.service = inputs.service
+        self.facts = inputs.facts
+        self.preplan = inputs.preplan
+        self.context = (inputs.root / inputs.service.context).resolve()
+        self.notes: list[str] = []
+
+    def refuse(self, problem: str) -> DockerfileRefused:
+        return DockerfileRefused(f"{self.service.name}: {problem}")
+
+    def hint_root(self) -> str:
+        return shlex.quote(str(self.inputs.root))
+
+    def in_context(self, path: Path) -> str:
+        return posixpath.normpath(path.resolve().relative_to(self.context).as_posix())
+
+
+def within(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or inside it, symlinks resolved."""
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
 
 
 Status = Literal["new", "changed", "unchanged", "exists"]

@@ -22,6 +22,7 @@ from sutra_deploy.deps import DepsPolicy
 from sutra_deploy.deps.monorepo import package_folder
 from sutra_deploy.dockerfiles import Generated, plan_dockerfiles
 from sutra_deploy.dockerfiles.model import DockerfileSettings
+from sutra_deploy.dockerfiles.parse import parse_dockerfile
 from sutra_deploy.edge import DEFAULTS
 from sutra_deploy.source import PROJECT_DIR
 from sutra_deploy.stack import load_stack
@@ -233,6 +234,15 @@ def plan(
         force=force,
     )
     return {r.service: r for r in results}
+
+
+def final_stage(text: str) -> dict[str, list]:
+    """The runtime stage's instructions by keyword, read back with the project's own parser."""
+    dockerfile = parse_dockerfile(text)
+    found: dict[str, list] = {}
+    for instruction in dockerfile.final.instructions:
+        found.setdefault(instruction.keyword, []).append(instruction)
+    return found
 
 
 def inv(

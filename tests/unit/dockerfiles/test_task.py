@@ -6,18 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from .checkout import API, API_PYPROJECT, CONTROL, CONTROL_DOCKERFILE, STACK, inv, make_checkout
 
 API_V2 = STACK.service("sutra-api").dockerfile("v2")
 CONTROL_V2 = STACK.service("sutra-control").dockerfile("v2")
 HYBRID_V2 = STACK.service("sutra-hybrid").dockerfile("v2")
-
-
-@pytest.fixture
-def checkout(tmp_path: Path) -> Path:
-    return make_checkout(tmp_path / "sutra")
 
 
 def one_line_error(result, code: int) -> str:

@@ -1,0 +1,87 @@
+"""The runtime's environment and port: what the pre-plan image's ENV set that the new image
+keeps, replaces (what it sets itself; a port variable that names the old port) or leaves out
+(build-time and user-site settings, the build machine's trust store and proxies, values that
+refer to other variables), and an EXPOSE that stack.toml's port overrides."""
+
+from __future__ import annotations
+
+from .model import OWN_ENV, ImagePlanning
+
+# Environment a pre-plan image set for building or for its user-site install: meaningless,
+# or wrong, in the optimized image (which sets PYTHONPATH itself).
+_DROPPED_ENV = frozenset(
+    {
+        "PATH",
+        "PYTHONUSERBASE",
+        "VIRTUAL_ENV",
+        "DEBIAN_FRONTEND",
+        "HOME",
+        "PYTHONNOUSERSITE",
+        "LD_LIBRARY_PATH",
+    }
+)
+_DROPPED_ENV_PREFIXES = ("PIP_", "POETRY_", "PIPENV_", "UV_", "APK_", "APT_")
+# Trust and proxy settings are the build machine's or the site's, never the image's: a CA a
+# runtime should trust goes in through `sutra.runtime_ca_bundle`, and the runtime base points
+# SSL_CERT_FILE at the distribution's set itself.
+_MACHINE_ENV = frozenset(
+    {
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "NODE_EXTRA_CA_CERTS",
+        "GIT_SSL_CAINFO",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+        "all_proxy",
+    }
+)
+
+
+def note_ports(plan: ImagePlanning) -> None:
+    """The ports the pre-plan image EXPOSEd, when they are not stack.toml's."""
+    port = plan.service.port.container
+    if plan.preplan and plan.preplan.exposed and list(plan.preplan.exposed) != [port]:
+        listed = " ".join(map(str, plan.preplan.exposed))
+        plan.notes.append(f"{plan.preplan.path} EXPOSEs {listed}; stack.toml's port {port} wins")
+
+
+def environment(plan: ImagePlanning) -> list[tuple[str, str]]:
+    """The pre-plan image's ENV that the runtime keeps, in its order; what it does not, said."""
+    if plan.preplan is None:
+        return []
+    kept, dropped = [], []
+    old_ports = {str(p) for p in plan.preplan.exposed}
+    port = str(plan.service.port.container)
+    for key, value in plan.preplan.env:
+        if key in OWN_ENV:
+            if value != OWN_ENV[key] and key != "PYTHONPATH":
+                plan.notes.append(f"ENV {key}={value} replaced: the image sets {key}={OWN_ENV[key]}")
+            continue
+        if key in _DROPPED_ENV or key.startswith(_DROPPED_ENV_PREFIXES):
+            dropped.append(key)
+            continue
+        if key in _MACHINE_ENV:
+            plan.notes.append(
+                f"ENV {key} left out: trust and proxies are the machine's, not the image's "
+                "(a CA the runtime must trust goes in sutra.runtime_ca_bundle)"
+            )
+            continue
+        if "$" in value:
+            plan.notes.append(
+                f"ENV {key}={value} left out: it refers to another variable; set it where the image runs"
+            )
+            continue
+        if (key == "PORT" or key.endswith("_PORT")) and value in old_ports and value != port:
+            plan.notes.append(f"ENV {key}={value} is the old port: set to stack.toml's {port}")
+            value = port
+        kept.append((key, value))
+    if dropped:
+        plan.notes.append(f"ENV left out (build-time or user-site settings): {', '.join(dropped)}")
+    return kept

@@ -1,0 +1,153 @@
+"""An :class:`ImageSpec` written as Dockerfile text, in the reference implementation's shape
+(see reference/packages/sutra-api/Dockerfile.optimized): a deps stage on the build base that
+pip-installs the declared dependencies into a plain ``--target`` folder and byte-compiles them
+with the code; a distroless Python runtime that gets both folders, runs as 65532:65532,
+checks its own health with ``python3 -c`` (there is no shell or curl) and starts its server
+in exec form. Bases are build ARGs whose defaults are the official images."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+from .health import health_probe
+from .model import APP, OWN_ENV, RUNTIME_USER, SITE, ImageSpec
+
+
+def render(spec: ImageSpec) -> str:
+    service = spec.service
+    context = "." if spec.context in (".", "") else spec.context
+    lines = [f"# {service.name} {spec.version}, written by `inv dockerfiles` from {spec.declared_in}"]
+    lines[-1] += f"\n# and the pre-plan {spec.old}." if spec.old else "."
+    lines += [
+        f"# Build context: {'the monorepo root' if context == '.' else context}",
+        f"#   docker build -t {service.ref(spec.version)} -f {spec.dockerfile} {context}",
+    ]
+    lines += [f"ARG {arg}={default}" for arg, default in spec.bases]
+    (build_arg, _), (runtime_arg, _) = spec.bases
+    installs = bool(spec.requirements)
+    stage = "deps" if installs else "build"
+    lines += ["", f"FROM ${{{build_arg}}} AS {stage}"]
+    for source, dest in spec.local_copies:
+        lines.append(f"COPY {source} {dest}")
+    if installs:
+        lines += _install(spec)
+    for source, dest in (*spec.code_copies, *spec.app_data):
+        lines.append(f"COPY {source} {dest}")
+    if installs:
+        lines += [
+            "# Byte-compile ahead of time: the runtime user cannot write __pycache__. unchecked-hash",
+            "# pycs stay valid whatever mtimes COPY gives the sources (-f replaces pip's timestamp pycs).",
+        ]
+    else:
+        lines += [
+            "# The runtime user cannot write __pycache__, so compile here; unchecked-hash pycs stay",
+            "# valid whatever mtimes COPY gives the sources.",
+        ]
+    compiled = f"{APP} {SITE}" if installs else APP
+    lines += [
+        f"RUN python3 -m compileall -q -f -j 0 --invalidation-mode unchecked-hash {compiled}",
+        "",
+        f"FROM ${{{runtime_arg}}}",
+    ]
+    labels = [("org.opencontainers.image.title", service.name)]
+    if spec.description:
+        labels.append(("org.opencontainers.image.description", spec.description))
+    lines += _continued("LABEL", [f"{key}={_quoted(value, always=True)}" for key, value in labels], indent=6)
+    if installs:
+        lines.append(f"COPY --from={stage} {SITE} {SITE}")
+    lines.append(f"COPY --from={stage} {APP} {APP}")
+    for source, dest in spec.other_data:
+        lines.append(f"COPY {source} {dest}")
+    own = {**OWN_ENV, "PYTHONPATH": f"{SITE}:{APP}" if installs else APP}
+    env = [*own.items(), *spec.env]
+    lines.append(f"WORKDIR {APP}")
+    lines += _continued("ENV", [f"{key}={_quoted(value)}" for key, value in env], indent=4)
+    if spec.smoke:
+        lines += [
+            "# Smoke test in the runtime image itself (exec form: there is no shell), so a missing shared",
+            "# library or module fails the build instead of the rollout.",
+            "RUN " + json.dumps(["python3", "-c", f"import {', '.join(spec.smoke)}"]),
+        ]
+    options = " ".join(f"--{key}={value}" for key, value in spec.health_options)
+    lines += [
+        f"EXPOSE {spec.port}",
+        f"USER {RUNTIME_USER}",
+        f"HEALTHCHECK {options} \\",
+        "    CMD " + json.dumps(health_probe(spec.health, spec.port, dict(spec.health_options)["timeout"])),
+        "ENTRYPOINT " + json.dumps(list(spec.entrypoint)),
+    ]
+    if spec.cmd:
+        lines.append("CMD " + json.dumps(list(spec.cmd)))
+    return "\n".join(lines) + "\n"
+
+
+def _install(spec: ImageSpec) -> list[str]:
+    lines = [
+        "# A plain --target directory, not a venv: a venv pins the interpreter's path, and the",
+        "# runtime image keeps Python at /usr/bin while the build image may keep it elsewhere.",
+        "# Console scripts (bin/) carry this stage's interpreter path; the runtime uses `python3 -m`.",
+    ]
+    if spec.build_packages:
+        lines.append(
+            "# Build-only Debian packages (sutra.dockerfiles.build_packages): they stay in this stage."
+        )
+    if spec.constraints:
+        lines.append(
+            f"# Constraints: the pre-plan image pinned these tighter than {Path(spec.declared_in).name}."
+        )
+        lines += [f"#   {constraint} ({why})" for constraint, why in spec.constraints]
+    steps: list[list[str]] = []
+    if spec.build_packages:
+        steps += [
+            ["apt-get update"],
+            ["apt-get install -y --no-install-recommends " + " ".join(spec.build_packages)],
+            ["rm -rf /var/lib/apt/lists/*"],
+        ]
+    steps.append(
+        [
+            "printf '%s\\n' \\",
+            *[f"    {shlex.quote(r)} \\" for r in spec.requirements],
+            "    > /tmp/requirements.txt",
+        ]
+    )
+    install = "python3 -m pip install --no-cache-dir --disable-pip-version-check \\"
+    target = f"    --target {SITE} -r /tmp/requirements.txt"
+    if spec.constraints:
+        steps.append(
+            [
+                "printf '%s\\n' \\",
+                *[f"    {shlex.quote(c)} \\" for c, _ in spec.constraints],
+                "    > /tmp/constraints.txt",
+            ]
+        )
+        target += " -c /tmp/constraints.txt"
+    steps.append([install, target])
+    steps.append([f"rm -rf {SITE}/bin"])
+    out: list[str] = []
+    for index, step in enumerate(steps):
+        first, *more = step
+        prefix = "RUN " if index == 0 else "    && "
+        out.append(prefix + first)
+        out += ["    " + line for line in more]
+    for index in range(len(out) - 1):
+        if not out[index].endswith("\\"):
+            out[index] += " \\"
+    return lines + out
+
+
+def _continued(keyword: str, items: list[str], indent: int) -> list[str]:
+    lines = [f"{keyword} {items[0]}" + (" \\" if len(items) > 1 else "")]
+    for index, item in enumerate(items[1:], 1):
+        lines.append(" " * indent + item + (" \\" if index < len(items) - 1 else ""))
+    return lines
+
+
+def _quoted(value: str, *, always: bool = False) -> str:
+    """A LABEL or ENV value: bare when Docker reads it as is (unless ``always``), else in
+    double quotes."""
+    if not always and value and all(c.isalnum() or c in "-_./:,@+%=" for c in value):
+        return value
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return f'"{escaped}"'
