@@ -128,19 +128,28 @@ def test_a_taken_host_port_is_one_clear_error(built_v2, stack_env):
 
 def test_push_lands_in_a_real_registry_with_matching_digests(built_v2, registry):
     address, _ = registry
-    result = inv("push", "--registry", f"{address}/sutra-ai", "--service", "sutra-client,storage-server")
+    release = "it-push-1"  # the release's own tag, then the floating ones moved to it
+    result = inv(
+        "push",
+        "--registry",
+        f"{address}/sutra-ai",
+        "--service",
+        "sutra-client,storage-server",
+        "--tag",
+        release,
+    )
     assert result.returncode == 0, result.stderr
     digests = dict(line.split()[:2] for line in result.stdout.splitlines()[2:])
     assert set(digests) == {
         f"{address}/sutra-ai/{image}:{tag}"
         for image in ("sutra-storage-server", "sutra-client")
-        for tag in ("v2", "latest")
+        for tag in (release, "v2", "latest")
     }
     client = RegistryClient(address)
     assert client.catalog() == ["sutra-ai/sutra-client", "sutra-ai/sutra-storage-server"]
     for image in ("sutra-storage-server", "sutra-client"):
-        assert client.tags(f"sutra-ai/{image}") == ["latest", "v2"]
-        for tag in ("v2", "latest"):
+        assert client.tags(f"sutra-ai/{image}") == sorted([release, "latest", "v2"])
+        for tag in (release, "v2", "latest"):
             # The client asks with the v2/OCI media types, so it sees the digest the push reported.
             manifest = client.manifest(f"sutra-ai/{image}", tag)
             assert manifest.digest == digests[f"{address}/sutra-ai/{image}:{tag}"]
