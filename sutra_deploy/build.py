@@ -15,6 +15,7 @@ from typing import Literal
 from tabulate import tabulate
 
 from .base_images import BaseImageMaker
+from .build_cache import BuildCache, fingerprint
 from .engine import Engine
 from .errors import BuildFailed, CommandFailed, SourceRootError, SutraError, failure_reason
 from .stack import Service, Stack
@@ -45,6 +46,7 @@ class BuildResult:
     steps_total: int
     steps_cached: int
     error: BuildFailed | None = None
+    unchanged: bool = False  # not built: its inputs are those of the image it already has
 
     @property
     def ok(self) -> bool:
@@ -164,14 +166,29 @@ def _short(text: str, width: int = 60) -> str:
 
 class Builder:
     def __init__(
-        self, engine: Engine, *, emit: Callable[[str], None] = log.info, release: str | None = None
+        self,
+        engine: Engine,
+        *,
+        emit: Callable[[str], None] = log.info,
+        release: str | None = None,
+        cache: BuildCache | None = None,
     ) -> None:
         self.engine = engine
         self.emit = emit
         self.release = release  # also tag each image with it
+        self.cache = cache  # None: always build
 
     def build_one(self, step: BuildStep, no_cache: bool) -> BuildResult:
         started = time.monotonic()
+        inputs = None
+        if self.cache is not None and not no_cache and not self.engine.dry:
+            inputs = fingerprint(step.context, step.dockerfile, step.build_args, self._image_id)
+            if self.cache.unchanged(step.ref, inputs, self._image_id(step.ref)):
+                if self.release:
+                    self.engine.tag(step.ref, step.service.reference(tag=self.release))
+                seconds = time.monotonic() - started
+                self.emit(f"[{step.ref}] unchanged since its last build here: not built again")
+                return BuildResult(step, seconds, 0, 0, unchanged=True)
         progress = BuildProgress(step.ref, self.emit)
         self.emit(f"[{step.ref}] building from {step.dockerfile.name} in {step.context}")
         try:
@@ -192,8 +209,14 @@ class Builder:
         seconds = time.monotonic() - started
         if self.engine.dry:
             return BuildResult(step, 0.0, 0, 0)
+        if self.cache is not None and inputs is not None:
+            self.cache.record(step.ref, inputs, self._image_id(step.ref))
         self.emit(f"[{step.ref}] done in {seconds:.1f}s ({progress.cached}/{progress.total} steps cached)")
         return BuildResult(step, seconds, progress.total, progress.cached)
+
+    def _image_id(self, ref: str) -> str | None:
+        info = self.engine.image(ref)
+        return info.id if info else None
 
     def build_all(self, steps: Sequence[BuildStep], *, jobs: int, no_cache: bool) -> list[BuildResult]:
         """Build in order, ``jobs`` at a time; after a failure, start nothing new."""
@@ -242,7 +265,8 @@ def build_images(
     jobs = 1 if engine.dry else jobs
     if release:
         log.info("[build] release %s: each image is also tagged :%s", release, release)
-    results = Builder(engine, release=release).build_all(steps, jobs=jobs, no_cache=no_cache)
+    builder = Builder(engine, release=release, cache=BuildCache())
+    results = builder.build_all(steps, jobs=jobs, no_cache=no_cache)
     raise_first_failure(results)
     return results
 
@@ -256,7 +280,7 @@ def summary_table(results: Sequence[BuildResult], engine: Engine) -> str:
                 result.step.ref,
                 f"{result.seconds:.1f}",
                 mb(info.size_bytes) if info else "-",
-                f"{result.steps_cached}/{result.steps_total}",
+                "unchanged" if result.unchanged else f"{result.steps_cached}/{result.steps_total}",
             ]
         )
     return tabulate(

@@ -19,6 +19,7 @@ import shlex
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -93,7 +94,10 @@ class Commands:
             "_tty_out": False,
             "_return_cmd": True,
             "_ok_code": range(256),  # every exit is a Result; ``check`` decides what fails
-            "_timeout": timeout,
+            # Started in the background and waited for here: sh's own `_timeout` polls every
+            # 100 ms, which every short command (git, docker build from the cache) would pay.
+            "_bg": True,
+            "_bg_exc": False,
         }
         if input is not None:
             options["_in"] = input
@@ -107,14 +111,28 @@ class Commands:
 
             options |= {"_out": each_line, "_err_to_out": True, "_out_bufsize": 1}
         log.debug("$ %s", shlex.join(argv))
+        done = command(*argv[1:], **options)
+        timed_out = threading.Event()
+
+        def give_up() -> None:
+            timed_out.set()
+            with contextlib.suppress(ProcessLookupError):
+                done.process.kill()
+
+        timer = threading.Timer(timeout, give_up) if timeout is not None else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         try:
-            done = command(*argv[1:], **options)
-        except sh.TimeoutException:
-            # sh has killed it; a hung daemon or registry is a failure like any other.
-            raise CommandFailed(argv, -9, f"error: no answer within {timeout:g}s") from None
+            done.wait()
         except sh.ErrorReturnCode as error:  # killed by a signal: sh raises even with _ok_code
+            if timed_out.is_set():  # a hung daemon or registry is a failure like any other
+                raise CommandFailed(argv, -9, f"error: no answer within {timeout:g}s") from None
             output = _text(error.stderr) or _text(error.stdout) or "\n".join(tail)
             raise CommandFailed(argv, error.exit_code, output) from None
+        finally:
+            if timer is not None:
+                timer.cancel()
         if on_line is not None:
             output = "\n".join(tail)
             result = Result(argv, done.exit_code, output, "" if done.exit_code == 0 else output)
