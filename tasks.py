@@ -44,12 +44,15 @@ def _build(c, service=None, version=None, no_cache=False, root=None, bases=None,
     from sutra_deploy import build as build_mod
 
     s = session(c)
-    release = s.release(tag, root, required=False)
+    version = version or s.stack.default_version
+    # git's release names a build of the default version: the same commit's v1 images must not
+    # take the v2 images' release tag. `--tag` names a build of any version.
+    release = s.release(tag, root, required=False) if tag or version == s.stack.default_version else None
     results = build_mod.build_images(
         s.stack,
         s.engine,
         names=split_names(service),
-        version=version or s.stack.default_version,
+        version=version,
         root=s.source_root(root),
         bases=bases or s.settings["bases"],
         jobs=s.jobs(jobs),
@@ -70,7 +73,8 @@ def _build(c, service=None, version=None, no_cache=False, root=None, bases=None,
         "root": "Sutra source root (default: SUTRA_ROOT, else the reference implementation).",
         "bases": "Base images: auto (official if pullable, else local), local or official.",
         "jobs": "Images built at once (default from config sutra.jobs).",
-        "tag": "Release name to tag the images with as well (default: the source root's git commit).",
+        "tag": "Release name to tag the images with as well (default: the source root's git tag or "
+        "commit, for the default version).",
     },
     iterable=["service"],
 )
@@ -326,7 +330,7 @@ def deploy(c, env, version=None, yes=False, tag=None):
     release = s.release(tag, None, required=environment is not None)
 
     def build_all():
-        _build(c, version=version, tag=release.name if release else None)
+        _build(c, version=version, tag=tag)  # the same release, by the same rule as `inv build`
 
     if env == "local":
         deploy_mod.deploy_local(

@@ -5,6 +5,7 @@
 #
 #   REGISTRY  where to push (default docker.io/sutraai)
 #   VERSION   v2 (default) or v1
+#   TAG       the release to build and ship (default: the checkout's git tag or commit)
 #   PUSH      true: tag and push to REGISTRY
 #   DEPLOY    k8s: `inv deploy` to K8S_ENV (default staging; production asks first, or YES=true)
 #             local: `inv deploy --env local` (build, sizes, compose up, smoke)
@@ -19,6 +20,8 @@ DEPLOY="${DEPLOY:-}"
 K8S_ENV="${K8S_ENV:-staging}"
 # shellcheck disable=SC2206  # INV may be a command with arguments (the tests use `python -m invoke`)
 INV=(${INV:-.venv/bin/inv})
+tag=()
+[[ -n "${TAG:-}" ]] && tag=(--tag "${TAG}")
 
 echo "Deploying the optimized Sutra AI stack (${VERSION})" >&2
 case "${DEPLOY}" in
@@ -28,13 +31,13 @@ case "${DEPLOY}" in
     export "INVOKE_SUTRA_ENVIRONMENTS_${env_key}_REGISTRY=${REGISTRY}"
     yes=()
     [[ "${YES:-false}" == "true" ]] && yes=(--yes)
-    exec "${INV[@]}" deploy --env "${K8S_ENV}" --version "${VERSION}" "${yes[@]}"
+    exec "${INV[@]}" deploy --env "${K8S_ENV}" --version "${VERSION}" "${tag[@]}" "${yes[@]}"
     ;;
   local)
-    "${INV[@]}" deploy --env local --version "${VERSION}"
+    "${INV[@]}" deploy --env local --version "${VERSION}" "${tag[@]}"
     ;;
   "")
-    "${INV[@]}" build --version "${VERSION}" sizes --version "${VERSION}"
+    "${INV[@]}" build --version "${VERSION}" "${tag[@]}" sizes --version "${VERSION}"
     ;;
   *)
     echo "DEPLOY=${DEPLOY}: expected k8s, local or nothing" >&2
@@ -42,5 +45,5 @@ case "${DEPLOY}" in
     ;;
 esac
 if [[ "${PUSH}" == "true" ]]; then
-  "${INV[@]}" push --registry "${REGISTRY}" --version "${VERSION}"
+  "${INV[@]}" push --registry "${REGISTRY}" --version "${VERSION}" "${tag[@]}"
 fi

@@ -86,18 +86,16 @@ class Releases:
             for service in self.services
             for r in sorted(service.revisions, key=lambda r: r.revision, reverse=True)
         ]
-        text = (
-            tabulate(rows, headers=["Service", "Revision", "Now", "Release", "Digest", "Time"])
-            if rows
-            else ""
-        )
+        tables = []
+        if rows:
+            tables.append(tabulate(rows, headers=["Service", "Revision", "Now", "Release", "Digest", "Time"]))
         if self.local_tags is not None:
             local = [[image, ", ".join(tags) or "-"] for image, tags in self.local_tags.items()]
-            text += tabulate(local, headers=["Local image", "Tags"])
+            tables.append(tabulate(local, headers=["Local image", "Tags"]))
         if self.registry_tags:
             tags = [[image, ", ".join(tags) or "-"] for image, tags in sorted(self.registry_tags.items())]
-            text += "\n\n" + tabulate(tags, headers=["Image", "Tags"])
-        return text
+            tables.append(tabulate(tags, headers=["Image", "Tags"]))
+        return "\n\n".join(tables) or f"no releases found in {self.env}"
 
 
 def annotations_for(release: str, commit: str | None, digest: str | None) -> dict[str, str]:
@@ -108,6 +106,21 @@ def annotations_for(release: str, commit: str | None, digest: str | None) -> dic
         notes[CHANGE_CAUSE] += f" (commit {commit[:12]})"
     if digest:
         notes[DIGEST_ANNOTATION] = digest
+    return notes
+
+
+def rollback_annotations(release: str, digest: str | None) -> dict[str, str | None]:
+    """What `inv rollback --to RELEASE` writes on a Deployment it moves (None: removed).
+
+    The commit of the release left is removed, not rewritten (the history does not hold each
+    release's commit): a ReplicaSet returned to keeps the commit it was made with.
+    """
+    notes: dict[str, str | None] = {
+        RELEASE_ANNOTATION: release,
+        CHANGE_CAUSE: f"sutra rollback to release {release}",
+        COMMIT_ANNOTATION: None,
+        DIGEST_ANNOTATION: digest,
+    }
     return notes
 
 

@@ -62,6 +62,8 @@ def previous_version(stack: Stack, running: str | None) -> str:
     """The version before the running one: where a rollback goes by default."""
     if running is None:
         raise SutraError("cannot tell which version is running; say where to go with --to")
+    if running not in stack.versions:  # moved to a release by `inv rollback --to RELEASE`
+        raise SutraError(f"the local stack runs release {running}; say where to go with --to")
     index = stack.versions.index(stack.check_version(running))
     if index == 0:
         raise SutraError(f"{running} is the oldest version; say where to go with --to")
@@ -178,12 +180,13 @@ class LocalStack:
         )
 
     def require_images(self, version: str) -> None:
+        if version in self.stack.versions:
+            how = f"build the stack with `inv build --version {version}` or use `inv local-up --build`"
+        else:  # a release: the images `inv build --tag` made (`inv releases --env local` lists them)
+            how = f"build the release with `inv build --tag {version}`"
         for service in self.stack.services:
             if self.docker.image(service.ref(version)) is None:
-                raise ImageMissing(
-                    service.ref(version),
-                    f"build the stack with `inv build --version {version}` or use `inv local-up --build`",
-                )
+                raise ImageMissing(service.ref(version), how)
 
     def check_ports(self, compose: Compose) -> None:
         """A host port held by anything but this project's own container is a clear error."""

@@ -16,6 +16,8 @@ from .stack import Service
 
 log = logging.getLogger("sutra")
 
+VERSION_LABEL = "org.sutra.version"  # which version's Dockerfiles an image was built from (`inv build`)
+
 __all__ = ["PushFailed", "Pushed", "ReleaseExists", "push_images", "pushed_table", "validate_registry"]
 
 
@@ -78,9 +80,15 @@ def push_images(
 
 
 def release_source(engine: Engine, service: Service, version: str, release: Release) -> str:
-    """The local image to push: the one built as the release, else the version's build."""
-    for ref in (service.reference(tag=release.name), service.ref(version)):
-        if engine.dry or engine.image(ref) is not None:
+    """The local image to push: the one built as the release (if it is a build of ``version``),
+    else the version's build."""
+    as_release = service.reference(tag=release.name)
+    for ref in (as_release, service.ref(version)):
+        if engine.dry:
+            return ref
+        info = engine.image(ref)
+        # A release tag on a build of another version is not this version's release.
+        if info is not None and (ref != as_release or info.labels.get(VERSION_LABEL, version) == version):
             return ref
     raise ImageMissing(service.ref(version), f"build it with `inv build --version {version}`")
 
@@ -101,12 +109,26 @@ def already_there(
     for service in services:
         target = service.reference(registry, tag=release.name)
         host, repository = split_repository(service.reference(registry))
-        manifest = RegistryClient(host).manifest(repository, release.name)
+        try:
+            manifest = RegistryClient(host).manifest(repository, release.name)
+        except SutraError as error:
+            if not force:
+                raise
+            # --force overwrites whatever is there, so it must not depend on reading it (a
+            # registry behind a credential helper cannot be read by the registry client).
+            log.warning("[push] could not ask %s for %s (%s); --force pushes anyway", host, target, error)
+            continue
         if manifest is None:
             continue
         held = (manifest.body.get("config") or {}).get("digest")
         local = engine.image(sources[service.name])
-        if local is not None and held == local.id:
+        # The classic image store's ID is the config digest; the containerd store's is the
+        # manifest's (or index's) digest, which a push also records in RepoDigests.
+        if local is not None and (
+            held == local.id
+            or manifest.digest == local.id
+            or f"{service.reference(registry)}@{manifest.digest}" in local.repo_digests
+        ):
             same[target] = manifest.digest
             continue
         if release.dirty or force:

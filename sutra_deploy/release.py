@@ -93,9 +93,15 @@ def git_release(commands: Commands, root: Path) -> Release | None:
 def resolve_release(
     commands: Commands, root: Path, versions: Sequence[str], *, tag: str | None, required: bool
 ) -> Release | None:
-    """`--tag`, else git's; with neither, None, or :class:`NoRelease` when ``required``."""
+    """`--tag`, else git's; with neither, None, or :class:`NoRelease` when ``required``.
+
+    A `--tag` release still names the commit it is built from when git has a clean tree there
+    (CI passes the git tag it runs for); a dirty tree's commit does not describe the build.
+    """
     if tag is not None:
-        return Release(check_release_name(tag, versions), None, "--tag")
+        name = check_release_name(tag, versions)
+        at = git_release(commands, root)
+        return Release(name, at.commit if at is not None and not at.dirty else None, "--tag")
     found = git_release(commands, root)
     if found is not None:
         if found.name in versions:  # a git tag named like a version: refuse the ambiguity

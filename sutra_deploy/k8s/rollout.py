@@ -112,14 +112,15 @@ def rollback(
     *,
     to_image: Mapping[str, tuple[str, str]] | None = None,
     revisions: Mapping[str, int | None] | None = None,
+    annotations: Mapping[str, Mapping[str, str | None]] | None = None,
 ) -> list[str]:
     """Roll deployments back, then wait for those that moved; returns them.
 
     With ``revisions`` (each Deployment's revision before a deploy), only what that deploy
     changed goes back, to exactly that revision: a Deployment the deploy left alone keeps
     running, one it created has nothing to go back to. Otherwise each goes back one rollout,
-    or to the given (container, image). A rollback that kubectl refuses is logged and the
-    others still go back.
+    or to the given (container, image), re-annotated with ``annotations`` (see :func:`annotate`).
+    A rollback that kubectl refuses is logged and the others still go back.
     """
     check_context(kubectl, env)
     moved = []
@@ -136,7 +137,12 @@ def rollback(
         try:
             if to_image and name in to_image:
                 container, image = to_image[name]
+                notes = (annotations or {}).get(name) or {}
+                if notes:  # cleared first: see `annotate`
+                    annotate(kubectl, name, namespace, dict.fromkeys(notes))
                 kubectl.set_image(name, container, image, namespace)
+                if any(value is not None for value in notes.values()):
+                    annotate(kubectl, name, namespace, {k: v for k, v in notes.items() if v is not None})
             else:
                 kubectl.rollout_undo(name, namespace, to_revision=target)
         except CommandFailed as error:
@@ -145,6 +151,19 @@ def rollback(
         moved.append(name)
     wait_for_rollouts(kubectl, moved, namespace, env.rollout_timeout)
     return moved
+
+
+def annotate(kubectl: Kubectl, deployment: str, namespace: str, notes: Mapping[str, str | None]) -> None:
+    """Set annotations on a Deployment's own metadata (None removes one); nothing rolls out.
+
+    Around `set image`: the controller copies a Deployment's annotations onto the ReplicaSet
+    that runs its template, on every sync, but never deletes one there. So the keys are removed
+    before the image moves (the ReplicaSet being left and one being returned to keep their own
+    release) and set after it (the revision that runs the image records its release).
+    """
+    pairs = [f"{key}-" if value is None else f"{key}={value}" for key, value in notes.items()]
+    argv = [kubectl.executable, "annotate", f"deployment/{deployment}", "--namespace", namespace]
+    kubectl.commands.run([*argv, "--overwrite", *pairs], mutates=True)
 
 
 # --- what the tasks do ----------------------------------------------------------------------
@@ -187,7 +206,7 @@ def rollback_to_release(
     """`inv rollback --env E --to RELEASE`: every (named) Deployment to the digests that release
     ran, as the cluster's history records them, else as the registry resolves its tag; wait.
     A release missing for a service is exit 2 before anything changes."""
-    from ..history import read_cluster, release_digests
+    from ..history import read_cluster, release_digests, rollback_annotations
 
     confirm(env, yes=yes, dry=kubectl.dry)
     check_context(kubectl, env)
@@ -197,9 +216,11 @@ def rollback_to_release(
         objects, stack.service_names
     )
     if kubectl.dry:  # nothing was read: show the move by tag
+        digests: dict[str, str] = {}
         pinned = render(kubectl, with_images(env, registry=None, tag=release), stack.services)
     else:
         history = read_cluster(kubectl, namespace, stack)
         digests = release_digests(history, stack, release, env.registry, names)
         pinned = render(kubectl, env, stack.services, digests=digests)
-    return rollback(kubectl, env, names, namespace, to_image=images_by_deployment(pinned))
+    notes = {name: rollback_annotations(release, digests.get(name)) for name in names}
+    return rollback(kubectl, env, names, namespace, to_image=images_by_deployment(pinned), annotations=notes)

@@ -7,12 +7,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 
 import pytest
 
+from sutra_deploy.commands import Commands
+from sutra_deploy.history import CHANGE_CAUSE, COMMIT_ANNOTATION, DIGEST_ANNOTATION, RELEASE_ANNOTATION
 from sutra_deploy.local import port_env
 from sutra_deploy.registry_client import RegistryClient
-from sutra_deploy.source import PROJECT_DIR
+from sutra_deploy.release import resolve_release
+from sutra_deploy.source import PROJECT_DIR, REFERENCE_ROOT
 
 from ..standin.recording import recording_cluster
 from .conftest import STACK, docker, inv
@@ -26,22 +30,35 @@ def cluster(tmp_path):
 
 
 def test_dry_deploy_prints_the_whole_sequence_and_touches_nothing(built_v2, cluster):
-    result = inv("--dry", "deploy", "--env", "staging", **cluster.env)
+    result = inv("--dry", "deploy", "--env", "staging", "--tag", "r1", **cluster.env)
     assert result.returncode == 0, result.stderr[-2000:]
     commands = [line for line in result.stdout.splitlines() if line.startswith(("docker ", "kubectl", "/"))]
     verbs = [" ".join(c.split()[1:3]) for c in commands]  # "build --force-rm", "rollout status", …
     first = {verb: verbs.index(verb) for verb in reversed(verbs)}
-    # context check, then build, then tag and push, then apply, wait, port-forward for smoke
+    # context check, then build, then tag and push (the release, then the tags that move to
+    # it), then apply, wait, port-forward for smoke
     assert verbs[0] == "config current-context"
     order = [
         "build --force-rm",
-        "tag sutra-storage-server:v2",
+        "tag sutra-storage-server:r1",
+        "push registry.example.com/sutra-ai/sutra-storage-server:r1",
         "push registry.example.com/sutra-ai/sutra-storage-server:v2",
+        "push registry.example.com/sutra-ai/sutra-storage-server:latest",
         "apply --filename",
         "rollout status",
         "port-forward svc/storage-server",
     ]
     assert [first[v] for v in order] == sorted(first[v] for v in order)
+    # Each image is built as the release too, and shipped under its name.
+    registry = "registry.example.com/sutra-ai"
+    for service in STACK.services:
+        [build] = [c for c in commands if c.startswith(f"docker build --force-rm --tag {service.ref('v2')} ")]
+        assert f" --tag {service.reference(tag='r1')} " in build
+        for tag in ("r1", "v2", "latest"):
+            assert (
+                f"docker tag {service.reference(tag='r1')} {service.reference(registry, tag=tag)}" in commands
+            )
+            assert f"docker push {service.reference(registry, tag=tag)}" in commands
     assert verbs.count("apply --filename") == 4
     assert verbs.count("rollout status") == len(DEPLOYMENTS)
     assert "dry run: the size gate runs on the built images" in result.stderr
@@ -120,7 +137,17 @@ def test_a_failed_rollout_is_rolled_back_on_its_own(built_v2, cluster, registry)
         assert client.digest(repository.removeprefix(f"{address}/"), "v2") == digest
 
 
-def test_a_successful_deploy_smokes_through_port_forwards(built_v2, cluster, registry, local_stack):
+@pytest.fixture
+def release_name():
+    """A release of the test's own; the local tags its build makes are removed afterwards."""
+    name = f"it-{uuid.uuid4().hex[:10]}"
+    yield name
+    docker("image", "rm", *(s.reference(tag=name) for s in STACK.services), check=False)
+
+
+def test_a_successful_deploy_smokes_through_port_forwards(
+    built_v2, cluster, registry, local_stack, release_name
+):
     address, _ = registry
     # The stand-in's port-forwards relay to the real local stack: the smoke test runs for real.
     relay = {f"svc/{s.name}": int(local_stack[port_env(s)]) for s in STACK.services}
@@ -129,6 +156,8 @@ def test_a_successful_deploy_smokes_through_port_forwards(built_v2, cluster, reg
         "deploy",
         "--env",
         "staging",
+        "--tag",
+        release_name,
         **cluster.env,
         INVOKE_SUTRA_ENVIRONMENTS_STAGING_REGISTRY=f"{address}/sutra-ai",
     )
@@ -137,6 +166,25 @@ def test_a_successful_deploy_smokes_through_port_forwards(built_v2, cluster, reg
     forwards = [c for c in cluster.calls() if c[0] == "port-forward"]
     assert sorted(c[1] for c in forwards) == sorted(relay)
     assert not any(c[:2] == ["rollout", "undo"] for c in cluster.calls())
+    # Each Deployment records the release, its commit (a clean tree's) and the digest it runs,
+    # on its own metadata: on the pod template they would roll every Deployment every release.
+    client = RegistryClient(address)
+    commit = resolve_release(
+        Commands(), REFERENCE_ROOT, STACK.versions, tag=release_name, required=True
+    ).commit
+    deployments = [d for d in cluster.applied() if d["kind"] == "Deployment"]
+    assert sorted(d["metadata"]["name"] for d in deployments) == sorted(DEPLOYMENTS)
+    for deployment in deployments:
+        service = STACK.service(deployment["metadata"]["name"])
+        digest = client.digest(f"sutra-ai/{service.image}", release_name)
+        [image] = [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]]
+        assert image == service.reference(f"{address}/sutra-ai", digest=digest)
+        notes = deployment["metadata"]["annotations"]
+        assert notes[RELEASE_ANNOTATION] == release_name and notes[DIGEST_ANNOTATION] == digest
+        assert notes.get(COMMIT_ANNOTATION) == commit
+        assert notes[CHANGE_CAUSE].startswith(f"sutra release {release_name}")
+        template = deployment["spec"]["template"]["metadata"].get("annotations") or {}
+        assert not {RELEASE_ANNOTATION, COMMIT_ANNOTATION, DIGEST_ANNOTATION, CHANGE_CAUSE} & set(template)
 
 
 def test_a_first_deploy_that_fails_has_nothing_to_roll_back(built_v2, cluster, registry):
@@ -177,8 +225,10 @@ def run_script(env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def test_the_plans_script_wraps_inv_deploy_and_honours_its_variables(built_v2, cluster):
     dry = {"INVOKE_RUN_DRY": "true", **cluster.env}
-    result = run_script({**dry, "DEPLOY": "k8s", "REGISTRY": "localhost:5999/team", "VERSION": "v2"})
+    script = {"DEPLOY": "k8s", "REGISTRY": "localhost:5999/team", "VERSION": "v2", "TAG": "r1"}
+    result = run_script({**dry, **script})
     assert result.returncode == 0, result.stderr[-2000:]
+    assert "docker push localhost:5999/team/sutra-api:r1" in result.stdout  # TAG: the release
     assert "docker push localhost:5999/team/sutra-api:v2" in result.stdout
     assert "rollout status deployment/sutra-api --namespace sutra-ai-staging" in result.stdout
     assert cluster.calls() == []

@@ -39,7 +39,8 @@ def test_jobs_run_the_projects_own_commands_at_the_right_moments():
     deploy = jobs["deploy-staging"]
     assert deploy["if"] == "startsWith(github.ref, 'refs/tags/v')"
     assert set(deploy["needs"]) == {"checks", "integration"}
-    assert "inv deploy --env staging" in steps_run(deploy)
+    # The git tag that triggered the run is the release shipped (pushed as R/<image>:<tag>).
+    assert 'inv deploy --env staging --tag "$GITHUB_REF_NAME"' in steps_run(deploy)
     assert "production" not in WORKFLOW.read_text()  # production is never deployed by CI
 
 

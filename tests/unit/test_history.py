@@ -9,6 +9,7 @@ from sutra_deploy.history import (
     DIGEST_ANNOTATION,
     RELEASE_ANNOTATION,
     REVISION,
+    Releases,
     annotations_for,
     cluster_history,
     release_digests,
@@ -97,3 +98,14 @@ def test_every_service_gets_its_digest_of_the_release():
     history = cluster_history(sets, [deployment(s.name, 2) for s in STACK.services], STACK)
     expected = {s.name: digest(10 + i) for i, s in enumerate(STACK.services)}
     assert release_digests(history, STACK, "rel1", None) == expected
+
+
+def test_the_listing_has_one_table_per_source_with_a_blank_line_between():
+    local = Releases("local", local_tags={"sutra-api": ["0123456789ab", "v1", "v2"], "sutra-client": []})
+    assert local.table().splitlines()[2:] == ["sutra-api      0123456789ab, v1, v2", "sutra-client   -"]
+    sets = [replica_set("sutra-api", 1, "rel1", 1)]
+    cluster = Releases("staging", cluster_history(sets, [deployment("sutra-api", 1)], STACK))
+    cluster.registry_tags = {"r.io/x/sutra-api": ["rel1", "v2"]}
+    tables = cluster.table().split("\n\n")
+    assert [t.split()[0] for t in tables] == ["Service", "Image"]
+    assert "rel1, v2" in tables[1] and "sutra-api" in tables[0]

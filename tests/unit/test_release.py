@@ -1,12 +1,24 @@
-"""Release names from a real git repository made by the test."""
+"""Release names from a real git repository made by the test; a release tag held in a registry
+(the registry stand-in) is never overwritten with another image unless asked to."""
 
+import socket
 import subprocess
+from dataclasses import dataclass
 
 import pytest
 
 from sutra_deploy.commands import Commands
+from sutra_deploy.engine import ImageInfo
 from sutra_deploy.errors import SutraError
-from sutra_deploy.release import NoRelease, git_release, resolve_release
+from sutra_deploy.http import HttpError
+from sutra_deploy.local import previous_version
+from sutra_deploy.registry import ReleaseExists, already_there
+from sutra_deploy.release import NoRelease, Release, git_release, resolve_release
+from sutra_deploy.source import PROJECT_DIR
+from sutra_deploy.stack import load_stack
+
+from ..standin.registry import registry_standin
+from .test_tasks import assert_one_line_error, inv
 
 VERSIONS = ("v1", "v2")
 
@@ -81,3 +93,101 @@ def test_a_release_cannot_be_named_like_a_version(tmp_path, repo):
     git(repo, "tag", "v2")
     with pytest.raises(SutraError, match="also a version of the stack"):
         resolve_release(Commands(), repo, VERSIONS, tag=None, required=True)
+
+
+def test_a_release_named_with_tag_still_names_a_clean_commit(tmp_path, repo):
+    commit = git(repo, "rev-parse", "HEAD")
+    given = resolve_release(Commands(), repo, VERSIONS, tag="2026-11-26.1", required=True)
+    assert (given.name, given.commit, given.source) == ("2026-11-26.1", commit, "--tag")
+    (repo / "stack.txt").write_text("changed\n")  # the commit no longer describes the build
+    assert resolve_release(Commands(), repo, VERSIONS, tag="2026-11-26.1", required=True).commit is None
+    assert resolve_release(Commands(), tmp_path, VERSIONS, tag="r1", required=True).commit is None
+
+
+def test_push_from_a_source_root_outside_git_needs_a_tag(tmp_path):
+    root = tmp_path / "export"  # a source tree without its repository (an archive, say)
+    root.mkdir()
+    result = inv(
+        "push",
+        "--registry",
+        "localhost:5000/x",
+        "--root",
+        str(root),
+        DOCKER_HOST=f"unix://{tmp_path}/no-docker.sock",  # refused before the engine is asked
+    )
+    assert_one_line_error(
+        result, 2, f"error: no release name: {root} is not in a git repository with a commit", "--tag"
+    )
+
+
+# --- a release tag is immutable in the registry ----------------------------------------------
+
+CLIENT = load_stack(PROJECT_DIR / "stack.toml").service("sutra-client")
+MANIFEST, CONFIG, OTHER = ("sha256:" + c * 64 for c in "abc")
+
+
+@dataclass
+class Images:
+    """The engine's `image()` for the one local image a push would send (None: none)."""
+
+    found: ImageInfo | None
+
+    def image(self, ref: str) -> ImageInfo | None:
+        return self.found
+
+
+def local_image(image_id: str, repo_digests: tuple[str, ...] = ()) -> Images:
+    return Images(ImageInfo("sutra-client:r1", image_id, 0, (), {}, repo_digests))
+
+
+def checked(engine: Images, registry: str, release: str = "r1", *, force: bool = False) -> dict[str, str]:
+    """What `push_images` asks before pushing: release tags already held with this image."""
+    given = Release(release, None, "git commit" if release.endswith("-dirty") else "--tag")
+    return already_there(engine, [CLIENT], {CLIENT.name: "sutra-client:r1"}, registry, given, force)
+
+
+@pytest.mark.parametrize("store", ["classic", "containerd", "pushed-before"])
+def test_the_same_image_under_the_release_is_not_pushed_again(store):
+    with registry_standin({"sutra-ai/sutra-client": {"r1": (MANIFEST, CONFIG)}}) as registry:
+        path = f"{registry.address}/sutra-ai"
+        engine = {
+            "classic": local_image(CONFIG),  # the image ID is the config's digest
+            "containerd": local_image(MANIFEST),  # the image ID is the manifest's digest
+            "pushed-before": local_image(OTHER, (f"{path}/sutra-client@{MANIFEST}",)),
+        }[store]
+        assert checked(engine, path) == {CLIENT.reference(path, tag="r1"): MANIFEST}
+
+
+def test_another_image_under_a_clean_release_is_refused_naming_both_digests():
+    with registry_standin({"sutra-ai/sutra-client": {"r1": (MANIFEST, CONFIG)}}) as registry:
+        path = f"{registry.address}/sutra-ai"
+        with pytest.raises(ReleaseExists) as refused:
+            checked(local_image(OTHER), path)
+        # --force, and a -dirty release (it names no commit), overwrite it instead.
+        assert checked(local_image(OTHER), path, force=True) == {}
+        assert checked(local_image(OTHER), path, "0123456789ab-dirty") == {}
+    message = str(refused.value)
+    assert refused.value.exit_code == 1
+    assert MANIFEST in message and OTHER in message and "--force" in message
+
+
+def test_a_release_the_registry_does_not_hold_is_pushed():
+    with registry_standin({}) as registry:
+        assert checked(local_image(OTHER), f"{registry.address}/sutra-ai") == {}
+
+
+def test_force_does_not_depend_on_reading_the_registry():
+    with socket.socket() as held:  # bound, never listening: a connection is refused at once
+        held.bind(("127.0.0.1", 0))
+        path = f"127.0.0.1:{held.getsockname()[1]}/sutra-ai"
+        with pytest.raises(HttpError, match="connection refused"):
+            checked(local_image(OTHER), path)
+        assert checked(local_image(OTHER), path, force=True) == {}
+
+
+def test_a_local_stack_running_a_release_has_no_previous_version_to_guess():
+    stack = load_stack(PROJECT_DIR / "stack.toml")
+    with pytest.raises(
+        SutraError, match="the local stack runs release 0123456789ab; say where to go with --to"
+    ):
+        previous_version(stack, "0123456789ab")
