@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from ..commands import Background, Commands
@@ -76,6 +76,11 @@ class Kubectl:
         self._run(
             "set", "image", f"deployment/{deployment}", f"{container}={image}", "--namespace", namespace
         )
+
+    def annotate(self, deployment: str, namespace: str, notes: Mapping[str, str | None]) -> None:
+        """Set (or, for None, remove) annotations on a Deployment's own metadata."""
+        pairs = [f"{key}-" if value is None else f"{key}={value}" for key, value in notes.items()]
+        self._run("annotate", f"deployment/{deployment}", "--namespace", namespace, "--overwrite", *pairs)
 
     def get(self, kinds: str, namespace: str) -> str:
         return self._run("get", kinds, "--namespace", namespace).stdout

@@ -161,9 +161,7 @@ def annotate(kubectl: Kubectl, deployment: str, namespace: str, notes: Mapping[s
     before the image moves (the ReplicaSet being left and one being returned to keep their own
     release) and set after it (the revision that runs the image records its release).
     """
-    pairs = [f"{key}-" if value is None else f"{key}={value}" for key, value in notes.items()]
-    argv = [kubectl.executable, "annotate", f"deployment/{deployment}", "--namespace", namespace]
-    kubectl.commands.run([*argv, "--overwrite", *pairs], mutates=True)
+    kubectl.annotate(deployment, namespace, notes)
 
 
 # --- what the tasks do ----------------------------------------------------------------------

@@ -125,6 +125,7 @@ CLUSTER_CALLS: dict[str, Callable[[Kubectl], object]] = {
     "rollout_history": lambda k: k.rollout_history(API, NAMESPACE),
     "revision": lambda k: k.revision(API, NAMESPACE),
     "set_image": lambda k: k.set_image(API, CONTAINER, IMAGE, NAMESPACE),
+    "annotate": lambda k: k.annotate(API, NAMESPACE, {"sutra.ai/release": "r1", "sutra.ai/digest": None}),
     "get": lambda k: k.get("pods,hpa", NAMESPACE),
     "top_pods": lambda k: k.top_pods(NAMESPACE),
     "get_json": lambda k: k.get_json("pods", NAMESPACE),
