@@ -8,12 +8,10 @@ package, and libcst alone takes a third of a second to import."""
 from __future__ import annotations
 
 import logging
-import os
-import stat
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from .. import files
 from .model import PYPROJECT, Change, Declaration, DependencyFileError, ListEdit
 
 log = logging.getLogger("sutra")
@@ -84,33 +82,5 @@ def _unchanged(path: Path, change: Change) -> bool:
 
 
 def replace_file(path: Path, data: bytes) -> None:
-    """Write beside the file under a name no one can guess (mkstemp: O_EXCL, mode 0o600, so a
-    symlink planted in the folder is never followed), with the file's own mode, flushed to
-    disk, then renamed over it: a crash leaves the old file or the new one, never half of one."""
-    mode = stat.S_IMODE(path.stat().st_mode)
-    fd, staged = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".fix-deps")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fchmod(out.fileno(), mode)
-            os.fsync(out.fileno())
-        os.replace(staged, path)
-    except BaseException:
-        Path(staged).unlink(missing_ok=True)
-        raise
-    _sync_folder(path.parent)
-
-
-def _sync_folder(folder: Path) -> None:
-    """The rename is durable once the folder's entry is on disk."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems cannot sync a folder; the data itself is synced
-        pass
-    finally:
-        os.close(fd)
+    """See :func:`..files.replace_file`: the edited file whole or not at all."""
+    files.replace_file(path, data, suffix=".fix-deps")

@@ -29,9 +29,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import stat
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,6 +36,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from .. import files
 from ..deps import DepsPolicy, audit
 from ..deps.monorepo import Monorepo, package_folder
 from ..errors import SourceRootError, SutraError
@@ -247,20 +245,7 @@ def write_generated(root: Path, results: Sequence[Generated], *, dry: bool) -> l
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Beside the file under a name no one can guess, then renamed over it: a reader sees the
-    old file or the new one, never half of one."""
-    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
-    fd, staged = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".dockerfiles")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(text.encode("utf-8"))
-            out.flush()
-            os.fchmod(out.fileno(), mode)
-            os.fsync(out.fileno())
-        os.replace(staged, path)
-    except BaseException:
-        Path(staged).unlink(missing_ok=True)
-        raise
+    files.replace_file(path, text.encode("utf-8"), suffix=".dockerfiles")
 
 
 def _report(
