@@ -176,10 +176,6 @@ class Engine:
         return self.commands.dry
 
     @property
-    def runner(self) -> Commands:  # the old name, while callers move to ``commands``
-        return self.commands
-
-    @property
     def client(self) -> Any:
         """The SDK client, made on first use (``DOCKER_HOST`` and friends are honoured)."""
         if self._client is None:

@@ -6,10 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
 
+from sutra_deploy.local import free_port
 from sutra_deploy.source import PROJECT_DIR
 from sutra_deploy.stack import load_stack
 from sutra_deploy.waiting import wait_until
@@ -49,12 +51,22 @@ def built_v2() -> subprocess.CompletedProcess:
     return result
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+def own_stack_file(folder: Path, prefix: str, *, bases: bool = False) -> Path:
+    """stack.toml with every image renamed `<prefix><image>` (and, with ``bases``, every local
+    base image too): a test's builds never touch the stack's own images."""
+    text = STACK.path.read_text()
+    renames = [(f'image = "{s.image}"', f'image = "{prefix}{s.image}"') for s in STACK.services]
+    if bases:
+        renames += [
+            (f'local = "{b.local}"', f'local = "{prefix}base-{b.local.split("/", 1)[-1]}"')
+            for b in STACK.base_images
+        ]
+    for line, renamed in renames:
+        assert text.count(line) == 1, line
+        text = text.replace(line, renamed)
+    path = folder / "stack.toml"
+    path.write_text(text)
+    return path
 
 
 @pytest.fixture(scope="session")

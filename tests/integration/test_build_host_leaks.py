@@ -33,7 +33,7 @@ from sutra_deploy.base_images import BUILD_HOST_CA_BUNDLE, DEFAULT_CA_BUNDLE, DI
 from sutra_deploy.source import PROJECT_DIR
 from sutra_deploy.stack import Stack, load_stack
 
-from .conftest import STACK, docker, inv
+from .conftest import STACK, docker, inv, own_stack_file
 
 _PEM = re.compile(rb"-----BEGIN CERTIFICATE-----(.+?)-----END CERTIFICATE-----", re.DOTALL)
 # Files that carry a machine's settings: mmdebstrap copies the first two from the host; the
@@ -177,22 +177,6 @@ class Subject:
         return self.stack.base_image(key).local
 
 
-def own_stack_file(folder: Path, prefix: str) -> Path:
-    """stack.toml with every image, bases included, renamed `<prefix>…`."""
-    text = STACK.path.read_text()
-    for service in STACK.services:
-        line = f'image = "{service.image}"'
-        assert text.count(line) == 1, line
-        text = text.replace(line, f'image = "{prefix}{service.image}"')
-    for base in STACK.base_images:
-        line = f'local = "{base.local}"'
-        assert text.count(line) == 1, line
-        text = text.replace(line, f'local = "{prefix}base-{base.local.split("/", 1)[-1]}"')
-    path = folder / "stack.toml"
-    path.write_text(text)
-    return path
-
-
 @pytest.fixture(scope="module")
 def subject(request, tmp_path_factory) -> Iterator[Subject]:
     canary_file = os.environ.get("SUTRA_CANARY_CA")
@@ -209,7 +193,7 @@ def subject(request, tmp_path_factory) -> Iterator[Subject]:
     host = DEFAULT_CA_BUNDLE.read_bytes() if DEFAULT_CA_BUNDLE.is_file() else b""
     bundle.write_bytes(host + canary.pem)
     prefix = f"sutra-leaktest-{uuid.uuid4().hex[:8]}-"
-    stack_file = own_stack_file(folder, prefix)
+    stack_file = own_stack_file(folder, prefix, bases=True)
     env = {
         "INVOKE_SUTRA_STACK_FILE": str(stack_file),
         "INVOKE_SUTRA_CA_BUNDLE": str(bundle),
@@ -331,7 +315,7 @@ def test_a_runtime_bundle_named_for_a_site_is_added_to_debians_set(subject, tmp_
     site_bundle = tmp_path / "site.crt"
     site_bundle.write_bytes(site.pem)
     prefix = f"sutra-leaktest-{uuid.uuid4().hex[:8]}-"
-    stack_file = own_stack_file(tmp_path, prefix)
+    stack_file = own_stack_file(tmp_path, prefix, bases=True)
     runtime = load_stack(stack_file).base_image("python-runtime").local
     env = {
         "INVOKE_SUTRA_STACK_FILE": str(stack_file),

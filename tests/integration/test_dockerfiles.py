@@ -25,7 +25,7 @@ from sutra_deploy.stack import Stack, load_stack
 from sutra_deploy.waiting import wait_until
 
 from ..unit.dockerfiles.checkout import STACK, hadolint, make_checkout
-from .conftest import docker, inv
+from .conftest import docker, inv, own_stack_file
 
 # `-m dockerfiles` selects this file alone. The marker is not registered in a conftest or
 # pytest configuration yet (`config.addinivalue_line("markers", "dockerfiles: ...")` in
@@ -45,18 +45,6 @@ class Gentest:
     stack: Stack
     env: dict[str, str]
     prefix: str
-
-
-def own_stack_file(folder: Path, prefix: str) -> Path:
-    """stack.toml with every image renamed `<prefix><image>`: builds never touch the stack's own."""
-    text = STACK.path.read_text()
-    for service in STACK.services:
-        line = f'image = "{service.image}"'
-        assert text.count(line) == 1, line
-        text = text.replace(line, f'image = "{prefix}{service.image}"')
-    path = folder / "stack.toml"
-    path.write_text(text)
-    return path
 
 
 @pytest.fixture(scope="module")
