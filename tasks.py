@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from invoke import Collection, task
 
+from sutra_deploy.core.inputs import split_names
+from sutra_deploy.core.settings import DEFAULTS
 from sutra_deploy.deps.model import DEFAULT_FAIL_ON, FINDING_KINDS
-from sutra_deploy.edge import DEFAULTS, session, user_errors
-from sutra_deploy.inputs import split_names
+from sutra_deploy.edge import session, user_errors
 
 
 @task(
@@ -24,7 +25,7 @@ from sutra_deploy.inputs import split_names
 @user_errors
 def base_images(c, only=None, force=False):
     """Make the local base images from Debian's packages (no registry needed)."""
-    from sutra_deploy.base_images import make_base_images
+    from sutra_deploy.images.base_images import make_base_images
 
     s = session(c)
     only = split_names(only)
@@ -41,7 +42,7 @@ def base_images(c, only=None, force=False):
 
 
 def _build(c, service=None, version=None, no_cache=False, root=None, bases=None, jobs=None, tag=None):
-    from sutra_deploy import build as build_mod
+    from sutra_deploy.images import build as build_mod
 
     s = session(c)
     version = version or s.stack.default_version
@@ -98,7 +99,7 @@ def build(c, service=None, version=None, no_cache=False, root=None, bases=None, 
 @user_errors
 def sizes(c, service=None, version=None, json_=False, baseline="recorded", explain=None, cost=False):
     """Print the plan's size table with measured sizes; fail if an image is over its limit."""
-    from sutra_deploy.sizes import run_sizes
+    from sutra_deploy.images.sizes import run_sizes
 
     s = session(c)
     output = run_sizes(
@@ -126,7 +127,7 @@ def sizes(c, service=None, version=None, json_=False, baseline="recorded", expla
 @user_errors
 def local_up(c, version=None, build=False, timeout=None):
     """Start the local stack and wait until every service is healthy."""
-    from sutra_deploy.local import status_table
+    from sutra_deploy.local.compose_stack import status_table
 
     s = session(c)
     version = version or s.stack.default_version
@@ -150,7 +151,7 @@ def local_down(c, volumes=False):
 @user_errors
 def local_status(c):
     """Show each local service's state, health and host port."""
-    from sutra_deploy.local import status_table
+    from sutra_deploy.local.compose_stack import status_table
 
     s = session(c)
     print(status_table(s.local_stack.status(s.stack.default_version)))
@@ -180,7 +181,7 @@ def smoke(c, json_=False, base_url=None, service=None, timeout=None):
     """Probe every service and check learn -> query end to end."""
     import json
 
-    from sutra_deploy.smoke import smoke_stack
+    from sutra_deploy.verify.smoke import smoke_stack
 
     s = session(c)
     timeout = s.seconds(timeout, "smoke_timeout")
@@ -204,7 +205,8 @@ def smoke(c, json_=False, base_url=None, service=None, timeout=None):
 @user_errors
 def push(c, registry, version=None, no_latest=False, service=None, tag=None, force=False, root=None):
     """Push the images as a release (R/<image>:<release>) and move :<version> and :latest to it."""
-    from sutra_deploy.registry import push_images, pushed_table, validate_registry
+    from sutra_deploy.core.references import validate_registry
+    from sutra_deploy.ship.push import push_images, pushed_table
 
     s = session(c)
     services = s.stack.select(split_names(service))
@@ -239,20 +241,21 @@ def push(c, registry, version=None, no_latest=False, service=None, tag=None, for
 @user_errors
 def rollback(c, env, service=None, to=None, timeout=None, yes=False):
     """Roll back: the local stack to another version, or Kubernetes deployments."""
-    from sutra_deploy.references import parse_tag
+    from sutra_deploy.core.references import parse_tag
 
     s = session(c)
     if to:
         parse_tag(to, "--to")
     if env == "local":
-        from sutra_deploy.deploy import rollback_local
-        from sutra_deploy.local import status_table
+        from sutra_deploy.local.compose_stack import status_table
+        from sutra_deploy.ship.rollback import rollback_local
 
         rows = rollback_local(s.local_stack, to=to, timeout=s.seconds(timeout, "local_timeout"))
         if rows:
             print(status_table(rows))
         return
-    from sutra_deploy.k8s import rollback_environment, rollback_to_release
+    from sutra_deploy.k8s import rollback_environment
+    from sutra_deploy.ship.rollback import rollback_to_release
 
     services = split_names(service)
     s.stack.select(services)  # an unknown name stops here, before anything is rendered or asked
@@ -310,8 +313,8 @@ def k8s_apply(c, env, registry=None, tag=None, yes=False):
 @user_errors
 def deploy(c, env, version=None, yes=False, tag=None):
     """Build, gate on sizes, push, apply, wait, smoke; roll back on its own if any of it fails."""
-    from sutra_deploy import deploy as deploy_mod
     from sutra_deploy.k8s.environments import require_overlay
+    from sutra_deploy.ship import deploy as deploy_mod
 
     s = session(c)
     # What a bad input would stop later is checked before the first build; the release last,
@@ -367,7 +370,7 @@ def deploy(c, env, version=None, yes=False, tag=None):
 @user_errors
 def releases(c, env, registry=None, json_=False):
     """List releases: each service's revisions in a cluster, and the registry's (or local) tags."""
-    from sutra_deploy.history import list_releases
+    from sutra_deploy.ship.history import list_releases
 
     s = session(c)
     environment = None if env == "local" else s.environment(env, registry=registry)
@@ -488,7 +491,7 @@ def fix_deps(c, root=None, service=None, apply=False, json_=False, fail_on=None)
 @user_errors
 def dockerfiles(c, root=None, service=None, write=False, force=False, json_=False, extras=None):
     """Write the v2 Dockerfiles a checkout lacks, from its packages and pre-plan Dockerfiles."""
-    from sutra_deploy.dockerfiles import generate_dockerfiles
+    from sutra_deploy.images.dockerfiles import generate_dockerfiles
 
     s = session(c)
     generate_dockerfiles(

@@ -30,9 +30,9 @@ from tabulate import tabulate
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from sutra_deploy.local import port_env  # noqa: E402
-from sutra_deploy.stack import load_stack  # noqa: E402
-from sutra_deploy.units import mb  # noqa: E402
+from sutra_deploy.core.stack import load_stack  # noqa: E402
+from sutra_deploy.core.units import mb  # noqa: E402
+from sutra_deploy.local.compose_stack import port_env  # noqa: E402
 
 
 def timed_inv(*args: str, env: dict[str, str] | None = None) -> float:

@@ -9,8 +9,8 @@ import sys
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from sutra_deploy.source import PROJECT_DIR
-from sutra_deploy.stack import Service, load_stack
+from sutra_deploy.core.source import PROJECT_DIR
+from sutra_deploy.core.stack import Service, load_stack
 
 STACK = load_stack(PROJECT_DIR / "stack.toml")
 # The source root whose Dockerfiles the stack's paths name by default.

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..stack import Stack
+from ..core.stack import Stack
 from .auditing import DepsReport, audit, finding_kinds, gate
 from .edit import apply_changes
 from .model import DEFAULT_FAIL_ON, FINDING_KINDS, DependencyFileError, DependencyProblems, DepsPolicy

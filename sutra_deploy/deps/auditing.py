@@ -14,8 +14,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from tabulate import tabulate
 
-from ..errors import SourceRootError, SutraError
-from ..stack import Stack
+from ..core.errors import SourceRootError, SutraError
+from ..core.stack import Stack
 from .edit import edited_text
 from .imports import Resolver, package_imports
 from .model import (

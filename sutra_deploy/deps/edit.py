@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
-from .. import files
+from ..tools import files
 from .model import PYPROJECT, Change, Declaration, DependencyFileError, ListEdit
 
 log = logging.getLogger("sutra")

@@ -16,7 +16,8 @@ from typing import Any, Literal
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from ..errors import SutraError
+from ..core.errors import SutraError
+from ..core.inputs import number
 
 PYPROJECT = "pyproject.toml"
 SETUP_PY = "setup.py"
@@ -62,8 +63,6 @@ class DepsPolicy:
         max_file_bytes = raw.get("max_file_bytes")
         if max_file_bytes is not None:
             # Text as well as a number: Invoke passes INVOKE_SUTRA_DEPS_MAX_FILE_BYTES as text.
-            from ..inputs import number
-
             max_file_bytes = number(max_file_bytes, "sutra.deps.max_file_bytes", int)
         if isinstance(runtime_only, str) or not all(isinstance(n, str) for n in runtime_only):
             raise SutraError(

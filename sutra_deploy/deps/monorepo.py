@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..stack import Service, Stack
+from ..core.stack import Service, Stack
 from .declarations import declared_name, read_declarations, read_extras
 from .imports import own_modules
 from .model import PYPROJECT, SETUP_PY, Declaration, PythonPackage, requirement_key

@@ -7,9 +7,9 @@
 - :mod:`.capacity`: what the manifests ask of a cluster (with :mod:`.quantities`)
 """
 
+from ..tools.kubectl import Kubectl, WrongContext
 from .capacity import CapacityReport, capacity, environment_capacity
 from .environments import Environment, NotConfirmed, confirm, environment, with_images
-from .kubectl import Kubectl, WrongContext
 from .manifests import (
     KUBERNETES_VERSION,
     container_images,
@@ -32,7 +32,6 @@ from .rollout import (
     deployments_in_order,
     rollback,
     rollback_environment,
-    rollback_to_release,
 )
 
 __all__ = [
@@ -63,7 +62,6 @@ __all__ = [
     "require_valid",
     "rollback",
     "rollback_environment",
-    "rollback_to_release",
     "validate",
     "with_images",
 ]

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from tabulate import tabulate
 
-from ..errors import SutraError
-from ..stack import Stack
+from ..core.errors import SutraError
+from ..core.stack import Stack
+from ..tools.kubectl import Kubectl
 from .environments import Environment
-from .kubectl import Kubectl
 from .manifests import hpa_by_deployment, render
 from .quantities import format_bytes_binary, memory_bytes, millicores
 

@@ -9,10 +9,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
-from ..errors import SutraError
-from ..inputs import number
-from ..references import parse_registry, parse_tag
-from ..source import PROJECT_DIR
+from ..core.errors import SutraError
+from ..core.inputs import number
+from ..core.references import parse_registry, parse_tag
+from ..core.source import PROJECT_DIR
 
 
 class NotConfirmed(SutraError):

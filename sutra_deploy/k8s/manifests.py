@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from ..errors import SutraError
-from ..references import parse_reference
-from ..stack import Service, Stack
+from ..core.errors import SutraError
+from ..core.references import parse_reference
+from ..core.stack import Service, Stack
+from ..tools.kubectl import Kubectl
 from .environments import Environment, require_overlay
-from .kubectl import Kubectl
 from .policy import WORKLOAD_KINDS, violations
 
 if TYPE_CHECKING:
-    from ..engine import Engine
+    from ..tools.engine import Engine
 
 log = logging.getLogger("sutra")
 

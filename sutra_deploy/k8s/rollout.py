@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
-from ..errors import CommandFailed, SutraError, failure_reason
-from ..stack import Stack
+from ..core.errors import CommandFailed, SutraError, failure_reason
+from ..core.stack import Stack
+from ..tools.kubectl import Kubectl, WrongContext
 from .environments import Environment, confirm, with_images
-from .kubectl import Kubectl, WrongContext
 from .manifests import (
     dump_manifests,
     images_by_deployment,
@@ -196,29 +196,3 @@ def rollback_environment(
     )
     images = images_by_deployment(objects) if to else None
     return rollback(kubectl, env, names, namespace_of(objects), to_image=images)
-
-
-def rollback_to_release(
-    kubectl: Kubectl, env: Environment, stack: Stack, *, release: str, services: Sequence[str] = (), yes: bool
-) -> list[str]:
-    """`inv rollback --env E --to RELEASE`: every (named) Deployment to the digests that release
-    ran, as the cluster's history records them, else as the registry resolves its tag; wait.
-    A release missing for a service is exit 2 before anything changes."""
-    from ..history import read_cluster, release_digests, rollback_annotations
-
-    confirm(env, yes=yes, dry=kubectl.dry)
-    check_context(kubectl, env)
-    objects = render(kubectl, env, stack.services)
-    namespace = namespace_of(objects)
-    names = [stack.service(name).name for name in services] or deployments_in_order(
-        objects, stack.service_names
-    )
-    if kubectl.dry:  # nothing was read: show the move by tag
-        digests: dict[str, str] = {}
-        pinned = render(kubectl, with_images(env, registry=None, tag=release), stack.services)
-    else:
-        history = read_cluster(kubectl, namespace, stack)
-        digests = release_digests(history, stack, release, env.registry, names)
-        pinned = render(kubectl, env, stack.services, digests=digests)
-    notes = {name: rollback_annotations(release, digests.get(name)) for name in names}
-    return rollback(kubectl, env, names, namespace, to_image=images_by_deployment(pinned), annotations=notes)

@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..engine import Engine
-from ..stack import Stack
+from ..core.stack import Stack
+from ..tools.engine import Engine
 from .model import VerifyFailed, VerifyReport
 
 __all__ = ["VerifyFailed", "VerifyReport", "publish", "verify_cluster_environment", "verify_local_stack"]
@@ -40,9 +40,9 @@ def verify_local_stack(
     cpu: Sequence[str],
 ) -> VerifyReport:
     """`inv verify --env local`: every flag checked, then the measurements (see :mod:`.local`)."""
+    from ..core.references import validate_registry
     from ..k8s.capacity import capacity
     from ..k8s.manifests import render
-    from ..registry import validate_registry
     from .limits import parse_overrides
     from .local import LocalVerify, verify_local
     from .settings import VerifySettings
@@ -68,7 +68,7 @@ def verify_cluster_environment(
 
     ``settings`` are `sutra`: its `smoke_timeout`, and `verify` for the targets (the same the
     local verify and the deploy's last step read)."""
-    from ..inputs import number
+    from ..core.inputs import number
     from .cluster import verify_environment
     from .settings import VerifySettings
 

@@ -29,14 +29,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..errors import CommandFailed, SutraError, failure_reason
+from ..core.errors import CommandFailed, SutraError, failure_reason
+from ..core.stack import Stack
 from ..k8s.environments import Environment
-from ..k8s.kubectl import Kubectl
 from ..k8s.manifests import hpa_by_deployment, namespace_of, render
 from ..k8s.quantities import format_bytes_binary, memory_bytes, millicores
 from ..k8s.rollout import check_context, deployments_in_order
-from ..smoke import SmokeReport, smoke_through_port_forwards
-from ..stack import Stack
+from ..tools.kubectl import Kubectl
 from .model import ESTIMATE, FAIL, INFO, NOT_MEASURED, PASS, Metric, VerifyReport, gate
 from .pods import (
     cpu_utilization,
@@ -54,6 +53,7 @@ from .pods import (
     terminating,
 )
 from .settings import VerifySettings
+from .smoke import SmokeReport, smoke_through_port_forwards
 from .static import EFFICIENCY, EFFICIENCY_TARGET, scale_up_metric, zero_downtime_metric
 
 log = logging.getLogger("sutra")

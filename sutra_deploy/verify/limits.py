@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 import yaml
 
-from ..errors import SutraError
+from ..core.errors import SutraError
 from ..k8s.capacity import CapacityReport
 from ..k8s.quantities import format_bytes_binary, memory_bytes, millicores
 

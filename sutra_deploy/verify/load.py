@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..http import Http, HttpError, new_session
+from ..tools.http import Http, HttpError, new_session
 
 REQUEST_TIMEOUT = (3.05, 30.0)
 

@@ -19,14 +19,16 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..engine import ContainerInfo, Engine
-from ..errors import SutraError
+from ..core.errors import SutraError
+from ..core.settings import PLAN_COST_RATES
+from ..core.stack import Stack
+from ..core.units import mb
+from ..images.sizes import measure
 from ..k8s.capacity import CapacityReport
 from ..k8s.quantities import format_bytes_binary
-from ..local import LocalStack, StackUnhealthy, free_port, port_env
-from ..stack import Stack
-from ..units import mb
-from ..waiting import TimedOut, wait_until
+from ..local.compose_stack import LocalStack, StackUnhealthy, free_port, port_env
+from ..tools.engine import ContainerInfo, Engine
+from ..tools.waiting import TimedOut, wait_until
 from .limits import ContainerLimits, compose_override, container_limits
 from .load import LoadResult, missing_facts, run_load
 from .model import ESTIMATE, FAIL, INFO, NOT_MEASURED, PASS, Metric, VerifyReport, gate
@@ -91,9 +93,6 @@ def verify_local(
 
 
 def sizes_and_pulls(run: LocalVerify, report: VerifyReport) -> list[Metric]:
-    from ..cost import PLAN_DEFAULTS
-    from ..sizes import measure
-
     stack, engine = run.stack, run.engine
     sizes = measure(stack, engine, stack.services, version=run.version)
     for row in sizes.rows:
@@ -117,7 +116,7 @@ def sizes_and_pulls(run: LocalVerify, report: VerifyReport) -> list[Metric]:
                 "limit_bytes": budget.limit_bytes,
             }
         )
-    rate = float(PLAN_DEFAULTS["pull_megabytes_per_second"])
+    rate = float(PLAN_COST_RATES["pull_megabytes_per_second"])
     estimate = sizes.unique_bytes / 1e6 / rate
     pull_metrics = []
     with contextlib.ExitStack() as stack_of_contexts:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..errors import SutraError
+from ..core.errors import SutraError
 
 PASS = "pass"
 FAIL = "fail"

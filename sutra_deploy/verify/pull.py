@@ -21,13 +21,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..commands import Commands
-from ..engine import Engine
-from ..errors import SutraError
-from ..local import free_port
-from ..registry_client import RegistryClient, split_repository
-from ..stack import Service
-from ..waiting import wait_until
+from ..core.errors import SutraError
+from ..core.stack import Service
+from ..local.compose_stack import free_port
+from ..tools.commands import Commands
+from ..tools.engine import Engine
+from ..tools.registry import RegistryClient, split_repository
+from ..tools.waiting import wait_until
 
 log = logging.getLogger("sutra")
 

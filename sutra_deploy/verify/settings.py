@@ -2,7 +2,7 @@
 
 The local verify, the cluster verify and the deploy's last step all read the same settings, so
 one `invoke.yaml` change under `sutra.verify` moves every one of them. Keys not given take the
-defaults of the task edge (`sutra_deploy.edge.DEFAULTS`), the one home of those numbers. Each
+defaults of every setting (`sutra_deploy.core.settings.DEFAULTS`), the one home of those numbers. Each
 value is checked once, here, with one line naming the key (exit 2).
 """
 
@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import SutraError
-from ..inputs import number
+from ..core.errors import SutraError
+from ..core.inputs import number
+from ..core.settings import DEFAULTS
 from ..k8s.quantities import memory_bytes
 
 PREFIX = "sutra.verify"
@@ -40,8 +41,6 @@ class VerifySettings:
     ) -> VerifySettings:
         """``raw`` is `sutra.verify` (its defaults for keys not set); ``requests`` and
         ``concurrency`` are the local verify's flags, which beat the settings."""
-        from ..edge import DEFAULTS  # the defaults live with every other setting's
-
         defaults = DEFAULTS["sutra"]["verify"]
         merged = {**defaults, **(raw or {})}
         return cls(

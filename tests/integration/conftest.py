@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from sutra_deploy.local import free_port
-from sutra_deploy.source import PROJECT_DIR
-from sutra_deploy.stack import load_stack
-from sutra_deploy.waiting import wait_until
+from sutra_deploy.core.source import PROJECT_DIR
+from sutra_deploy.core.stack import load_stack
+from sutra_deploy.local.compose_stack import free_port
+from sutra_deploy.tools.waiting import wait_until
 
 STACK = load_stack(PROJECT_DIR / "stack.toml")
 
@@ -72,7 +72,7 @@ def own_stack_file(folder: Path, prefix: str, *, bases: bool = False) -> Path:
 @pytest.fixture(scope="session")
 def stack_env() -> dict[str, str]:
     """A compose project of this run's own, on free host ports: never the user's stack."""
-    from sutra_deploy.local import port_env
+    from sutra_deploy.local.compose_stack import port_env
 
     # `nox -s integration` names the project so that it can always tear it down itself.
     env = {"INVOKE_SUTRA_PROJECT": os.environ.get("INVOKE_SUTRA_PROJECT") or f"sutra-it-{os.getpid()}"}

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from sutra_deploy.units import MB
+from sutra_deploy.core.units import MB
 
 from .conftest import STACK, docker, inv
 
@@ -98,7 +98,7 @@ def test_every_image_runs_as_non_root_and_becomes_healthy(built_v2):
 
 
 def wait_healthy(container: str) -> None:
-    from sutra_deploy.waiting import wait_until
+    from sutra_deploy.tools.waiting import wait_until
 
     def status() -> bool:
         state = docker("inspect", "-f", "{{.State.Health.Status}}", container).stdout.strip()

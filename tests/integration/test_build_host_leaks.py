@@ -28,10 +28,10 @@ from pathlib import Path
 
 import pytest
 
-from sutra_deploy.archive import read_archive
-from sutra_deploy.base_images import BUILD_HOST_CA_BUNDLE, DEFAULT_CA_BUNDLE, DISTRO_CA_BUNDLE
-from sutra_deploy.source import PROJECT_DIR
-from sutra_deploy.stack import Stack, load_stack
+from sutra_deploy.core.source import PROJECT_DIR
+from sutra_deploy.core.stack import Stack, load_stack
+from sutra_deploy.images.archive import read_archive
+from sutra_deploy.images.base_images import BUILD_HOST_CA_BUNDLE, DEFAULT_CA_BUNDLE, DISTRO_CA_BUNDLE
 
 from .conftest import STACK, docker, inv, own_stack_file
 

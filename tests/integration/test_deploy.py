@@ -11,12 +11,12 @@ import uuid
 
 import pytest
 
-from sutra_deploy.commands import Commands
-from sutra_deploy.history import CHANGE_CAUSE, COMMIT_ANNOTATION, DIGEST_ANNOTATION, RELEASE_ANNOTATION
-from sutra_deploy.local import port_env
-from sutra_deploy.registry_client import RegistryClient
-from sutra_deploy.release import resolve_release
-from sutra_deploy.source import PROJECT_DIR, REFERENCE_ROOT
+from sutra_deploy.core.source import PROJECT_DIR, REFERENCE_ROOT
+from sutra_deploy.local.compose_stack import port_env
+from sutra_deploy.ship.history import CHANGE_CAUSE, COMMIT_ANNOTATION, DIGEST_ANNOTATION, RELEASE_ANNOTATION
+from sutra_deploy.ship.release import resolve_release
+from sutra_deploy.tools.commands import Commands
+from sutra_deploy.tools.registry import RegistryClient
 
 from ..standin.recording import recording_cluster
 from .conftest import STACK, docker, inv

@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from sutra_deploy.stack import Stack, load_stack
-from sutra_deploy.waiting import wait_until
+from sutra_deploy.core.stack import Stack, load_stack
+from sutra_deploy.tools.waiting import wait_until
 
-from ..unit.dockerfiles.checkout import STACK, hadolint, make_checkout
+from ..unit.images.dockerfiles.checkout import STACK, hadolint, make_checkout
 from .conftest import docker, inv, own_stack_file
 
 # `-m dockerfiles` selects this file alone. The marker is not registered in a conftest or

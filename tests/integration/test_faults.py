@@ -24,9 +24,9 @@ import pytest
 import requests
 import yaml
 
-from sutra_deploy.local import port_env
-from sutra_deploy.registry_client import RegistryClient
-from sutra_deploy.waiting import wait_until
+from sutra_deploy.local.compose_stack import port_env
+from sutra_deploy.tools.registry import RegistryClient
+from sutra_deploy.tools.waiting import wait_until
 
 from .conftest import STACK, docker, free_port, inv, remove_tags_of
 from .relay import CuttingRelay

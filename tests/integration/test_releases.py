@@ -15,10 +15,10 @@ import uuid
 
 import pytest
 
-from sutra_deploy.commands import Commands
-from sutra_deploy.registry_client import RegistryClient
-from sutra_deploy.release import git_release
-from sutra_deploy.source import PROJECT_DIR
+from sutra_deploy.core.source import PROJECT_DIR
+from sutra_deploy.ship.release import git_release
+from sutra_deploy.tools.commands import Commands
+from sutra_deploy.tools.registry import RegistryClient
 
 from ..standin.recording import recording_cluster
 from .conftest import STACK, docker, inv

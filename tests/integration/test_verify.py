@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from sutra_deploy.commands import Commands
-from sutra_deploy.edge import DEFAULTS
+from sutra_deploy.core.settings import DEFAULTS
 from sutra_deploy.k8s.capacity import capacity
 from sutra_deploy.k8s.environments import environment
-from sutra_deploy.k8s.kubectl import Kubectl
 from sutra_deploy.k8s.manifests import render
+from sutra_deploy.tools.commands import Commands
+from sutra_deploy.tools.kubectl import Kubectl
 
 from .conftest import STACK, docker, inv
 

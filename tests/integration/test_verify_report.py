@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sutra_deploy.source import PROJECT_DIR
-from sutra_deploy.stack import load_stack
+from sutra_deploy.core.source import PROJECT_DIR
+from sutra_deploy.core.stack import load_stack
 from sutra_deploy.verify.model import (
     ESTIMATE,
     FAIL,

@@ -9,8 +9,8 @@ import functools
 import pytest
 import yaml
 
-from sutra_deploy.source import PROJECT_DIR
-from sutra_deploy.stack import Service
+from sutra_deploy.core.source import PROJECT_DIR
+from sutra_deploy.core.stack import Service
 
 from ..facts import STACK, addresses_of_services, control_targets, health_url
 from .test_overlays import KUBECTL, OVERLAYS, rendered

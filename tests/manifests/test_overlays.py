@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from sutra_deploy import k8s
-from sutra_deploy.commands import Commands
-from sutra_deploy.edge import DEFAULTS
-from sutra_deploy.source import PROJECT_DIR
+from sutra_deploy.core.settings import DEFAULTS
+from sutra_deploy.core.source import PROJECT_DIR
+from sutra_deploy.tools.commands import Commands
 
 from ..facts import STACK
 from ..plan import PLAN_RESOURCES as PLAN

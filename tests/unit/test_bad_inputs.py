@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from sutra_deploy.source import PROJECT_DIR, REFERENCE_ROOT
+from sutra_deploy.core.source import PROJECT_DIR, REFERENCE_ROOT
 
 from ..standin.recording import recording_cluster
 from .test_tasks import assert_one_line_error

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from sutra_deploy.source import PROJECT_DIR
+from sutra_deploy.core.source import PROJECT_DIR
 
 WORKFLOW = PROJECT_DIR / ".github" / "workflows" / "ci.yml"
 

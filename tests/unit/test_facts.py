@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sutra_deploy.edge import DEFAULTS
-from sutra_deploy.local import TAG_ENV, port_env
-from sutra_deploy.stack import Service
+from sutra_deploy.core.settings import DEFAULTS
+from sutra_deploy.core.stack import Service
+from sutra_deploy.local.compose_stack import TAG_ENV, port_env
 
 from ..facts import (
     REFERENCE_ROOT,

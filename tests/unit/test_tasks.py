@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from sutra_deploy.source import PROJECT_DIR
+from sutra_deploy.core.source import PROJECT_DIR
 
 
 def inv(*args: str, **env: str) -> subprocess.CompletedProcess:

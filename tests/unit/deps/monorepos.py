@@ -11,14 +11,14 @@ import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
+from sutra_deploy.core.settings import DEFAULTS
+from sutra_deploy.core.source import PROJECT_DIR
+from sutra_deploy.core.stack import load_stack
 from sutra_deploy.deps.auditing import DepsReport
 from sutra_deploy.deps.auditing import audit as run_audit
 from sutra_deploy.deps.edit import apply_changes
 from sutra_deploy.deps.model import DepsPolicy
 from sutra_deploy.deps.monorepo import package_folder
-from sutra_deploy.edge import DEFAULTS
-from sutra_deploy.source import PROJECT_DIR
-from sutra_deploy.stack import load_stack
 
 STACK = load_stack(PROJECT_DIR / "stack.toml")
 POLICY = DepsPolicy.from_settings(DEFAULTS["sutra"]["deps"])  # what `inv fix-deps` uses

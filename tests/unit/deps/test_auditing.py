@@ -4,11 +4,11 @@ import json
 
 import pytest
 
+from sutra_deploy.core.errors import SourceRootError
+from sutra_deploy.core.settings import DEFAULTS
+from sutra_deploy.core.source import REFERENCE_ROOT
 from sutra_deploy.deps.auditing import finding_kinds
 from sutra_deploy.deps.model import FINDING_KINDS, DepsPolicy
-from sutra_deploy.edge import DEFAULTS
-from sutra_deploy.errors import SourceRootError
-from sutra_deploy.source import REFERENCE_ROOT
 
 from .monorepos import (
     HYBRID_NUMPY,

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
+from sutra_deploy.core.source import PROJECT_DIR
 from sutra_deploy.deps.edit import apply_changes
 from sutra_deploy.deps.model import DependencyFileError
-from sutra_deploy.source import PROJECT_DIR
 
 from .monorepos import (
     API_PYPROJECT,

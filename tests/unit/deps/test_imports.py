@@ -5,8 +5,8 @@ import textwrap
 
 import pytest
 
+from sutra_deploy.core.settings import DEFAULTS
 from sutra_deploy.deps.model import DepsPolicy
-from sutra_deploy.edge import DEFAULTS
 
 from .monorepos import POLICY, audit, findings, inv, kinds, package_dir, pyproject, read, tree
 

@@ -2,8 +2,8 @@
 
 import pytest
 
+from sutra_deploy.core.errors import SutraError
 from sutra_deploy.deps.model import Change, DepsPolicy, ListEdit
-from sutra_deploy.errors import SutraError
 
 
 def test_policy_names_compare_canonically():

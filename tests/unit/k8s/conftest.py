@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from sutra_deploy.source import PROJECT_DIR
+from sutra_deploy.core.source import PROJECT_DIR
 
 from ...standin.recording import RecordingCluster, recording_cluster
 

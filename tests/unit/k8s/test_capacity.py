@@ -9,16 +9,16 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from sutra_deploy.commands import Commands
-from sutra_deploy.edge import DEFAULTS
-from sutra_deploy.errors import SutraError
+from sutra_deploy.core.errors import SutraError
+from sutra_deploy.core.settings import DEFAULTS
+from sutra_deploy.core.source import PROJECT_DIR
+from sutra_deploy.core.stack import load_stack
 from sutra_deploy.k8s.capacity import capacity, environment_capacity
 from sutra_deploy.k8s.environments import environment
-from sutra_deploy.k8s.kubectl import Kubectl
 from sutra_deploy.k8s.manifests import hpa_by_deployment, render
 from sutra_deploy.k8s.quantities import memory_bytes, millicores
-from sutra_deploy.source import PROJECT_DIR
-from sutra_deploy.stack import load_stack
+from sutra_deploy.tools.commands import Commands
+from sutra_deploy.tools.kubectl import Kubectl
 
 from ...plan import PLAN_RESOURCES as PLAN
 from ...standin.recording import REAL_KUBECTL

@@ -8,12 +8,11 @@ from dataclasses import replace
 import pytest
 import yaml
 
-from sutra_deploy.commands import Commands
-from sutra_deploy.edge import DEFAULTS
-from sutra_deploy.engine import ImageInfo
-from sutra_deploy.errors import SutraError
+from sutra_deploy.core.errors import SutraError
+from sutra_deploy.core.settings import DEFAULTS
+from sutra_deploy.core.source import PROJECT_DIR
+from sutra_deploy.core.stack import load_stack
 from sutra_deploy.k8s.environments import environment, with_images
-from sutra_deploy.k8s.kubectl import Kubectl
 from sutra_deploy.k8s.manifests import (
     container_images,
     dump_manifests,
@@ -27,8 +26,9 @@ from sutra_deploy.k8s.manifests import (
     require_valid,
     stateful_names,
 )
-from sutra_deploy.source import PROJECT_DIR
-from sutra_deploy.stack import load_stack
+from sutra_deploy.tools.commands import Commands
+from sutra_deploy.tools.engine import ImageInfo
+from sutra_deploy.tools.kubectl import Kubectl
 
 from ...standin.recording import REAL_KUBECTL
 

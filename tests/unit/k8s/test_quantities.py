@@ -1,6 +1,6 @@
 import pytest
 
-from sutra_deploy.errors import SutraError
+from sutra_deploy.core.errors import SutraError
 from sutra_deploy.k8s.quantities import format_bytes_binary, memory_bytes, millicores
 
 

@@ -8,14 +8,14 @@ import json
 import pytest
 import yaml
 
-from sutra_deploy.commands import Commands
-from sutra_deploy.edge import DEFAULTS
+from sutra_deploy.core.settings import DEFAULTS
+from sutra_deploy.core.source import PROJECT_DIR
+from sutra_deploy.core.stack import load_stack
 from sutra_deploy.k8s.environments import environment
-from sutra_deploy.k8s.kubectl import Kubectl
 from sutra_deploy.k8s.manifests import namespace_of, render, stateful_names
 from sutra_deploy.k8s.rollout import RolloutFailed, apply_groups, deployments_in_order, rollback
-from sutra_deploy.source import PROJECT_DIR
-from sutra_deploy.stack import load_stack
+from sutra_deploy.tools.commands import Commands
+from sutra_deploy.tools.kubectl import Kubectl
 
 from ...standin.recording import REAL_KUBECTL, STANDIN, recording_cluster
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sutra_deploy.source import PROJECT_DIR
+from sutra_deploy.core.source import PROJECT_DIR
 from sutra_deploy.verify.model import (
     ESTIMATE,
     FAIL,

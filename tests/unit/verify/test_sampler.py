@@ -1,7 +1,7 @@
 from pathlib import Path
 
+from sutra_deploy.tools.waiting import wait_until
 from sutra_deploy.verify.sampler import CgroupFiles, Sampler
-from sutra_deploy.waiting import wait_until
 
 MI = 2**20
 

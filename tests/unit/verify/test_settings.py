@@ -2,8 +2,8 @@ from dataclasses import FrozenInstanceError
 
 import pytest
 
-from sutra_deploy.edge import DEFAULTS
-from sutra_deploy.errors import SutraError
+from sutra_deploy.core.errors import SutraError
+from sutra_deploy.core.settings import DEFAULTS
 from sutra_deploy.k8s.quantities import memory_bytes
 from sutra_deploy.verify.settings import VerifySettings
 

@@ -7,13 +7,13 @@ import copy
 
 import pytest
 
-from sutra_deploy.commands import Commands
-from sutra_deploy.edge import DEFAULTS
+from sutra_deploy.core.settings import DEFAULTS
+from sutra_deploy.core.source import PROJECT_DIR
+from sutra_deploy.core.stack import load_stack
 from sutra_deploy.k8s.environments import environment
-from sutra_deploy.k8s.kubectl import Kubectl
 from sutra_deploy.k8s.manifests import hpa_by_deployment, render, stateful_names
-from sutra_deploy.source import PROJECT_DIR
-from sutra_deploy.stack import load_stack
+from sutra_deploy.tools.commands import Commands
+from sutra_deploy.tools.kubectl import Kubectl
 from sutra_deploy.verify.model import ESTIMATE, FAIL, NEEDS_CLUSTER, NOT_MEASURED
 from sutra_deploy.verify.settings import VerifySettings
 from sutra_deploy.verify.static import (

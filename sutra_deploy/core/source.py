@@ -1,0 +1,26 @@
+"""Where the services' sources are: the reference implementation, or a real Sutra checkout."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import SourceRootError
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+REFERENCE_ROOT = PROJECT_DIR / "reference"
+ROOT_ENV = "SUTRA_ROOT"
+
+
+def resolve_source_root(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``--root`` first, then SUTRA_ROOT, then the reference implementation in this repo."""
+    chosen = explicit or os.environ.get(ROOT_ENV) or REFERENCE_ROOT
+    origin = "--root" if explicit else ROOT_ENV if os.environ.get(ROOT_ENV) else "default root"
+    try:
+        root = Path(chosen).expanduser().resolve()
+        is_dir = root.is_dir()
+    except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop, or no such ~user
+        raise SourceRootError(f"source root {chosen} (from {origin}) cannot be resolved: {error}") from None
+    if not is_dir:
+        raise SourceRootError(f"source root {root} (from {origin}) is not a directory")
+    return root

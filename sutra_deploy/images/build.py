@@ -1,0 +1,290 @@
+"""Building the stack's images: planning, choosing base images, running builds, reporting."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from tabulate import tabulate
+
+from ..core.errors import BuildFailed, CommandFailed, SourceRootError, SutraError, failure_reason
+from ..core.stack import Service, Stack
+from ..core.units import mb
+from ..tools.engine import Engine
+from .base_images import BaseImageMaker
+from .build_cache import BuildCache, fingerprint
+
+log = logging.getLogger("sutra")
+
+BaseMode = Literal["auto", "local", "official"]
+BASE_MODES: tuple[BaseMode, ...] = ("auto", "local", "official")
+_ARG_LINE = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE | re.IGNORECASE)
+_STEP_LINE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+
+
+@dataclass(frozen=True)
+class BuildStep:
+    service: Service
+    version: str
+    ref: str
+    context: Path
+    dockerfile: Path
+    build_args: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    step: BuildStep
+    seconds: float
+    steps_total: int
+    steps_cached: int
+    error: BuildFailed | None = None
+    unchanged: bool = False  # not built: its inputs are those of the image it already has
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def declared_build_args(dockerfile: Path) -> set[str]:
+    return set(_ARG_LINE.findall(dockerfile.read_text(encoding="utf-8")))
+
+
+def plan_builds(stack: Stack, services: Sequence[Service], version: str, root: Path) -> list[BuildStep]:
+    """One step per service, in build order; every path is checked before anything runs."""
+    stack.check_version(version)
+    steps = []
+    for service in services:
+        service.check_inside(root, version)  # no symlink leads a context or Dockerfile out of root
+        context = root / service.context
+        dockerfile = root / service.dockerfile(version)
+        if not context.is_dir():
+            raise SourceRootError(
+                f"{service.name}: build context {service.context} not found under {root}; "
+                "point --root or SUTRA_ROOT at a Sutra checkout"
+            )
+        if not dockerfile.is_file():
+            import shlex
+
+            # A v2 Dockerfile of its own that the checkout lacks is one `inv dockerfiles` writes.
+            own = [v for v in stack.versions if service.dockerfile(v) == service.dockerfile(version)]
+            hint = (
+                f"write it with `inv dockerfiles --root {shlex.quote(str(root))} "
+                f"--service {service.name} --write`"
+                if version == stack.default_version and len(own) == 1
+                else "point --root or SUTRA_ROOT at a Sutra checkout"
+            )
+            missing = service.dockerfile(version)
+            raise SourceRootError(f"{service.name}: {missing} not found under {root}; {hint}")
+        steps.append(BuildStep(service, version, service.ref(version), context, dockerfile, {}))
+    return steps
+
+
+def choose_base_images(
+    stack: Stack,
+    engine: Engine,
+    maker: BaseImageMaker,
+    steps: Sequence[BuildStep],
+    mode: BaseMode,
+) -> dict[str, str]:
+    """Build ARG -> image for every base the planned Dockerfiles declare.
+
+    ``official`` passes nothing (the Dockerfiles' defaults). ``local`` uses the images
+    made by ``inv base-images``, making missing or stale ones first. ``auto`` keeps an
+    official image the engine has or can pull, and falls back to the local one otherwise.
+    """
+    if mode not in BASE_MODES:
+        raise SutraError(f"unknown base image mode {mode!r}; choose one of {', '.join(BASE_MODES)}")
+    declared = set().union(*(declared_build_args(s.dockerfile) for s in steps)) if steps else set()
+    bases = [b for b in stack.base_images if b.build_arg in declared]
+    if mode == "official":
+        return {}
+    if mode == "auto":
+        # A dry run pulls nothing: it plans with what the engine already has.
+        local_needed = [
+            b
+            for b in bases
+            if engine.image(b.official) is None and (engine.dry or not engine.pull(b.official))
+        ]
+        if local_needed:
+            log.info(
+                "[base] cannot pull %s: using local base images", ", ".join(b.official for b in local_needed)
+            )
+    else:
+        local_needed = bases
+    if local_needed:
+        maker.ensure([b.key for b in local_needed])
+    return {b.build_arg: b.local for b in local_needed}
+
+
+def with_build_args(steps: Sequence[BuildStep], base_args: Mapping[str, str]) -> list[BuildStep]:
+    out = []
+    for step in steps:
+        declared = declared_build_args(step.dockerfile)
+        args = {k: v for k, v in base_args.items() if k in declared}
+        out.append(BuildStep(step.service, step.version, step.ref, step.context, step.dockerfile, args))
+    return out
+
+
+@dataclass
+class BuildProgress:
+    """Turns the builder's output into one readable line per step, prefixed by image."""
+
+    ref: str
+    emit: Callable[[str], None]
+    total: int = 0
+    ran: int = 0  # steps that ran a container: the ones not answered from the cache
+    current: str = "the start"
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, line: str) -> None:
+        match = _STEP_LINE.match(line)
+        if match:
+            self.total = int(match.group(2))
+            self.current = f"Step {match.group(1)}/{match.group(2)} ({_short(match.group(3))})"
+            self.emit(f"[{self.ref}] Step {match.group(1)}/{match.group(2)} : {_short(match.group(3), 90)}")
+        elif line.strip().startswith("---> Running in "):
+            self.ran += 1
+
+    @property
+    def cached(self) -> int:
+        # Steps that only change metadata (ARG, FROM, ENV, ...) run nothing either way.
+        return self.total - self.ran
+
+
+def _short(text: str, width: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class Builder:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        emit: Callable[[str], None] = log.info,
+        release: str | None = None,
+        cache: BuildCache | None = None,
+    ) -> None:
+        self.engine = engine
+        self.emit = emit
+        self.release = release  # also tag each image with it
+        self.cache = cache  # None: always build
+
+    def build_one(self, step: BuildStep, no_cache: bool) -> BuildResult:
+        started = time.monotonic()
+        inputs = None
+        if self.cache is not None and not no_cache and not self.engine.dry:
+            inputs = fingerprint(step.context, step.dockerfile, step.build_args, self._image_id)
+            if self.cache.unchanged(step.ref, inputs, self._image_id(step.ref)):
+                if self.release:
+                    self.engine.tag(step.ref, step.service.reference(tag=self.release))
+                seconds = time.monotonic() - started
+                self.emit(f"[{step.ref}] unchanged since its last build here: not built again")
+                return BuildResult(step, seconds, 0, 0, unchanged=True)
+        progress = BuildProgress(step.ref, self.emit)
+        self.emit(f"[{step.ref}] building from {step.dockerfile.name} in {step.context}")
+        try:
+            self.engine.build(
+                tag=step.ref,
+                context=step.context,
+                dockerfile=step.dockerfile,
+                build_args=step.build_args,
+                labels={"org.sutra.service": step.service.name, "org.sutra.version": step.version},
+                no_cache=no_cache,
+                on_line=progress,
+                also_tag=[step.service.reference(tag=self.release)] if self.release else [],
+            )
+        except CommandFailed as error:
+            failed = BuildFailed(step.ref, progress.current, failure_reason(error.output))
+            self.emit(f"[{step.ref}] FAILED at {progress.current}")
+            return BuildResult(step, time.monotonic() - started, progress.total, progress.cached, failed)
+        seconds = time.monotonic() - started
+        if self.engine.dry:
+            return BuildResult(step, 0.0, 0, 0)
+        if self.cache is not None and inputs is not None:
+            self.cache.record(step.ref, inputs, self._image_id(step.ref))
+        self.emit(f"[{step.ref}] done in {seconds:.1f}s ({progress.cached}/{progress.total} steps cached)")
+        return BuildResult(step, seconds, progress.total, progress.cached)
+
+    def _image_id(self, ref: str) -> str | None:
+        info = self.engine.image(ref)
+        return info.id if info else None
+
+    def build_all(self, steps: Sequence[BuildStep], *, jobs: int, no_cache: bool) -> list[BuildResult]:
+        """Build in order, ``jobs`` at a time; after a failure, start nothing new."""
+        stop = threading.Event()
+
+        def guarded(step: BuildStep) -> BuildResult | None:
+            if stop.is_set():
+                return None
+            result = self.build_one(step, no_cache)
+            if not result.ok:
+                stop.set()
+            return result
+
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            results = list(pool.map(guarded, steps))
+        return [r for r in results if r is not None]
+
+
+def raise_first_failure(results: Sequence[BuildResult]) -> None:
+    failed = [r for r in results if r.error is not None]
+    if failed:
+        raise failed[0].error  # type: ignore[misc]
+
+
+def build_images(
+    stack: Stack,
+    engine: Engine,
+    *,
+    names: Sequence[str],
+    version: str,
+    root: Path,
+    bases: BaseMode,
+    jobs: int,
+    no_cache: bool,
+    ca_bundle: Path | None,
+    runtime_ca_bundle: Path | None = None,
+    release: str | None = None,
+) -> list[BuildResult]:
+    """The whole build phase: check inputs, pick or make base images, build, report."""
+    services = stack.select(names)
+    steps = plan_builds(stack, services, version, root)
+    engine.ensure_available()
+    maker = BaseImageMaker(stack, engine, ca_bundle=ca_bundle, runtime_ca_bundle=runtime_ca_bundle, jobs=jobs)
+    steps = with_build_args(steps, choose_base_images(stack, engine, maker, steps, bases))
+    # A dry run prints the commands in order, one at a time.
+    jobs = 1 if engine.dry else jobs
+    if release:
+        log.info("[build] release %s: each image is also tagged :%s", release, release)
+    builder = Builder(engine, release=release, cache=BuildCache())
+    results = builder.build_all(steps, jobs=jobs, no_cache=no_cache)
+    raise_first_failure(results)
+    return results
+
+
+def summary_table(results: Sequence[BuildResult], engine: Engine) -> str:
+    rows = []
+    for result in results:
+        info = None if engine.dry else engine.image(result.step.ref)
+        rows.append(
+            [
+                result.step.ref,
+                f"{result.seconds:.1f}",
+                mb(info.size_bytes) if info else "-",
+                "unchanged" if result.unchanged else f"{result.steps_cached}/{result.steps_total}",
+            ]
+        )
+    return tabulate(
+        rows,
+        headers=["Image", "Seconds", "Size", "Cached steps"],
+        colalign=("left", "right", "right", "right"),
+    )

@@ -1,0 +1,1 @@
+"""Phase 3: the stack under Docker Compose on this machine."""

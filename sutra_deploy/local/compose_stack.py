@@ -1,0 +1,311 @@
+"""The local stack under Docker Compose: up until healthy, status, down, version moves."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tabulate import tabulate
+
+from ..core.errors import ImageMissing, SutraError
+from ..core.inputs import number
+from ..core.references import parse_tag
+from ..core.stack import Service, Stack
+from ..tools.commands import Result
+from ..tools.compose import Compose
+from ..tools.engine import ContainerInfo, Engine
+from ..tools.waiting import SYSTEM_CLOCK, Clock, TimedOut, wait_until
+
+log = logging.getLogger("sutra")
+
+LOG_LINES_ON_FAILURE = 15
+# Restarts by the engine during one `up` that mean a service crash-loops rather than starts
+# slowly: Docker's back-off (100 ms, doubling) reaches five in seconds, while a service that
+# exits until a dependency answers usually needs a restart or two.
+RESTARTS_BEFORE_GIVING_UP = 5
+# The variable compose/docker-compose.yml reads the images' tag (the version) from.
+TAG_ENV = "SUTRA_TAG"
+
+
+class PortTaken(SutraError):
+    pass
+
+
+class StackUnhealthy(SutraError):
+    exit_code = 1
+
+
+def port_env(service: Service) -> str:
+    """The variable the compose files read a service's host port from: SUTRA_API_PORT, …"""
+    return "SUTRA_" + service.name.removeprefix("sutra-").upper().replace("-", "_") + "_PORT"
+
+
+def host_port(service: Service, env: Mapping[str, str] = os.environ) -> int:
+    value = env.get(port_env(service))
+    if value is None:
+        return service.port.host
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise SutraError(f"{port_env(service)}={value!r} is not a port number")
+    return int(value)
+
+
+def local_urls(stack: Stack, env: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """Each service's address on this machine, as the compose files publish it."""
+    return {s.name: f"http://127.0.0.1:{host_port(s, env)}" for s in stack.services}
+
+
+def previous_version(stack: Stack, running: str | None) -> str:
+    """The version before the running one: where a rollback goes by default."""
+    if running is None:
+        raise SutraError("cannot tell which version is running; say where to go with --to")
+    if running not in stack.versions:  # moved to a release by `inv rollback --to RELEASE`
+        raise SutraError(f"the local stack runs release {running}; say where to go with --to")
+    index = stack.versions.index(stack.check_version(running))
+    if index == 0:
+        raise SutraError(f"{running} is the oldest version; say where to go with --to")
+    return stack.versions[index - 1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the kernel's pick), for something of our own."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    service: Service
+    state: str
+    health: str
+    host_port: int
+    seconds_to_healthy: float | None
+
+
+def status_table(rows: Sequence[ServiceStatus]) -> str:
+    return tabulate(
+        [
+            [
+                r.service.name,
+                r.state or "absent",
+                r.health or "-",
+                r.host_port,
+                "-" if r.seconds_to_healthy is None else f"{r.seconds_to_healthy:.1f}",
+            ]
+            for r in rows
+        ],
+        headers=["Service", "State", "Health", "Host port", "Seconds to healthy"],
+        colalign=("left", "left", "left", "right", "right"),
+    )
+
+
+def why_it_will_not_get_healthy(container: ContainerInfo, restarts_before: Mapping[str, int]) -> str | None:
+    """Why waiting longer cannot help: the container stopped for good, or it crash-loops.
+
+    With a restart policy, the engine shows a container that will be started again as
+    ``restarting``, never ``exited``; so ``exited`` (or ``dead``) is final. A container
+    that was crash-looping before this `up` counts at once: the engine's back-off has grown
+    by then, and it might not restart often enough within the wait to be caught again.
+    """
+    if container.healthy:
+        return None
+    how = f"exit code {container.exit_code}" + (", out of memory" if container.oom_killed else "")
+    if container.state in ("exited", "dead"):
+        return f"{container.service} {container.state} ({how})"
+    restarts = container.restart_count - restarts_before.get(container.id, 0)
+    looping = container.state == "restarting" and container.restart_count >= RESTARTS_BEFORE_GIVING_UP
+    if restarts >= RESTARTS_BEFORE_GIVING_UP or looping:
+        return f"{container.service} keeps restarting ({how}, {container.restart_count} restarts)"
+    return None
+
+
+class LocalStack:
+    """One compose project of the stack.
+
+    ``env`` is what compose reads besides the tag (the host ports: `SUTRA_API_PORT`, …); by
+    default this process's environment. ``overrides`` are compose files laid over the stack's
+    (verify's resource limits).
+    """
+
+    def __init__(
+        self,
+        stack: Stack,
+        docker: Engine,
+        compose_file: Path,
+        project: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        overrides: Sequence[Path] = (),
+    ) -> None:
+        self.stack = stack
+        self.docker = docker
+        self.compose_file = Path(compose_file)
+        self.project = project
+        self.env = dict(os.environ if env is None else env)
+        self.overrides = tuple(overrides)
+
+    def host_port(self, service: Service) -> int:
+        return host_port(service, self.env)
+
+    def urls(self) -> dict[str, str]:
+        return local_urls(self.stack, self.env)
+
+    def compose(self, version: str) -> Compose:
+        """The one compose project, its images tagged ``version`` (through SUTRA_TAG): a version
+        of the stack, or a release the images were also built as."""
+        if version not in self.stack.versions:
+            parse_tag(version, "--to")
+        if not self.compose_file.is_file():
+            raise SutraError(f"compose file {self.compose_file} not found")
+        ports = {port_env(s): str(self.host_port(s)) for s in self.stack.services}
+        env = {**ports, TAG_ENV: version}
+        return Compose(
+            self.docker.commands, self.compose_file, self.project, env=env, overrides=self.overrides
+        )
+
+    def require_images(self, version: str) -> None:
+        if version in self.stack.versions:
+            how = f"build the stack with `inv build --version {version}` or use `inv local-up --build`"
+        else:  # a release: the images `inv build --tag` made (`inv releases --env local` lists them)
+            how = f"build the release with `inv build --tag {version}`"
+        for service in self.stack.services:
+            if self.docker.image(service.ref(version)) is None:
+                raise ImageMissing(service.ref(version), how)
+
+    def check_ports(self, compose: Compose) -> None:
+        """A host port held by anything but this project's own container is a clear error."""
+        ours = {c.service: set(c.published) for c in self.containers() if c.state == "running"}
+        for service in self.stack.services:
+            port = self.host_port(service)
+            if port in ours.get(service.name, set()):
+                continue
+            if not port_is_free(port):
+                raise PortTaken(
+                    f"host port {port} for {service.name} is already in use; stop whatever holds it "
+                    f"or choose another with {port_env(service)}=<port>"
+                )
+
+    def containers(self) -> list[ContainerInfo]:
+        """The project's containers, from the engine (compose labels them with the project)."""
+        return self.docker.project_containers(self.project)
+
+    def up(self, version: str, *, timeout: float, clock: Clock = SYSTEM_CLOCK) -> list[ServiceStatus]:
+        """Start the stack and poll until every service is healthy; idempotent."""
+        compose = self.compose(version)
+        if not self.docker.dry:  # a dry run prints the commands even before a build
+            self.require_images(version)
+        self.check_ports(compose)
+        if self.docker.dry:
+            compose.up()
+            return []
+        started = clock.now()
+        # Restarts are counted from here: an older container may have restarted long ago.
+        restarts_before = {c.id: c.restart_count for c in self.containers()}
+        outcome: list[Result] = []
+        # `up` itself waits for health-gated dependencies, so it runs beside the poll that
+        # times each service, instead of before it.
+        # It gets the same deadline, so no `compose up` outlives this call.
+        upper = threading.Thread(target=lambda: outcome.append(compose.up(timeout=timeout)), daemon=True)
+        upper.start()
+        healthy_after: dict[str, float] = {}
+
+        def all_healthy() -> bool:
+            states = {c.service: c for c in self.containers()}
+            for name, state in states.items():
+                if state.healthy and name not in healthy_after:
+                    healthy_after[name] = clock.now() - started
+                    log.info("[local] %s healthy after %.1fs", name, healthy_after[name])
+            # All healthy at once: one that came up and then crashed does not count.
+            done = all(n in states and states[n].healthy for n in self.stack.service_names)
+            if not upper.is_alive() and outcome and not outcome[0].ok and not done:
+                raise StackUnhealthy(self._failure(compose, outcome[0].stderr.strip().splitlines()[-1:]))
+            # Only once `compose up` is over: while it recreates a container, the old one
+            # shows as exited for a moment.
+            if not upper.is_alive() and not done:
+                deaths = [
+                    death
+                    for n in self.stack.service_names
+                    if n in states and (death := why_it_will_not_get_healthy(states[n], restarts_before))
+                ]
+                if deaths:
+                    raise StackUnhealthy(self._failure(compose, ["; ".join(deaths)]))
+            return done and not upper.is_alive()
+
+        try:
+            wait_until(all_healthy, timeout=timeout, interval=0.5, what="the stack", clock=clock)
+        except TimedOut:
+            upper.join()
+            raise StackUnhealthy(self._failure(compose, [f"not healthy after {timeout:g}s"])) from None
+        return self.status(version, healthy_after)
+
+    def _failure(self, compose: Compose, reason: list[str]) -> str:
+        states = {c.service: c for c in self.containers()}
+        sick = [n for n in self.stack.service_names if not (n in states and states[n].healthy)]
+        for name in sick:
+            tail = compose.logs([name], tail=LOG_LINES_ON_FAILURE, check=False).rstrip()
+            log.info("[local] last log lines of %s:\n%s", name, tail or "(no output)")
+        detail = ", ".join(
+            f"{n} ({states[n].state}{'/' + states[n].health if states[n].health else ''})"
+            if n in states
+            else f"{n} (not created)"
+            for n in sick
+        )
+        why = f": {reason[0]}" if reason else ""
+        return f"services not healthy: {detail or 'none'}{why}"
+
+    def status(self, version: str, healthy_after: Mapping[str, float] | None = None) -> list[ServiceStatus]:
+        self.compose(version)  # the version and the compose file are checked either way
+        states: dict[str, ContainerInfo] = {c.service: c for c in self.containers()}
+        rows = []
+        for service in self.stack.services:
+            state = states.get(service.name)
+            rows.append(
+                ServiceStatus(
+                    service=service,
+                    state=state.state if state else "",
+                    health=state.health if state else "",
+                    host_port=self.host_port(service),
+                    seconds_to_healthy=(healthy_after or {}).get(service.name),
+                )
+            )
+        return rows
+
+    def logs(
+        self, service: str | None, *, tail: object, follow: bool, on_line: Callable[[str], None]
+    ) -> None:
+        """`inv logs`: one service's (checked by name) or every service's logs."""
+        names = [self.stack.service(service).name] if service else []
+        lines = number(tail, "--tail", int) if tail else None
+        self.compose(self.stack.default_version).logs(names, tail=lines, follow=follow, on_line=on_line)
+
+    def down(self, version: str, *, volumes: bool) -> None:
+        self.compose(version).down(volumes=volumes)
+
+    def running_version(self) -> str | None:
+        """The version of the images the project's containers run, if they agree on one."""
+        seen = {c.image.rpartition(":")[2] for c in self.containers() if c.state == "running"}
+        return seen.pop() if len(seen) == 1 else None
+
+    def move(self, to_version: str, *, timeout: float) -> list[ServiceStatus]:
+        """Replace the running stack with another version's images, keeping the data volume."""
+        # Everything the target needs is checked before anything running is taken down.
+        target = self.compose(to_version)
+        if not self.docker.dry:
+            self.require_images(to_version)
+        target.down(volumes=False)
+        return self.up(to_version, timeout=timeout)

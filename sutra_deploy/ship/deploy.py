@@ -1,0 +1,216 @@
+"""The plan's automated deployment as one pipeline, undone on its own when it fails.
+
+Kubernetes: context check -> build -> sizes gate -> tag and push -> render with the pushed
+digests -> validate -> apply in order -> wait for every rollout -> smoke through port-forwards
+-> verify (the plan's metrics read from the cluster, printed; a failed metric exits 1 but
+rolls nothing back). Local: build -> sizes gate -> local-up -> smoke. A failed rollout or
+smoke rolls back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .. import k8s
+from ..core.errors import CommandFailed, SutraError
+from ..core.stack import Stack
+from ..images import sizes
+from ..local.compose_stack import LocalStack, StackUnhealthy, local_urls, previous_version
+from ..tools.engine import Engine
+from ..verify.cluster import verify_cluster
+from ..verify.model import VerifyReport
+from ..verify.settings import VerifySettings
+from ..verify.smoke import SmokeFailed, SmokeReport, run_smoke, smoke_through_port_forwards
+from .history import annotations_for
+from .push import Pushed, push_images
+from .release import Release
+
+log = logging.getLogger("sutra")
+
+
+class DeployFailed(SutraError):
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class KubernetesDeploy:
+    stack: Stack
+    engine: Engine
+    kubectl: k8s.Kubectl
+    env: k8s.Environment
+    version: str
+    smoke_timeout: float
+    verify_settings: VerifySettings | None = None  # `sutra.verify`; None: its defaults
+    release: Release | None = None  # what this deploy ships (`--tag`, else git's)
+    floating: Sequence[str] = ()  # the tags that move to it (`:v2`, `:latest`)
+
+    def run(self, build: Callable[[], None]) -> SmokeReport | None:
+        k8s.check_context(self.kubectl, self.env)  # before anything is built, pushed or applied
+        registry = self.env.registry
+        if not registry:
+            name = self.env.name
+            raise SutraError(f"environment {name} has no registry; set sutra.environments.{name}.registry")
+        build()
+        gate_sizes(self.stack, self.engine, self.version)
+        release = self.release or Release(self.version, None, "version")
+        pushed = push_images(
+            self.engine,
+            self.stack.services,
+            registry=registry,
+            version=self.version,
+            release=release,
+            floating=self.floating,
+        )
+        digests = pushed_digests(pushed, self.stack, registry, release.name)
+        objects = k8s.render(self.kubectl, self._pinned_env(), self.stack.services, digests=digests)
+        if self.release is not None:
+            record_release(objects, self.release, digests)
+        k8s.require_valid(objects, self.env.name)
+        namespace = k8s.namespace_of(objects)
+        deployments = k8s.deployments_in_order(objects, self.stack.service_names)
+        # Where each Deployment stands before the change: what a rollback returns it to.
+        revisions = {name: self.kubectl.revision(name, namespace) for name in deployments}
+        try:
+            k8s.apply(self.kubectl, self.env, objects, self.stack.service_names)
+            smoke = smoke_through_port_forwards(
+                self.kubectl, self.stack, objects, namespace, self.smoke_timeout
+            )
+            if smoke is not None:
+                print(smoke.table())
+                smoke.raise_if_failed()
+        except (k8s.RolloutFailed, SmokeFailed, CommandFailed) as failure:
+            # A failed apply can leave some Deployments rolled forward: undo those too.
+            log.info("[deploy] %s; rolling back", failure)
+            undone = k8s.rollback(self.kubectl, self.env, deployments, namespace, revisions=revisions)
+            outcome = (
+                f"rolled back {', '.join(undone)}" if undone else "nothing to roll back (new or unchanged)"
+            )
+            raise DeployFailed(f"{failure}; {outcome}") from None
+        verify_deployed(self.kubectl, self.env, self.stack, objects, digests, smoke, self.verify_settings)
+        return smoke
+
+    def _pinned_env(self) -> k8s.Environment:
+        return k8s.with_images(self.env, registry=None, tag=self.version)
+
+
+def record_release(objects: Sequence[dict], release: Release, digests: Mapping[str, str]) -> None:
+    """The release, its commit and each image's digest on each Deployment's own metadata.
+
+    Never on the pod template: that would roll every Deployment on every release, even one
+    whose image did not change, and a deploy leaves unchanged services running.
+    """
+    for deployment in (o for o in objects if o.get("kind") == "Deployment"):
+        name = deployment["metadata"]["name"]
+        annotations = deployment["metadata"].setdefault("annotations", {})
+        annotations.update(annotations_for(release.name, release.commit, digests.get(name)))
+
+
+def verify_deployed(
+    kubectl: k8s.Kubectl,
+    env: k8s.Environment,
+    stack: Stack,
+    objects: Sequence[dict],
+    digests: Mapping[str, str],
+    smoke: SmokeReport | None,
+    settings: VerifySettings | None = None,
+) -> VerifyReport | None:
+    """After the smoke passed: the plan's metrics read from the cluster, the pushed digests
+    checked, the table printed. A failed metric exits 1 after the table, and nothing is rolled
+    back: the rollouts and the smoke passed, and the report says what to look at."""
+    if kubectl.dry:  # a dry run has read nothing to verify; its printed sequence stays as it was
+        log.info("[deploy] verify skipped (dry run)")
+        return None
+    report = verify_cluster(
+        kubectl,
+        env,
+        stack,
+        objects=objects,
+        pushed_digests=digests,
+        smoke=smoke,
+        settings=settings,
+    )
+    print(report.table())
+    if not report.ok:
+        log.info("[deploy] verify failed; the deploy stays in place (verify does not roll back)")
+    report.raise_if_failed()
+    return report
+
+
+def gate_sizes(stack: Stack, engine: Engine, version: str) -> None:
+    """The size gate between build and push; a dry run has built nothing to measure."""
+    if engine.dry:
+        log.info("[deploy] dry run: the size gate runs on the built images")
+        return
+    engine.ensure_available()
+    report = sizes.measure(stack, engine, stack.services, version=version)
+    print(report.table())
+    sizes.gate(report)
+
+
+def pushed_digests(pushed: Sequence[Pushed], stack: Stack, registry: str, tag: str) -> dict[str, str]:
+    """service name -> digest of its ``tag`` (the release) in ``registry``; a dry run has none."""
+    return {
+        item.service: item.digest
+        for item in pushed
+        if item.reference == stack.service(item.service).reference(registry, tag=tag)
+        and item.digest.startswith("sha256:")
+    }
+
+
+def deploy_kubernetes(
+    stack: Stack,
+    engine: Engine,
+    kubectl: k8s.Kubectl,
+    env: k8s.Environment,
+    *,
+    version: str,
+    build: Callable[[], None],
+    smoke_timeout: float,
+    yes: bool,
+    verify_settings: Mapping[str, Any] | None = None,
+    release: Release | None = None,
+    floating: Sequence[str] = (),
+) -> SmokeReport | None:
+    """`inv deploy --env E`: confirm where that is asked for, then the whole pipeline, ending
+    with the cluster verify (``verify_settings``: `sutra.verify`, its defaults when None)."""
+    settings = VerifySettings.from_settings(verify_settings)  # a bad setting stops it before the build
+    k8s.confirm(env, yes=yes, dry=kubectl.dry)
+    pipeline = KubernetesDeploy(
+        stack, engine, kubectl, env, version, smoke_timeout, settings, release, floating
+    )
+    return pipeline.run(build)
+
+
+def deploy_local(
+    stack: Stack,
+    local: LocalStack,
+    *,
+    version: str,
+    build: Callable[[], None],
+    timeout: float,
+    smoke_timeout: float,
+) -> SmokeReport | None:
+    """`inv deploy --env local`: build, size gate, local-up, smoke; back a version on failure."""
+    build()
+    gate_sizes(stack, local.docker, version)
+    try:
+        local.up(version, timeout=timeout)
+        if local.docker.dry:
+            return None
+        urls = local_urls(stack)
+        smoke = run_smoke(stack.services, urls, timeout=smoke_timeout, end_to_end_via=stack.public_api)
+        print(smoke.table())
+        smoke.raise_if_failed()
+        return smoke
+    except (StackUnhealthy, SmokeFailed) as failure:
+        if stack.versions.index(version) == 0:
+            raise DeployFailed(
+                f"{failure}; {version} is the oldest version, nothing to roll back to"
+            ) from None
+        target = previous_version(stack, version)
+        log.info("[deploy] %s; rolling back to %s", failure, target)
+        local.move(target, timeout=timeout)
+        raise DeployFailed(f"{failure}; rolled the local stack back to {target}") from None

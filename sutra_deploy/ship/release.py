@@ -1,0 +1,114 @@
+"""Release names: which commit an image was built from, in a tag that can be returned to.
+
+A version (`v1`, `v2`) names a generation of Dockerfiles; a release names one build of it.
+The release is `--tag` when given; otherwise it comes from the git repository that holds the
+source root: a `v*` tag on the commit, else the short commit SHA, with `-dirty` when the
+working tree has uncommitted changes. A dirty release names no commit, so it is the only kind
+that may be overwritten in a registry.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import SutraError, ToolMissing
+from ..core.references import parse_tag
+from ..tools.commands import Commands
+
+log = logging.getLogger("sutra")
+
+DIRTY_SUFFIX = "-dirty"
+
+
+class NoRelease(SutraError):
+    """A task needs a release name and there is none to be had."""
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    commit: str | None  # the full SHA it was built from, when git says so
+    source: str  # "--tag", "git tag", "git commit"
+
+    @property
+    def dirty(self) -> bool:
+        return self.name.endswith(DIRTY_SUFFIX)
+
+
+def floating_tags(patterns: Sequence[str], version: str, *, latest: bool = True) -> list[str]:
+    """The tags that move to each new release (`sutra.floating_tags`: "{version}", "latest")."""
+    tags = []
+    for pattern in patterns:
+        if not isinstance(pattern, str):
+            raise SutraError(f"sutra.floating_tags must be a list of tags, got {pattern!r}")
+        tag = pattern.replace("{version}", version)
+        parse_tag(tag, "sutra.floating_tags")
+        if (latest or tag != "latest") and tag not in tags:
+            tags.append(tag)
+    return tags
+
+
+def check_release_name(name: str, versions: Sequence[str]) -> str:
+    """A release is a Docker tag, and never one of the stack's version names."""
+    parse_tag(name, "--tag")
+    if name == "latest":
+        raise SutraError("--tag 'latest' moves with every release; name the release itself, e.g. v1.4.0")
+    if name in versions:
+        raise SutraError(
+            f"--tag {name!r} is a version of the stack ({', '.join(versions)}); "
+            "a release needs a name of its own, e.g. the git commit or v1.4.0"
+        )
+    return name
+
+
+def git_release(commands: Commands, root: Path) -> Release | None:
+    """The release the git repository holding ``root`` is at; None outside git."""
+    git = ["git", "-C", str(root)]
+    try:
+        inside = commands.run([*git, "rev-parse", "--is-inside-work-tree"], check=False, timeout=30)
+    except ToolMissing:
+        return None
+    if not inside.ok or inside.stdout.strip() != "true":
+        return None
+    head = commands.run([*git, "rev-parse", "--verify", "--quiet", "HEAD"], check=False, timeout=30)
+    if not head.ok:  # a repository with no commit yet
+        return None
+    commit = head.stdout.strip()
+    status = commands.run([*git, "status", "--porcelain", "--untracked-files=no"], timeout=30)
+    dirty = bool(status.stdout.strip())
+    tags = commands.run([*git, "tag", "--points-at", "HEAD", "--list", "v*", "--sort=-v:refname"], timeout=30)
+    version_tags = [t for t in tags.stdout.split() if t]
+    if version_tags and not dirty:
+        return Release(version_tags[0], commit, "git tag")
+    short = commands.run([*git, "rev-parse", "--short=12", "HEAD"], timeout=30).stdout.strip()
+    return Release(short + (DIRTY_SUFFIX if dirty else ""), commit, "git commit")
+
+
+def resolve_release(
+    commands: Commands, root: Path, versions: Sequence[str], *, tag: str | None, required: bool
+) -> Release | None:
+    """`--tag`, else git's; with neither, None, or :class:`NoRelease` when ``required``.
+
+    A `--tag` release still names the commit it is built from when git has a clean tree there
+    (CI passes the git tag it runs for); a dirty tree's commit does not describe the build.
+    """
+    if tag is not None:
+        name = check_release_name(tag, versions)
+        at = git_release(commands, root)
+        return Release(name, at.commit if at is not None and not at.dirty else None, "--tag")
+    found = git_release(commands, root)
+    if found is not None:
+        if found.name in versions:  # a git tag named like a version: refuse the ambiguity
+            raise SutraError(
+                f"git tag {found.name!r} is also a version of the stack; name the release with --tag"
+            )
+        return found
+    if required:
+        raise NoRelease(
+            f"no release name: {root} is not in a git repository with a commit; "
+            "name the release with --tag (e.g. --tag 2026-11-26.1)"
+        )
+    return None

@@ -1,0 +1,45 @@
+"""Rolling back: the local stack to another version, a cluster to the digests a release ran.
+(Undoing a rollout to the cluster's previous revisions is the kubectl operation itself:
+`k8s.rollout.rollback`.)"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..core.stack import Stack
+from ..k8s.environments import Environment, confirm, with_images
+from ..k8s.manifests import images_by_deployment, namespace_of, render
+from ..k8s.rollout import check_context, deployments_in_order, rollback
+from ..local.compose_stack import LocalStack, ServiceStatus, previous_version
+from ..tools.kubectl import Kubectl
+from .history import read_cluster, release_digests, rollback_annotations
+
+
+def rollback_local(local: LocalStack, *, to: str | None, timeout: float) -> list[ServiceStatus]:
+    """`inv rollback --env local`: move the running stack to ``to``, else the version before it."""
+    target = to or previous_version(local.stack, local.running_version())
+    return local.move(target, timeout=timeout)
+
+
+def rollback_to_release(
+    kubectl: Kubectl, env: Environment, stack: Stack, *, release: str, services: Sequence[str] = (), yes: bool
+) -> list[str]:
+    """`inv rollback --env E --to RELEASE`: every (named) Deployment to the digests that release
+    ran, as the cluster's history records them, else as the registry resolves its tag; wait.
+    A release missing for a service is exit 2 before anything changes."""
+    confirm(env, yes=yes, dry=kubectl.dry)
+    check_context(kubectl, env)
+    objects = render(kubectl, env, stack.services)
+    namespace = namespace_of(objects)
+    names = [stack.service(name).name for name in services] or deployments_in_order(
+        objects, stack.service_names
+    )
+    if kubectl.dry:  # nothing was read: show the move by tag
+        digests: dict[str, str] = {}
+        pinned = render(kubectl, with_images(env, registry=None, tag=release), stack.services)
+    else:
+        history = read_cluster(kubectl, namespace, stack)
+        digests = release_digests(history, stack, release, env.registry, names)
+        pinned = render(kubectl, env, stack.services, digests=digests)
+    notes = {name: rollback_annotations(release, digests.get(name)) for name in names}
+    return rollback(kubectl, env, names, namespace, to_image=images_by_deployment(pinned), annotations=notes)

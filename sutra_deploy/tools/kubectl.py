@@ -1,0 +1,132 @@
+"""Every kubectl command line, through :class:`~sutra_deploy.tools.commands.Commands`.
+
+Only `kubectl kustomize` (local rendering) runs in a dry run; everything that reads or
+changes a cluster is printed instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+from ..core.errors import SutraError, failure_reason
+from .commands import Background, Commands
+
+log = logging.getLogger("sutra")
+
+
+class WrongContext(SutraError):
+    pass
+
+
+class Kubectl:
+    def __init__(self, commands: Commands, executable: str = "kubectl") -> None:
+        self.commands = commands
+        self.executable = executable
+
+    @property
+    def dry(self) -> bool:
+        return self.commands.dry
+
+    def _run(self, *args: str, server: bool = True, **kwargs):
+        # Anything but local rendering talks to a cluster: printed, not run, when dry.
+        return self.commands.run([self.executable, *args], mutates=server, **kwargs)
+
+    def kustomize(self, directory: Path) -> str:
+        return self._run("kustomize", str(directory), server=False).stdout
+
+    def current_context(self) -> str | None:
+        result = self._run("config", "current-context", check=False)
+        if self.dry:
+            return None
+        if not result.ok:
+            raise WrongContext(f"kubectl has no current context ({failure_reason(result.stderr)})")
+        return result.stdout.strip()
+
+    def apply(self, manifest: str, what: str) -> None:
+        log.info("[k8s] apply %s", what)
+        self._run("apply", "--filename", "-", input=manifest)
+
+    def rollout_status(self, deployment: str, namespace: str, timeout: int) -> None:
+        self._run(
+            "rollout", "status", f"deployment/{deployment}", "--namespace", namespace, f"--timeout={timeout}s"
+        )
+
+    def rollout_undo(self, deployment: str, namespace: str, to_revision: int | None = None) -> None:
+        revision = [f"--to-revision={to_revision}"] if to_revision else []
+        self._run("rollout", "undo", f"deployment/{deployment}", "--namespace", namespace, *revision)
+
+    def rollout_history(self, deployment: str, namespace: str) -> str:
+        """The Deployment's revisions as kubectl lists them (REVISION, CHANGE-CAUSE)."""
+        return self._run("rollout", "history", f"deployment/{deployment}", "--namespace", namespace).stdout
+
+    def revision(self, deployment: str, namespace: str) -> int | None:
+        """The Deployment's current rollout revision; None if it does not exist (yet)."""
+        path = "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}"
+        result = self._run(
+            "get", f"deployment/{deployment}", "--namespace", namespace, "--output", path, check=False
+        )
+        text = result.stdout.strip()
+        return int(text) if result.ok and text.isdigit() else None
+
+    def set_image(self, deployment: str, container: str, image: str, namespace: str) -> None:
+        self._run(
+            "set", "image", f"deployment/{deployment}", f"{container}={image}", "--namespace", namespace
+        )
+
+    def annotate(self, deployment: str, namespace: str, notes: Mapping[str, str | None]) -> None:
+        """Set (or, for None, remove) annotations on a Deployment's own metadata."""
+        pairs = [f"{key}-" if value is None else f"{key}={value}" for key, value in notes.items()]
+        self._run("annotate", f"deployment/{deployment}", "--namespace", namespace, "--overwrite", *pairs)
+
+    def get(self, kinds: str, namespace: str) -> str:
+        return self._run("get", kinds, "--namespace", namespace).stdout
+
+    def top_pods(self, namespace: str) -> str:
+        """Each pod's CPU and memory use now, one `NAME CPU MEMORY` line each (metrics-server)."""
+        return self._run("top", "pods", "--namespace", namespace, "--no-headers").stdout
+
+    @contextlib.contextmanager
+    def port_forward(
+        self, service: str, namespace: str, local_port: int, remote_port: int
+    ) -> Iterator[Background | None]:
+        """Forward 127.0.0.1:local_port to the Service while the block runs; yields the running
+        forward, or None when dry (printed, not run)."""
+        argv = [
+            self.executable,
+            "port-forward",
+            f"svc/{service}",
+            f"{local_port}:{remote_port}",
+            "--namespace",
+            namespace,
+            "--address",
+            "127.0.0.1",
+        ]
+        with self.commands.background(argv) as forward:
+            try:
+                yield forward
+            finally:
+                if forward is not None and not forward.alive:
+                    log.info(
+                        "[k8s] port-forward to svc/%s ended early: %s",
+                        service,
+                        failure_reason(forward.output()),
+                    )
+
+    # --- read-only: what `inv verify` reads from a live cluster (with `top_pods` above) -----
+    # Like every call to a cluster these are printed, not run, when dry; a dry read is empty.
+
+    def get_json(self, kind: str, namespace: str | None = None) -> dict:
+        """`kubectl get KIND --output json`, parsed: a List whose `items` are the objects.
+        ``namespace`` None reads a cluster-scoped kind (nodes)."""
+        scope = ("--namespace", namespace) if namespace else ()
+        result = self._run("get", kind, *scope, "--output", "json")
+        if self.dry:
+            return {"apiVersion": "v1", "kind": "List", "items": []}
+        try:
+            return json.loads(result.stdout)
+        except json.JSONDecodeError:
+            raise SutraError(f"kubectl get {kind} gave no JSON: {result.stdout[:200]!r}") from None

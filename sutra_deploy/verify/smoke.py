@@ -1,0 +1,214 @@
+"""Smoke tests: every service answers its health check, and a fact learned through the API
+comes back from a query through api -> hybrid -> storage. Locally at the published ports
+(`inv smoke`), or on a cluster through one kubectl port-forward per service (the deploy and
+`inv verify --env staging|production`)."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from tabulate import tabulate
+
+from ..core.errors import SutraError
+from ..core.stack import Service, Stack
+from ..local.compose_stack import free_port, local_urls
+from ..tools.http import Http, HttpError
+from ..tools.waiting import SYSTEM_CLOCK, Clock, TimedOut, wait_until
+
+if TYPE_CHECKING:
+    from ..tools.kubectl import Kubectl
+
+END_TO_END = "end-to-end"
+REQUEST_TIMEOUT = 3.0
+
+
+class SmokeFailed(SutraError):
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    seconds: float
+    detail: str
+
+
+@dataclass(frozen=True)
+class SmokeReport:
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def as_json(self) -> dict:
+        return {"ok": self.ok, "checks": [asdict(c) for c in self.checks]}
+
+    def table(self) -> str:
+        return tabulate(
+            [[c.name, "ok" if c.ok else "FAILED", f"{c.seconds:.2f}", c.detail] for c in self.checks],
+            headers=["Check", "Result", "Seconds", "Detail"],
+            colalign=("left", "left", "right", "left"),
+        )
+
+    def raise_if_failed(self) -> None:
+        failed = [c for c in self.checks if not c.ok]
+        if failed:
+            raise SmokeFailed("smoke failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed))
+
+
+class Attempt(Exception):
+    """One failed try; retried until the deadline, then its message is the detail."""
+
+
+def http_json(http: Http, method: str, url: str, body: dict | None = None) -> tuple[int, object]:
+    try:
+        answer = http.request(method, url, json_body=body, timeout=REQUEST_TIMEOUT)
+    except HttpError as error:
+        raise Attempt(str(error)) from None
+    return answer.status, answer.json()
+
+
+def probe(http: Http, service: Service, base_url: str) -> str:
+    """One health probe; returns a short detail on success, raises Attempt otherwise."""
+    if service.health.protocol == "tcp":
+        parts = urlsplit(base_url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or service.port.host
+        try:
+            with socket.create_connection((host, port), timeout=REQUEST_TIMEOUT):
+                return f"tcp {host}:{port} accepts connections"
+        except OSError as error:
+            raise Attempt(f"tcp {host}:{port}: {error.strerror or error}") from None
+    url = base_url.rstrip("/") + (service.health.path or "/")
+    status, _ = http_json(http, "GET", url)
+    return f"GET {url} -> {status}"
+
+
+def learn_and_query(http: Http, api_url: str) -> str:
+    marker = uuid.uuid4().hex[:12]
+    fact = f"smoke check {marker}: the lighthouse keeper counted seven ships at dawn"
+    _, learned = http_json(http, "POST", api_url.rstrip("/") + "/learn", {"content": fact})
+    fact_id = learned.get("id") if isinstance(learned, dict) else None
+    if not fact_id:
+        raise Attempt(f"/learn gave no id: {learned!r}")
+    _, answer = http_json(
+        http, "POST", api_url.rstrip("/") + "/query", {"query": f"smoke check {marker}", "limit": 5}
+    )
+    results = answer.get("results", []) if isinstance(answer, dict) else []
+    if not isinstance(results, list):
+        raise Attempt(f"/query answered without a list of results: {answer!r:.200}")
+    if not any(isinstance(r, dict) and r.get("id") == fact_id for r in results):
+        raise Attempt(f"fact {fact_id} learned but not returned by /query ({len(results)} results)")
+    return f"learned {fact_id} and found it through api -> hybrid -> storage"
+
+
+def timed_check(name: str, attempt: Callable[[], str], *, timeout: float, clock: Clock) -> Check:
+    started = clock.now()
+    last_error = ["no attempt made"]
+
+    def once() -> str | None:
+        try:
+            return attempt()
+        except Attempt as error:
+            last_error[0] = str(error)
+            return None
+
+    try:
+        detail = wait_until(once, timeout=timeout, interval=0.5, what=name, clock=clock)
+    except TimedOut:
+        return Check(name, False, round(clock.now() - started, 3), last_error[0])
+    return Check(name, True, round(clock.now() - started, 3), detail)
+
+
+def run_smoke(
+    services: Sequence[Service],
+    base_urls: Mapping[str, str],
+    *,
+    timeout: float,
+    end_to_end_via: str | None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> SmokeReport:
+    """Probe each service (retrying until ``timeout``), then the end-to-end round trip."""
+    http = Http()  # one pooled session for the whole run
+    try:
+        checks = [
+            timed_check(s.name, lambda s=s: probe(http, s, base_urls[s.name]), timeout=timeout, clock=clock)
+            for s in services
+        ]
+        if end_to_end_via is not None:
+            api_url = base_urls[end_to_end_via]
+            checks.append(
+                timed_check(END_TO_END, lambda: learn_and_query(http, api_url), timeout=timeout, clock=clock)
+            )
+    finally:
+        http.close()
+    return SmokeReport(tuple(checks))
+
+
+def parse_base_urls(values: Sequence[str], known: Sequence[str]) -> dict[str, str]:
+    """`--base-url sutra-api=http://localhost:8000` (repeatable) -> {service: url}."""
+    urls = {}
+    for value in values:
+        name, sep, url = value.partition("=")
+        if not sep or not url.startswith(("http://", "https://", "tcp://")):
+            raise SutraError(
+                f"--base-url {value!r}: expected SERVICE=URL, e.g. sutra-api=http://localhost:8000"
+            )
+        if name not in known:
+            raise SutraError(
+                f"--base-url {value!r}: unknown service {name!r}; known services: {', '.join(known)}"
+            )
+        urls[name] = url
+    return urls
+
+
+def smoke_stack(
+    stack: Stack,
+    *,
+    names: Sequence[str],
+    base_urls: Sequence[str],
+    timeout: float,
+    clock: Clock = SYSTEM_CLOCK,
+) -> SmokeReport:
+    """`inv smoke`: the chosen services at their local ports (or ``SERVICE=URL`` overrides),
+    then the end-to-end check when the public API is among them."""
+    services = stack.select(names)
+    urls = local_urls(stack)
+    urls.update(parse_base_urls(base_urls, stack.service_names))
+    via = stack.public_api if stack.public_api in {s.name for s in services} else None
+    return run_smoke(services, urls, timeout=timeout, end_to_end_via=via, clock=clock)
+
+
+def service_ports(objects: Sequence[dict]) -> dict[str, int]:
+    """Each rendered Service's first port: where a port-forward reaches it in the cluster."""
+    return {
+        o["metadata"]["name"]: int(o["spec"]["ports"][0]["port"])
+        for o in objects
+        if o.get("kind") == "Service" and o["spec"].get("ports")
+    }
+
+
+def smoke_through_port_forwards(
+    kubectl: Kubectl, stack: Stack, objects: Sequence[dict], namespace: str, timeout: float
+) -> SmokeReport | None:
+    """Forward each service to a free local port, as the plan's Phase 4.3 does by hand, and
+    smoke through the forwards; a dry run prints the forwards and smokes nothing."""
+    ports = service_ports(objects)
+    services = [s for s in stack.services if s.name in ports]
+    urls = {}
+    with contextlib.ExitStack() as forwards:
+        for service in services:
+            local = free_port()
+            forwards.enter_context(kubectl.port_forward(service.name, namespace, local, ports[service.name]))
+            urls[service.name] = f"http://127.0.0.1:{local}"
+        if kubectl.dry:
+            return None
+        via = stack.public_api if stack.public_api in urls else None
+        return run_smoke(services, urls, timeout=timeout, end_to_end_via=via)

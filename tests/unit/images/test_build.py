@@ -1,0 +1,90 @@
+from pathlib import Path
+
+import pytest
+
+from sutra_deploy.core.errors import SourceRootError, failure_reason
+from sutra_deploy.core.source import PROJECT_DIR, REFERENCE_ROOT
+from sutra_deploy.core.stack import load_stack
+from sutra_deploy.images.build import BuildProgress, declared_build_args, plan_builds, with_build_args
+
+STACK = load_stack(PROJECT_DIR / "stack.toml")
+
+
+def test_plan_follows_build_order_and_the_plans_contexts():
+    steps = plan_builds(STACK, STACK.services, "v2", REFERENCE_ROOT)
+    assert [s.ref for s in steps] == [
+        "sutra-storage-server:v2",
+        "sutra-api:v2",
+        "sutra-hybrid:v2",
+        "sutra-control:v2",
+        "sutra-client:v2",
+    ]
+    by_ref = {s.ref: s for s in steps}
+    # api and hybrid build from the monorepo root, the others from their package folder.
+    assert by_ref["sutra-api:v2"].context == REFERENCE_ROOT
+    assert by_ref["sutra-api:v2"].dockerfile == REFERENCE_ROOT / "packages/sutra-api/Dockerfile.optimized"
+    assert by_ref["sutra-control:v2"].context == REFERENCE_ROOT / "packages/sutra-control"
+    v1 = plan_builds(STACK, STACK.select(["sutra-api"]), "v1", REFERENCE_ROOT)
+    assert v1[0].dockerfile == REFERENCE_ROOT / "packages/sutra-api/Dockerfile"
+
+
+def test_missing_dockerfile_under_a_root_is_named(tmp_path):
+    (tmp_path / "packages/sutra-storage").mkdir(parents=True)
+    with pytest.raises(SourceRootError) as caught:
+        plan_builds(STACK, STACK.select(["storage-server"]), "v2", tmp_path)
+    assert str(caught.value).startswith("storage-server: packages/sutra-storage/Dockerfile not found under")
+    with pytest.raises(SourceRootError, match=r"sutra-api: build context \. not found under .*nowhere"):
+        plan_builds(STACK, STACK.select(["sutra-api"]), "v2", tmp_path / "nowhere")
+
+
+def test_declared_build_args_and_only_those_are_passed(tmp_path):
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(
+        "ARG PYTHON_IMAGE=python:3.11-slim\narg RUNTIME\nFROM ${PYTHON_IMAGE}\nARG LATE=1\n"
+    )
+    assert declared_build_args(dockerfile) == {"PYTHON_IMAGE", "RUNTIME", "LATE"}
+    (tmp_path / "packages/sutra-storage").mkdir(parents=True)
+    (tmp_path / "packages/sutra-storage/Dockerfile").write_text("ARG RUST_IMAGE=rust\nFROM ${RUST_IMAGE}\n")
+    steps = plan_builds(STACK, STACK.select(["storage-server"]), "v2", tmp_path)
+    [step] = with_build_args(steps, {"RUST_IMAGE": "sutra-base/rust:bookworm", "PYTHON_IMAGE": "x"})
+    assert step.build_args == {"RUST_IMAGE": "sutra-base/rust:bookworm"}
+
+
+def test_progress_reads_steps_and_cache_hits():
+    emitted: list[str] = []
+    progress = BuildProgress("sutra-api:v2", emitted.append)
+    for line in [
+        "Sending build context to Docker daemon  5.12kB",
+        "Step 1/3 : ARG PYTHON_IMAGE=python:3.11-slim",
+        "Step 2/3 : FROM sutra-base/python:3.11-slim",
+        " ---> 8398c6d12c74",
+        "Step 3/3 : RUN python3 -m pip install --no-cache-dir --target /opt/site -r /tmp/requirements.txt",
+        " ---> Running in 1f2e3d4c5b6a",
+    ]:
+        progress(line)
+    assert progress.total == 3 and progress.ran == 1 and progress.cached == 2
+    assert progress.current.startswith("Step 3/3 (RUN python3 -m pip install")
+    assert emitted[0] == "[sutra-api:v2] Step 1/3 : ARG PYTHON_IMAGE=python:3.11-slim"
+    assert len(emitted) == 3
+
+
+def test_failure_reason_prefers_the_error_line():
+    output = "\n".join(
+        [
+            "Step 4/9 : RUN pip install -r requirements.txt",
+            "Collecting fastapi==99",
+            "ERROR: No matching distribution found for fastapi==99",
+            "The command '/bin/sh -c pip install -r requirements.txt' returned a non-zero code: 1",
+        ]
+    )
+    assert failure_reason(output) == "ERROR: No matching distribution found for fastapi==99"
+    assert failure_reason("just one line\n") == "just one line"
+
+
+def test_reference_dockerfiles_take_their_bases_as_args():
+    for service in STACK.services:
+        for version in STACK.versions:
+            path = REFERENCE_ROOT / service.dockerfile(version)
+            args = declared_build_args(path)
+            assert args & {b.build_arg for b in STACK.base_images}, f"{path} declares no base image ARG"
+            assert Path(path).read_text().count("USER ") >= 1, f"{path} does not drop root"
