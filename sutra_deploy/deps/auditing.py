@@ -196,7 +196,7 @@ class PackageAudit:
                 key = canonicalize_name(requirement.name)
                 self.entries.setdefault(key, []).append(_Entry(declaration, index, raw, requirement))
         code = package_imports(
-            pkg, Resolver(monorepo.module_owner, policy.import_names), policy.max_file_bytes
+            pkg, Resolver(monorepo.module_owner, policy.import_names), monorepo.root, policy.max_file_bytes
         )
         self.imports = code.by_distribution
         self.unread = code.unread
@@ -294,8 +294,7 @@ class PackageAudit:
             )
             if self.unread:
                 # A file not read may be the one that imports it.
-                count = f"{len(self.unread)} file{'s' if len(self.unread) != 1 else ''}"
-                detail += f"; --apply keeps it: {count} of {self.pkg.rel} could not be read (see the log)"
+                detail += f"; --apply keeps it: not all of {self.pkg.rel} could be read (see the log)"
                 self.report(UNUSED, entries[0].requirement.name, detail, fixable=False)
                 continue
             self.remove.add(key)

@@ -51,17 +51,27 @@ def apply_changes(root: Path, changes: Iterable[Change], *, dry: bool = False) -
     """Write each change, refusing all of them if any file changed since it was read; each
     file is replaced whole (see :func:`replace_file`), so none is left half-written."""
     changes = list(changes)
+    by_target: dict[Path, Change] = {}
     for change in changes:  # every file checked before the first is written
         if not _unchanged(root / change.path, change):
             raise DependencyFileError(f"{change.path} changed while fix-deps ran; run it again")
+        target = files.checkout_target(root / change.path, root)
+        first = by_target.setdefault(target, change)
+        if first is not change and first.after != change.after:
+            # Two packages share one file through a link: each edit was made from the same
+            # text, so writing both would undo the first.
+            raise DependencyFileError(
+                f"{first.path} and {change.path} are one file (a link) that needs different "
+                "edits; fix one service at a time (--service)"
+            )
     written = []
-    for change in changes:
+    for change in by_target.values():
         path = root / change.path
         if dry:
             log.info("dry run: would rewrite %s", change.path)
             continue
         try:
-            replace_file(path, change.after.encode(change.encoding))
+            replace_file(path, change.after.encode(change.encoding), root=root)
         except OSError as error:  # a read-only folder, a full disk
             done = (
                 f"; already rewritten: {', '.join(str(p.relative_to(root)) for p in written)}"
@@ -81,6 +91,7 @@ def _unchanged(path: Path, change: Change) -> bool:
         return False
 
 
-def replace_file(path: Path, data: bytes) -> None:
-    """See :func:`..files.replace_file`: the edited file whole or not at all."""
-    files.replace_file(path, data, suffix=".fix-deps")
+def replace_file(path: Path, data: bytes, *, root: Path) -> None:
+    """See :func:`..tools.files.replace_file`: the edited file whole or not at all, through a
+    link only to a file inside the checkout."""
+    files.replace_file(path, data, root=root, suffix=".fix-deps")

@@ -36,16 +36,45 @@ def _skipped_dir(name: str) -> bool:
     return name.startswith(".") or name in SKIPPED_DIRS or name.endswith(".egg-info")
 
 
-def _source_files(folder: Path) -> list[Path]:
-    files = []
-    for directory, subdirs, filenames in os.walk(folder):
-        subdirs[:] = sorted(d for d in subdirs if not _skipped_dir(d))
-        for filename in sorted(filenames):
-            path = Path(directory) / filename
-            if not filename.endswith(".py") or _is_test(filename) or path == folder / SETUP_PY:
-                continue
-            files.append(path)
-    return files
+def _source_files(folder: Path, root: Path) -> tuple[list[Path], list[str]]:
+    """The package's Python files under the names its code has, and "PATH: why" for what is
+    not read. A link to a folder or file inside the source root is followed (a code folder
+    shared between packages is code the image runs), each real folder once, so a link loop
+    ends; a link out of the root, or to nothing, is not read and says so: its imports are
+    unknown, so nothing it might import is called unused."""
+    inside = root.resolve()
+    files: list[Path] = []
+    unread: list[str] = []
+    seen: set[Path] = set()
+
+    def visit(directory: Path) -> None:
+        real = directory.resolve()
+        if real in seen:
+            return
+        seen.add(real)
+        for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+            path = Path(directory) / entry.name
+            if entry.is_symlink():
+                target = path.resolve()
+                if not target.exists():
+                    if entry.name.endswith(".py") or "." not in entry.name:
+                        unread.append(f"{_rel(path, folder)}: a link to {target}, which does not exist")
+                    continue
+                if target != inside and inside not in target.parents:
+                    unread.append(f"{_rel(path, folder)}: a link to {target}, outside the source root")
+                    continue
+            if entry.is_dir():
+                if not _skipped_dir(entry.name):
+                    visit(path)
+            elif entry.name.endswith(".py") and not _is_test(entry.name) and path != folder / SETUP_PY:
+                files.append(path)
+
+    visit(folder)
+    return files, unread
+
+
+def _rel(path: Path, folder: Path) -> str:
+    return path.relative_to(folder).as_posix()
 
 
 def _is_test(filename: str) -> bool:
@@ -231,15 +260,18 @@ class PackageImports:
 
 
 def package_imports(
-    pkg: PythonPackage, resolver: Resolver, max_file_bytes: int | None = None
+    pkg: PythonPackage, resolver: Resolver, root: Path, max_file_bytes: int | None = None
 ) -> PackageImports:
     """Every import of the package's code, by the distribution that provides it. A file over
     ``max_file_bytes`` is not read (parsing 50 MB of generated code takes most of a minute and
     gigabytes), nor is one that is not text in its encoding; ``unread`` says which and why."""
     uses: dict[str, tuple[str, list[Use]]] = {}
-    unread: list[str] = []
+    sources, skipped = _source_files(pkg.folder, root)
+    unread = [f"{pkg.rel}/{why}" for why in skipped]
+    if not sources and not skipped:
+        unread.append(f"{pkg.rel}: no Python code found")
     local_by_dir: dict[Path, frozenset[str]] = {}
-    for path in _source_files(pkg.folder):
+    for path in sources:
         rel = path.relative_to(pkg.folder).as_posix()
         where = f"{pkg.rel}/{rel}"
         size = path.stat().st_size

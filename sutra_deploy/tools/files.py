@@ -1,4 +1,14 @@
-"""Writing a file the user owns: all of it or none of it, never through a planted link."""
+"""Writing a file the user owns: all of it or none of it, never through a link it did not
+expect.
+
+Two ways to write, one per kind of file:
+- `replace_file` edits a file of the checkout (a pyproject.toml, a Dockerfile). A checkout may
+  link one file or folder to another inside it (a pyproject.toml shared by two packages): the
+  edit goes to the file the link names, atomically, and the link stays a link. A link that
+  leads out of the checkout, or to nothing, is refused: editing a file elsewhere was not asked.
+- `write_new` makes a file that must not exist yet (a report): a link or file already at the
+  name is never followed or overwritten.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +17,63 @@ import stat
 import tempfile
 from pathlib import Path
 
+from ..core.errors import SutraError
+
 NEW_FILE_MODE = 0o644
 
 
-def replace_file(path: Path, data: bytes, *, suffix: str = ".sutra") -> None:
-    """Write beside the file under a name no one can guess (mkstemp: O_EXCL, mode 0o600, so a
-    symlink planted in the folder is never followed), with the file's own mode (a new file
-    gets 0o644), flushed to disk, then renamed over it: a crash leaves the old file or the new
-    one, never half of one."""
-    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else NEW_FILE_MODE
-    fd, staged = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+class UnsafeWrite(SutraError):
+    """A write refused before anything changed: the path leads somewhere it should not."""
+
+
+def checkout_target(path: Path, root: Path) -> Path:
+    """The file an edit of ``path`` really writes, links resolved, which must lie inside
+    ``root``. A missing file is fine (it will be made) unless a link names it."""
+    target = path.resolve()
+    inside = root.resolve()
+    if target != inside and inside not in target.parents:
+        raise UnsafeWrite(f"{_shown(path, root)} leads to {target}, outside {inside}; not written")
+    if path.is_symlink() and not target.exists():
+        raise UnsafeWrite(f"{_shown(path, root)} is a link to {target}, which does not exist; not written")
+    return target
+
+
+def replace_file(path: Path, data: bytes, *, root: Path, suffix: str = ".sutra") -> Path:
+    """Write the file ``path`` names (see `checkout_target`) beside itself under a name no one
+    can guess (mkstemp: O_EXCL, mode 0o600, so a symlink planted in the folder is never
+    followed), with the file's own mode (a new file gets 0o644), flushed to disk, then renamed
+    over it: a crash leaves the old file or the new one, never half of one. Returns the file
+    written, which differs from ``path`` when ``path`` is a link."""
+    target = checkout_target(path, root)
+    mode = stat.S_IMODE(target.stat().st_mode) if target.exists() else NEW_FILE_MODE
+    fd, staged = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()
             os.fchmod(out.fileno(), mode)
             os.fsync(out.fileno())
-        os.replace(staged, path)
+        os.replace(staged, target)
     except BaseException:
         Path(staged).unlink(missing_ok=True)
         raise
-    sync_folder(path.parent)
+    sync_folder(target.parent)
+    return target
+
+
+def write_new(path: Path, data: bytes) -> None:
+    """Create ``path`` and write ``data``: O_CREAT | O_EXCL fails on anything already there,
+    a link (dangling or not) included, so nothing is followed or overwritten."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, NEW_FILE_MODE)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
 
 
 def sync_folder(folder: Path) -> None:
@@ -42,3 +88,10 @@ def sync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def _shown(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)

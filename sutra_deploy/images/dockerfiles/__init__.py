@@ -223,6 +223,9 @@ def _preplan(root: Path, service: Service, old: str | None) -> PrePlan | None:
 
 def write_generated(root: Path, results: Sequence[Generated], *, dry: bool) -> list[Generated]:
     """Write what is new or changed; what is unchanged or was not generated stays untouched."""
+    for result in results:  # every path checked before the first is written
+        if result.status in ("new", "changed") and result.text is not None:
+            files.checkout_target(root / result.path, root)
     out = []
     for result in results:
         if result.status not in ("new", "changed") or result.text is None:
@@ -236,7 +239,7 @@ def write_generated(root: Path, results: Sequence[Generated], *, dry: bool) -> l
         current = path.read_bytes().decode("utf-8", "replace") if path.exists() else None
         if current != result.existing:
             raise SutraError(f"{result.path} changed while dockerfiles ran; run it again")
-        _write_atomically(path, result.text)
+        _write_atomically(path, result.text, root)
         if path.read_bytes().decode("utf-8") != result.text:  # read back: converged or loud
             raise SutraError(f"{result.path}: written, but reads back different")
         log.info("wrote %s", result.path)
@@ -244,8 +247,8 @@ def write_generated(root: Path, results: Sequence[Generated], *, dry: bool) -> l
     return out
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    files.replace_file(path, text.encode("utf-8"), suffix=".dockerfiles")
+def _write_atomically(path: Path, text: str, root: Path) -> None:
+    files.replace_file(path, text.encode("utf-8"), root=root, suffix=".dockerfiles")
 
 
 def _report(

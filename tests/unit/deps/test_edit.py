@@ -4,6 +4,7 @@ editors' libraries loaded only when something is edited."""
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -19,8 +20,11 @@ from .monorepos import (
     SCENARIO,
     apply,
     audit,
+    findings,
     inv,
     one_line,
+    package_dir,
+    pyproject,
     read,
     source_rel,
     tree,
@@ -153,3 +157,101 @@ def test_a_symlink_planted_at_the_old_staging_name_is_not_followed(tmp_path):
     assert setup_py.stat().st_mode & 0o777 == 0o640
     staged = {p.name for p in setup_py.parent.iterdir() if p.name.startswith(".")}
     assert staged == {".setup.py.fix-deps"}  # the planted link only: nothing left behind
+
+
+# --- links in the checkout (issue 18, data and secrets) ------------------------------------
+
+LINKED_API = {
+    "sutra-api/pyproject.toml": (
+        '[project]\nname = "sutra-api"\n'
+        'dependencies = ["fastapi>=0.104.0", "pydantic>=2.0.0", "sutra-hybrid>=1.0.0"]\n'
+    ),
+    "shared/api_code/__init__.py": "",
+    "shared/api_code/main.py": "import fastapi\nimport pydantic\n",
+}
+
+
+def linked_checkout(root: Path) -> Path:
+    """sutra-api's code folder and pyproject.toml are links to files elsewhere in the root."""
+    tree(root, LINKED_API)
+    package = root / package_dir("sutra-api")
+    (package / "sutra_api").symlink_to(root / "shared" / "api_code", target_is_directory=True)
+    shared = root / "shared" / "pyproject.toml"
+    (package / "pyproject.toml").rename(shared)
+    (package / "pyproject.toml").symlink_to(shared)
+    return root
+
+
+def test_a_linked_code_folder_is_read_and_its_imports_are_kept_by_apply(tmp_path):
+    root = linked_checkout(tmp_path)
+    result = inv("--root", str(root), "--apply")
+    assert result.returncode == 0, result.stderr
+    shared = (root / "shared" / "pyproject.toml").read_text()
+    assert '"fastapi>=0.104.0"' in shared and '"pydantic>=2.0.0"' in shared
+    assert "sutra-hybrid" not in shared  # the coupling was fixed, in the file the link names
+    link = root / package_dir("sutra-api") / "pyproject.toml"
+    assert link.is_symlink() and link.resolve() == root / "shared" / "pyproject.toml"
+
+
+def test_a_code_folder_linked_out_of_the_root_is_not_read_and_nothing_is_called_removable(tmp_path):
+    root = tree(tmp_path / "root", {"sutra-api/pyproject.toml": LINKED_API["sutra-api/pyproject.toml"]})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "main.py").write_text("import fastapi\n")
+    (root / package_dir("sutra-api") / "sutra_api").symlink_to(elsewhere, target_is_directory=True)
+    report = audit(root, "sutra-api")
+    assert report.unread == (
+        f"{package_dir('sutra-api')}/sutra_api: a link to {elsewhere}, outside the source root",
+    )
+    unused = [f for f in report.findings if f.kind == "unused"]
+    assert {f.dependency for f in unused} == {"fastapi", "pydantic", "sutra-hybrid"}  # none imported
+    assert not any(f.fixable for f in unused)
+    apply_changes(root, report.changes)
+    assert '"fastapi>=0.104.0"' in read(root, "sutra-api/pyproject.toml")
+
+
+def test_a_package_without_code_keeps_its_declarations(tmp_path):
+    root = tree(tmp_path, {"sutra-api/pyproject.toml": LINKED_API["sutra-api/pyproject.toml"]})
+    report = audit(root, "sutra-api")
+    assert report.unread == (f"{package_dir('sutra-api')}: no Python code found",)
+    assert {f.dependency for f in report.findings if f.kind == "unused" and f.fixable} == set()
+
+
+def test_a_loop_of_links_ends(tmp_path):
+    root = tree(tmp_path, SCENARIO)
+    code = root / source_rel("sutra-api/sutra_api")
+    (code / "again").symlink_to(code, target_is_directory=True)
+    assert findings(audit(root, "sutra-api")) == findings(
+        audit(tree(tmp_path / "plain", SCENARIO), "sutra-api")
+    )
+
+
+def test_a_declaration_linked_out_of_the_root_is_refused_before_anything_is_written(tmp_path):
+    root = tree(tmp_path / "root", SCENARIO)
+    outside = tmp_path / "outside-pyproject.toml"
+    pyproject = root / source_rel("sutra-api/pyproject.toml")
+    pyproject.rename(outside)
+    pyproject.symlink_to(outside)
+    setup_before = read(root, "sutra-api/setup.py")
+    result = inv("--root", str(root), "--apply")
+    assert result.returncode == 2, result.stderr
+    assert one_line(result) == (
+        f"error: {source_rel('sutra-api/pyproject.toml')} leads to {outside}, outside {root}; not written"
+    )
+    assert read(root, "sutra-api/setup.py") == setup_before  # nothing written before the refusal
+    assert outside.read_text() == API_PYPROJECT
+
+
+def test_two_packages_sharing_one_file_that_need_different_edits_are_refused(tmp_path):
+    root = tree(tmp_path, SCENARIO)
+    shared = root / "packages" / "shared-pyproject.toml"
+    shared.parent.mkdir(exist_ok=True)
+    shared.write_text(pyproject("shared", "fastapi>=0.104.0", "numpy>=1.26", "sutra-hybrid>=1.0.0"))
+    for service in ("sutra-api", "sutra-hybrid"):
+        link = root / source_rel(f"{service}/pyproject.toml")
+        link.unlink()
+        link.symlink_to(shared)
+    report = audit(root)
+    with pytest.raises(DependencyFileError, match=r"are one file \(a link\) that needs different edits"):
+        apply_changes(root, report.changes)
+    assert "sutra-hybrid>=1.0.0" in shared.read_text()
