@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from ..core.errors import SutraError
 from .http import Http, HttpError, is_loopback
@@ -29,6 +31,7 @@ MANIFEST_TYPES = (
 )
 ACCEPT_MANIFESTS = {"Accept": ", ".join(MANIFEST_TYPES)}
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
+log = logging.getLogger("sutra")
 
 
 class RegistryError(SutraError):
@@ -164,16 +167,64 @@ class RegistryClient:
         return None
 
     def _token(self, challenge: str, scope: str) -> str:
-        """A bearer token for pulling ``scope``, from the realm the registry's challenge names."""
+        """A bearer token for pulling ``scope``, from the realm the registry's challenge names.
+        The `docker login` credentials go with the request only where `may_send_credentials`
+        allows; anywhere else the token is asked for anonymously."""
         if not challenge.lower().startswith("bearer "):
             raise RegistryError(f"{self.host} asks for credentials: log in with `docker login {self.host}`")
         params = dict(_CHALLENGE_PARAM.findall(challenge))
         realm = params.pop("realm", "")
         if not realm:
             raise RegistryError(f"{self.host} sent a token challenge without a realm")
-        query = {"service": params.get("service", ""), "scope": f"repository:{scope}:pull"}
-        answer = self.http.session.get(realm, params=query, auth=self.credentials, timeout=self.http.timeout)
-        if answer.status_code != 200:
-            raise RegistryError(f"{self.host}: token request answered {answer.status_code}")
+        try:
+            parts = urlsplit(realm)
+            usable = parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # "http://[::1" and the like
+            usable = False
+        if not usable:
+            raise RegistryError(
+                f"{self.host} names a token service that is not an http(s) URL: {realm[:200]!r}"
+            )
+        query = urlencode({"service": params.get("service", ""), "scope": f"repository:{scope}:pull"})
+        url = f"{realm}{'&' if parts.query else '?'}{query}"
+        withheld = self.credentials is not None and not may_send_credentials(self.host, realm)
+        if withheld:
+            log.warning(
+                "not sending the docker login credentials for %s to its token service %s "
+                "(another host, or not https); asking for an anonymous token",
+                self.host,
+                parts.netloc,
+            )
+        auth = None if withheld else self.credentials
+        answer = self.http.get(url, auth=auth, ok=(401, 403))
+        if answer.status in (401, 403):
+            why = (
+                f"the docker login credentials for {self.host} were not sent to {parts.netloc} "
+                "(another host, or not https), and it refused an anonymous token"
+                if withheld
+                else f"log in with `docker login {self.host}`"
+            )
+            raise RegistryError(
+                f"{self.host}: its token service {parts.netloc} answered {answer.status}; {why}"
+            )
         body = answer.json()
-        return body.get("token") or body.get("access_token") or ""
+        token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token:
+            raise RegistryError(f"{self.host}: its token service {parts.netloc} answered without a token")
+        return token
+
+
+def may_send_credentials(registry_host: str, url: str) -> bool:
+    """Whether a registry's `docker login` password may go to ``url``: only to the registry's
+    own host name (any port: a token service often runs beside the registry), over https, or
+    over plain http when that host is loopback, as the registry itself is asked. A challenge
+    is the registry's to write, so a realm elsewhere would hand the password to whoever that
+    registry (or whoever answered in its place) names."""
+    try:
+        parts = urlsplit(url)
+        own = urlsplit(f"//{registry_host}").hostname
+    except ValueError:
+        return False
+    if not parts.hostname or not own or parts.hostname.lower() != own.lower():
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and is_loopback(parts.hostname))
