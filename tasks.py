@@ -424,6 +424,7 @@ def verify(
     """Measure the plan's success metrics: sizes, pulls, startup, load, memory, CPU, health."""
     from sutra_deploy import verify as verify_mod
 
+    report_folder = verify_mod.check_report_folder(report) if report is not None else None
     s = session(c)
     if env != "local":
         result = verify_mod.verify_cluster_environment(s.kubectl, s.environment(env), s.stack, s.settings)
@@ -442,7 +443,7 @@ def verify(
             memory=memory or [],
             cpu=cpu or [],
         )
-    verify_mod.publish(result, as_json=json_, report_dir=report)
+    verify_mod.publish(result, as_json=json_, report_dir=report_folder)
 
 
 @task(

@@ -20,8 +20,16 @@ from typing import Any
 from ..core.stack import Stack
 from ..tools.engine import Engine
 from .model import VerifyFailed, VerifyReport
+from .report import check_report_folder
 
-__all__ = ["VerifyFailed", "VerifyReport", "publish", "verify_cluster_environment", "verify_local_stack"]
+__all__ = [
+    "VerifyFailed",
+    "VerifyReport",
+    "check_report_folder",
+    "publish",
+    "verify_cluster_environment",
+    "verify_local_stack",
+]
 
 
 def verify_local_stack(
@@ -77,15 +85,15 @@ def verify_cluster_environment(
     return verify_environment(kubectl, environment, stack, smoke_timeout=timeout, settings=verify_settings)
 
 
-def publish(report: VerifyReport, *, as_json: bool, report_dir: str | None) -> None:
+def publish(report: VerifyReport, *, as_json: bool, report_dir: Path | None) -> None:
     """The table (or JSON) on stdout, the page when asked, the CI summary when in CI; then the gate."""
     import os
 
     print(report.to_json() if as_json else report.table())
-    if report_dir:
+    if report_dir is not None:
         from .report import write_report
 
-        write_report(report, Path(report_dir))
+        write_report(report, report_dir)
     if os.environ.get("GITHUB_STEP_SUMMARY"):
         from .report import append_step_summary
 

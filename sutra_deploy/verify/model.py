@@ -10,7 +10,9 @@ Statuses:
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -103,10 +105,13 @@ class VerifyReport:
         return tabulate(self.rows(), headers=list(self.HEADERS), maxcolwidths=[None, None, None, None, 60])
 
     def markdown(self) -> str:
+        """A GitHub-flavoured Markdown table (the CI step summary). Every cell is text, never
+        markup: a `|` would split a cell, a newline end the table, and raw HTML render."""
         from tabulate import tabulate
 
-        return f"### inv verify --env {self.env}\n\n" + tabulate(
-            self.rows(), headers=list(self.HEADERS), tablefmt="github"
+        rows = [[markdown_text(cell) for cell in row] for row in self.rows()]
+        return f"### inv verify --env {markdown_text(self.env)}\n\n" + tabulate(
+            rows, headers=list(self.HEADERS), tablefmt="github", disable_numparse=True
         )
 
     def raise_if_failed(self) -> None:
@@ -114,3 +119,10 @@ class VerifyReport:
             raise VerifyFailed(
                 "verify failed: " + "; ".join(f"{m.name} ({m.shown_value})" for m in self.failed)
             )
+
+
+def markdown_text(value: object) -> str:
+    """``value`` as literal text in a Markdown table cell."""
+    text = " ".join(str(value).split())  # newlines and tabs become spaces
+    text = html.escape(text, quote=False)  # &, <, >: no raw HTML
+    return re.sub(r"([\\|`*_\[\]])", r"\\\1", text)  # no cell split, no emphasis, links or code

@@ -23,10 +23,13 @@ import io
 import json
 import os
 import re
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import SutraError
+from ..tools import files
 from .model import STATUSES, VerifyReport
 
 PAGE = "index.html"
@@ -61,16 +64,65 @@ SVG_RC = {
 SVG_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
 
 
+class ReportFolderError(SutraError):
+    """`--report` names a place the report cannot be written to, found before any work."""
+
+
+def check_report_folder(text: str) -> Path:
+    """`--report DIR`, checked before verify measures anything: DIR is a folder, or can be
+    made, where this user can create files; it holds no index.html or verify.json yet, not
+    even as a link (the report never overwrites a file, nor writes through a link it did not
+    make: `write_report` creates each file exclusively, so a link planted later is refused too)."""
+    shown = text if len(text) <= 200 else text[:200] + "…"
+    if not text.strip():
+        raise ReportFolderError("--report needs a folder")
+    folder = Path(text)
+    if folder.is_symlink() and not folder.exists():
+        raise ReportFolderError(f"--report {shown} is a link to nothing; give a folder")
+    if folder.exists() and not folder.is_dir():
+        raise ReportFolderError(f"--report {shown} is a file, not a folder; give a folder for the report")
+    taken = [name for name in (PAGE, DATA) if os.path.lexists(folder / name)]
+    if taken:
+        raise ReportFolderError(
+            f"--report {shown} already holds {' and '.join(taken)}; remove "
+            f"{'them' if len(taken) > 1 else 'it'} or give another folder (a report never overwrites)"
+        )
+    existing = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
+    try:  # the one sure test of "can create files here", for root and read-only mounts too
+        probe, name = tempfile.mkstemp(dir=existing, prefix=".sutra-report-probe.")
+    except OSError as error:
+        raise ReportFolderError(
+            f"--report {shown}: cannot create files in {existing} ({error.strerror})"
+        ) from None
+    os.close(probe)
+    os.unlink(name)
+    return folder
+
+
 def write_report(report: VerifyReport, directory: Path) -> Path:
-    """Write ``index.html`` and ``verify.json`` into ``directory`` (made if missing); the page's path."""
+    """Write ``index.html`` and ``verify.json`` into ``directory`` (made if missing), each as a
+    new file (`files.write_new`); both or neither. Returns the page's path."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     charts = chart_data(report)
     data = {**report.as_json(), "charts": charts}
-    (directory / DATA).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8", newline="\n")
-    page = directory / PAGE
-    page.write_text(render_page(report, charts), encoding="utf-8", newline="\n")
-    return page
+    contents = {
+        DATA: (json.dumps(data, indent=2) + "\n").encode("utf-8"),
+        PAGE: render_page(report, charts).encode("utf-8"),
+    }
+    written: list[Path] = []
+    target = directory
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, body in contents.items():
+            target = directory / name
+            files.write_new(target, body)
+            written.append(target)
+    except OSError as error:
+        for path in written:
+            path.unlink(missing_ok=True)
+        why = "something is already there" if isinstance(error, FileExistsError) else error.strerror
+        raise ReportFolderError(f"--report: cannot write {target} ({why}); nothing was written") from None
+    return directory / PAGE
 
 
 def append_step_summary(report: VerifyReport, environ: Mapping[str, str] | None = None) -> Path | None:
@@ -79,8 +131,13 @@ def append_step_summary(report: VerifyReport, environ: Mapping[str, str] | None 
     if not target:
         return None
     path = Path(target)
-    with path.open("a", encoding="utf-8", newline="\n") as summary:
-        summary.write(report.markdown() + "\n\n")
+    try:
+        with path.open("a", encoding="utf-8", newline="\n") as summary:
+            summary.write(report.markdown() + "\n\n")
+    except OSError as error:
+        raise ReportFolderError(
+            f"{STEP_SUMMARY_ENV}={target[:200]}: cannot append ({error.strerror})"
+        ) from None
     return path
 
 

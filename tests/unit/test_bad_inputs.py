@@ -47,6 +47,9 @@ class Bad:
     stdin: str = "devnull"  # "devnull", or "closed": descriptor 0 closed
     config: str | None = None  # an Invoke config file (`inv -f`), for settings that are tables
     root: str | None = None  # "symlink-loop", "escaping-context"
+    # `verify --report`: "{workspace}" in args is the case's workspace, and one of "planted-link"
+    # (report/verify.json links to a file of the user's), "taken" (report/index.html exists)
+    report: str | None = None
 
 
 SHELL = "reg.example.com;rm -rf /"
@@ -343,6 +346,28 @@ CASES = [
         ("unknown service 'nope'",),
     ),
     Bad("build-unknown-service", ("build", "--service", "nope"), ("unknown service 'nope'",)),
+    # --- verify --report: checked before anything is measured (the engine is away here) -------
+    Bad(
+        "report-link-planted",
+        ("verify", "--report", "{workspace}/report"),
+        ("already holds verify.json", "never overwrites"),
+        report="planted-link",
+    ),
+    Bad(
+        "report-page-taken",
+        ("verify", "--report", "{workspace}/report"),
+        ("already holds index.html",),
+        report="taken",
+    ),
+    Bad("report-is-a-file", ("verify", "--report", "{workspace}/stack.toml"), ("is a file, not a folder",)),
+    Bad(
+        "report-link-to-nothing",
+        ("verify", "--report", "{workspace}/gone"),
+        ("is a link to nothing",),
+        report="dangling",
+    ),
+    Bad("report-unwritable", ("verify", "--report", "/proc/sutra-report"), ("cannot create files in /proc",)),
+    Bad("report-empty", ("verify", "--report", " "), ("--report needs a folder",)),
     Bad(
         "render-digests-daemon-away",
         ("k8s-render", "--env", "staging", "--digests"),
@@ -381,7 +406,16 @@ def test_a_bad_input_is_one_line_exit_2_and_changes_nothing(case: Bad, tmp_path,
         outside.mkdir()
         shutil.rmtree(root / "packages" / "sutra-control")
         (root / "packages" / "sutra-control").symlink_to(outside)
-    args = list(case.args)
+    if case.report == "planted-link":
+        (workspace / "report").mkdir()
+        (workspace / "notes.txt").write_text("the user's own file\n")
+        (workspace / "report" / "verify.json").symlink_to(workspace / "notes.txt")
+    elif case.report == "taken":
+        (workspace / "report").mkdir()
+        (workspace / "report" / "index.html").write_text("<p>last week's report</p>\n")
+    elif case.report == "dangling":
+        (workspace / "gone").symlink_to(workspace / "nowhere")
+    args = [arg.replace("{workspace}", str(workspace)) for arg in case.args]
     if case.config:
         (workspace / "invoke.yaml").write_text(case.config)
         args = ["-f", str(workspace / "invoke.yaml"), *args]

@@ -22,7 +22,9 @@ from sutra_deploy.verify.report import (
     DATA,
     PAGE,
     STEP_SUMMARY_ENV,
+    ReportFolderError,
     append_step_summary,
+    check_report_folder,
     status_class,
     write_report,
 )
@@ -274,3 +276,53 @@ def test_matplotlib_loads_only_when_a_page_is_written():
         [sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "False"
+
+
+# --- the report folder: never overwrite, never write through a link ---------------------------
+
+
+def test_a_link_planted_after_the_check_is_refused_and_nothing_is_written(tmp_path):
+    folder = tmp_path / "report"
+    assert check_report_folder(str(folder)) == folder
+    victim = tmp_path / "notes.txt"
+    victim.write_text("the user's own file\n")
+    folder.mkdir()
+    (folder / PAGE).symlink_to(victim)  # planted between the check and the write
+
+    with pytest.raises(ReportFolderError, match="nothing was written"):
+        write_report(sample_report(), folder)
+    assert victim.read_text() == "the user's own file\n"
+    assert sorted(p.name for p in folder.iterdir()) == [PAGE], "verify.json, written first, is taken back"
+
+
+@pytest.mark.parametrize("name", [PAGE, DATA])
+def test_a_folder_holding_a_report_is_refused_before_any_work(tmp_path, name):
+    (tmp_path / name).write_text("last week\n")
+    with pytest.raises(ReportFolderError, match=f"already holds {re.escape(name)}"):
+        check_report_folder(str(tmp_path))
+    assert (tmp_path / name).read_text() == "last week\n"
+
+
+def test_a_folder_that_does_not_exist_yet_is_fine_and_is_not_made_by_the_check(tmp_path):
+    folder = tmp_path / "a" / "b"
+    assert check_report_folder(str(folder)) == folder
+    assert list(tmp_path.iterdir()) == [], "the check leaves no probe and makes no folder"
+
+
+def test_an_unwritable_step_summary_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv(STEP_SUMMARY_ENV, str(tmp_path / "no-such-folder" / "summary.md"))
+    with pytest.raises(ReportFolderError, match="cannot append"):
+        append_step_summary(sample_report())
+
+
+def test_the_step_summary_shows_every_value_as_text():
+    report = VerifyReport("local")
+    how = "line one\nline two | *bold*"
+    report.add([Metric("health: a|b", "`x`", "<script>alert(1)</script>", "", FAIL, how)])
+    markdown = report.markdown()
+    table = markdown.split("\n\n", 1)[1].splitlines()
+    assert len(table) == 3, "a newline in a value does not end the table"
+    cells = re.split(r"(?<!\\)\|", table[2])
+    assert len(cells) == len(VerifyReport.HEADERS) + 2, "an escaped | does not split a cell"
+    assert "<script>" not in markdown and "&lt;script&gt;" in markdown
+    assert r"a\|b" in markdown and r"\*bold\*" in markdown and r"\`x\`" in markdown
