@@ -41,6 +41,7 @@ from ...core.stack import Service, Stack
 from ...deps import DepsPolicy, audit
 from ...deps.monorepo import Monorepo, package_folder
 from ...tools import files
+from .environment import check_carries_no_credential
 from .image import plan_image
 from .model import DockerfileRefused, DockerfileSettings, Generated, ImageSpec, Inputs
 from .package import PackageFacts, read_package
@@ -150,6 +151,7 @@ def plan_dockerfiles(
             )
         )
         text = render(spec)
+        check_carries_no_credential(service.name, candidate.target, text, preplan)
         path = root / candidate.target
         existing = path.read_bytes().decode("utf-8", "replace") if path.is_file() else None
         status = "new" if existing is None else "unchanged" if existing == text else "changed"

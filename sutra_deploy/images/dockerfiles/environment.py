@@ -1,11 +1,17 @@
 """The runtime's environment and port: what the pre-plan image's ENV set that the new image
 keeps, replaces (what it sets itself; a port variable that names the old port) or leaves out
-(build-time and user-site settings, the build machine's trust store and proxies, values that
-refer to other variables), and an EXPOSE that stack.toml's port overrides."""
+(credentials, build-time and user-site settings, the build machine's trust store and proxies,
+values that refer to other variables), and an EXPOSE that stack.toml's port overrides.
+
+A credential is left out before anything else is said about it, and no note shows its value:
+the notes go to a terminal and a CI log. `check_carries_no_credential` then reads the whole
+generated file, so no other way (a CMD argument, a requirement URL) carries one either."""
 
 from __future__ import annotations
 
-from .model import OWN_ENV, ImagePlanning
+from ...core.credentials import credential, credential_in_value
+from .model import OWN_ENV, DockerfileRefused, ImagePlanning
+from .preplan import PrePlan
 
 # Environment a pre-plan image set for building or for its user-site install: meaningless,
 # or wrong, in the optimized image (which sets PYTHONPATH itself).
@@ -60,6 +66,15 @@ def environment(plan: ImagePlanning) -> list[tuple[str, str]]:
     old_ports = {str(p) for p in plan.preplan.exposed}
     port = str(plan.service.port.container)
     for key, value in plan.preplan.env:
+        why = credential(key, value)
+        if why:
+            where = plan.preplan.env_where.get(key, plan.preplan.path)
+            plan.notes.append(
+                f"ENV {key} ({where}) left out: {why}, which an image must not carry (every pull "
+                "gets it); give it where the image runs (a Kubernetes Secret, compose's env_file), "
+                "and rotate it: the pre-plan image's layers hold it"
+            )
+            continue
         if key in OWN_ENV:
             if value != OWN_ENV[key] and key != "PYTHONPATH":
                 plan.notes.append(f"ENV {key}={value} replaced: the image sets {key}={OWN_ENV[key]}")
@@ -85,3 +100,20 @@ def environment(plan: ImagePlanning) -> list[tuple[str, str]]:
     if dropped:
         plan.notes.append(f"ENV left out (build-time or user-site settings): {', '.join(dropped)}")
     return kept
+
+
+def check_carries_no_credential(service: str, path: str, text: str, preplan: PrePlan | None) -> None:
+    """Refuse a generated Dockerfile that holds a credential's value anywhere: one the
+    pre-plan file set in an ENV or ARG, or anything with a credential's shape."""
+    known = [c for c in (preplan.credentials if preplan else ()) if len(c.value) >= 6]
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.lstrip().startswith("#"):  # comments stay in the checkout, not in the image
+            continue
+        found = next((c for c in known if c.value in line), None)
+        why = f"{found.why}, {found.name} at {found.where}" if found else credential_in_value(line)
+        if why:
+            raise DockerfileRefused(
+                f"{service}: the generated {path} would carry a credential on its line {number} "
+                f"({why}); take it out of the checkout and give it where the image runs; "
+                "nothing was written"
+            )

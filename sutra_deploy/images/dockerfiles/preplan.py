@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from ...core.credentials import credential
 from .parse import Dockerfile, Instruction, absolute, read_dockerfile
 from .pins import parse_pin, requirement_lines
 from .shell import Command, ShellSyntaxError, parse_shell, scripts
@@ -98,11 +99,23 @@ class PrePlan:
     exposed: tuple[int, ...]
     expose: Instruction | None
     env: tuple[tuple[str, str], ...]
+    env_where: Mapping[str, str]  # name -> `Dockerfile:LINE` of the ENV that set it last
+    # Every ENV or ARG value anywhere in the file that is a credential (`core.credentials`),
+    # whichever stage it is in: what the generated file is checked never to carry.
+    credentials: tuple[OldCredential, ...]
     healthcheck: Instruction | None
     copies: tuple[ContextCopy, ...]
     system_packages: tuple[tuple[str, str], ...]  # (apt-get, gcc), (apk, musl-dev)
     workdir: str  # the final stage's
     notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OldCredential:
+    name: str
+    where: str  # `Dockerfile:LINE`
+    why: str  # "named like a credential", "an AWS access key", ...
+    value: str = field(repr=False)  # never shown: only looked for in what is generated
 
 
 @dataclass
@@ -143,6 +156,7 @@ class _Files:
 class _StageState:
     workdir: str = "/"
     env: dict[str, str] = field(default_factory=dict)
+    env_where: dict[str, str] = field(default_factory=dict)
     files: _Files = field(default_factory=_Files)
     cmd: Instruction | None = None
     cmd_set_here: bool = False
@@ -154,6 +168,7 @@ class _StageState:
         return _StageState(
             self.workdir,
             dict(self.env),
+            dict(self.env_where),
             self.files.copy(),
             self.cmd,
             False,
@@ -177,6 +192,7 @@ class _Reader:
         self.system: list[tuple[str, str]] = []
         self.notes: list[str] = []
         self.args: dict[str, str] = {}
+        self.credentials: list[OldCredential] = []
 
     def read(self) -> PrePlan:
         states: list[_StageState] = []
@@ -204,6 +220,8 @@ class _Reader:
             exposed=exposed,
             expose=final.expose,
             env=tuple(final.env.items()),
+            env_where=dict(final.env_where),
+            credentials=tuple(self.credentials),
             healthcheck=final.healthcheck,
             copies=tuple(self.copies),
             system_packages=tuple(dict.fromkeys(self.system)),
@@ -214,6 +232,11 @@ class _Reader:
     def where(self, instruction: Instruction) -> str:
         return self.dockerfile.where(instruction)
 
+    def note_credential(self, name: str, value: str, instruction: Instruction) -> None:
+        why = credential(name, value)
+        if why:
+            self.credentials.append(OldCredential(name, self.where(instruction), why, value))
+
     def step(self, state: _StageState, instruction: Instruction) -> None:
         keyword = instruction.keyword
         if keyword == "ARG":
@@ -221,10 +244,14 @@ class _Reader:
                 name, sep, value = word.partition("=")
                 if sep:
                     self.args.setdefault(name, value)
+                    self.note_credential(name, value, instruction)
         elif keyword == "WORKDIR":
             state.workdir = absolute(self.expand(instruction.arguments.strip(), state), state.workdir)
         elif keyword == "ENV":
-            state.env.update(env_pairs(instruction))
+            for name, value in env_pairs(instruction):
+                state.env[name] = value
+                state.env_where[name] = self.where(instruction)
+                self.note_credential(name, value, instruction)
         elif keyword in ("COPY", "ADD") and instruction.flag("from") is None:
             self.copy(state, instruction)
         elif keyword == "RUN":

@@ -4,7 +4,13 @@ overrides."""
 
 from __future__ import annotations
 
-from .checkout import CONTROL, CONTROL_DOCKERFILE, CONTROL_PORT, final_stage, make_checkout, plan
+import json
+
+import pytest
+
+from sutra_deploy.images.dockerfiles.model import DockerfileRefused
+
+from .checkout import CONTROL, CONTROL_DOCKERFILE, CONTROL_PORT, final_stage, inv, make_checkout, plan
 
 OLD_ENV = "ENV PORT=1234 SUTRA_MODE=prod A=$B PYTHONUNBUFFERED=0 UV_INDEX_URL=x http_proxy=http://proxy:3128"
 
@@ -30,3 +36,75 @@ def test_the_old_environment_is_kept_replaced_or_left_out(checkout):
         "SUTRA_MODE": "prod",
     }
     assert [i.arguments for i in final["EXPOSE"]] == [str(CONTROL_PORT)]
+
+
+# --- credentials: never carried, never shown ------------------------------------------------
+
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+AWS_KEY_ID = "AKIAIOSFODNN7EXAMPLE"
+DB_URL = "postgres://sutra:hunter2hunter2@db:5432/sutra"
+
+
+def test_a_credential_in_the_old_environment_is_left_out_named_by_line_and_never_shown(checkout):
+    old = CONTROL_DOCKERFILE.replace(
+        f"EXPOSE {CONTROL_PORT}",
+        f"EXPOSE {CONTROL_PORT}\nENV SUTRA_MODE=prod \\\n    AWS_SECRET_ACCESS_KEY={AWS_SECRET}\n"
+        f"ENV AWS_ACCESS_KEY_ID={AWS_KEY_ID} DATABASE_URL={DB_URL} TOKENIZERS_PARALLELISM=false",
+    )
+    make_checkout(checkout, {f"{CONTROL}/Dockerfile": old})
+    line = old.splitlines().index(f"EXPOSE {CONTROL_PORT}") + 2  # the ENV after it
+
+    result = plan(checkout, "sutra-control")["sutra-control"]
+
+    assert result.summary["env"] == {"SUTRA_MODE": "prod", "TOKENIZERS_PARALLELISM": "false"}
+    notes = "\n".join(result.notes)
+    assert (
+        f"ENV AWS_SECRET_ACCESS_KEY ({CONTROL}/Dockerfile:{line}) left out: named like a credential" in notes
+    )
+    assert f"ENV AWS_ACCESS_KEY_ID ({CONTROL}/Dockerfile:{line + 2}) left out: an AWS access key" in notes
+    assert "ENV DATABASE_URL" in notes and "a URL with a password" in notes
+    assert "rotate it" in notes
+    shown = notes + result.text + json.dumps(result.as_json())
+    for value in (AWS_SECRET, AWS_KEY_ID, "hunter2hunter2"):
+        assert value not in shown
+
+
+def test_a_credential_that_would_reach_the_image_another_way_is_refused(checkout):
+    token = "ghp_" + "x" * 36
+    old = CONTROL_DOCKERFILE.replace(
+        "CMD exec python -m sutra_control",
+        f'CMD ["python", "-m", "sutra_control", "--github-token", "{token}"]',
+    )
+    make_checkout(checkout, {f"{CONTROL}/Dockerfile": old})
+
+    with pytest.raises(
+        DockerfileRefused, match=r"would carry a credential on its line \d+ \(a GitHub token\)"
+    ) as err:
+        plan(checkout, "sutra-control")
+    assert token not in str(err.value)
+
+
+def test_an_old_value_named_as_a_credential_is_looked_for_everywhere(checkout):
+    old = CONTROL_DOCKERFILE.replace(
+        "CMD exec python -m sutra_control",
+        "ENV SUTRA_ADMIN_PASSWORD=correct-horse\nCMD python -m sutra_control --admin-password correct-horse",
+    )
+    make_checkout(checkout, {f"{CONTROL}/Dockerfile": old})
+
+    with pytest.raises(DockerfileRefused, match=f"SUTRA_ADMIN_PASSWORD at {CONTROL}/Dockerfile:"):
+        plan(checkout, "sutra-control")
+
+
+def test_inv_dockerfiles_refuses_and_writes_nothing(checkout):
+    old = CONTROL_DOCKERFILE.replace(
+        "CMD exec python -m sutra_control", f'CMD ["python", "-m", "sutra_control", "--key", "{AWS_KEY_ID}"]'
+    )
+    make_checkout(checkout, {f"{CONTROL}/Dockerfile": old})
+    before = sorted(p.relative_to(checkout).as_posix() for p in checkout.rglob("*"))
+
+    result = inv("--root", str(checkout), "--write")
+
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and AWS_KEY_ID not in result.stderr + result.stdout
+    assert "sutra-control: the generated" in result.stderr and "nothing was written" in result.stderr
+    assert sorted(p.relative_to(checkout).as_posix() for p in checkout.rglob("*")) == before
