@@ -94,8 +94,24 @@ def integration(session: nox.Session) -> None:
     session.install("-r", DEV_REQUIREMENTS)
     project = f"sutra-it-{uuid.uuid4().hex[:8]}"
     env = {"INVOKE_SUTRA_PROJECT": project, **build_host_canary(session)}
+    build_test_cluster(session)
     try:
-        session.run("pytest", "tests/integration", *session.posargs, env=env)
+        session.run("pytest", "tests/integration", "tests/cluster", *session.posargs, env=env)
     finally:
         # The tests tear the stack down themselves; this also covers a run cut short.
         session.run("python", "-m", "invoke", "local-down", "--volumes", env=env, success_codes=[0, 1, 2])
+
+
+def build_test_cluster(session: nox.Session) -> None:
+    """Go, etcd and the control plane's binaries (built from Debian's source, then cached under
+    ~/.cache/sutra-deploy/k8s or $SUTRA_K8S_CACHE): the set-up of the sessions that need them."""
+    session.run("python", "-m", "tests.cluster.control_plane_source", silent=False)
+
+
+@nox.session(python=PYTHON)
+def cluster(session: nox.Session) -> None:
+    """Every Kubernetes flow against a real control plane the session builds and starts itself."""
+    require_tools(session, "docker", "openssl")
+    session.install("-r", DEV_REQUIREMENTS)
+    build_test_cluster(session)
+    session.run("pytest", "tests/cluster", *session.posargs)
