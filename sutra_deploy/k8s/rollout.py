@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from ..core.errors import CommandFailed, SutraError, failure_reason
 from ..core.stack import Stack
 from ..tools.kubectl import Kubectl, WrongContext
+from . import preflight
 from .environments import Environment, confirm, with_images
 from .manifests import (
     dump_manifests,
@@ -39,6 +40,17 @@ def check_context(kubectl: Kubectl, env: Environment) -> None:
             f"kubectl's current context is {current!r} but {env.name} lives in {env.context!r}; "
             f"run `kubectl config use-context {env.context}` and try again"
         )
+
+
+def check_cluster_serves(kubectl: Kubectl, objects: Sequence[dict]) -> None:
+    """Stop before anything is applied when the cluster lacks an API version, kind or field
+    the manifests use, asked of its discovery and OpenAPI schema (`preflight`)."""
+    if kubectl.dry:
+        log.info("[k8s] dry run: the cluster is not asked whether it serves every kind and field used")
+        return
+    versions = sorted({str(o.get("apiVersion", "")) for o in objects})
+    discovery = {v: kubectl.get_raw("/api/v1" if v == "v1" else f"/apis/{v}") for v in versions}
+    preflight.check(objects, preflight.served_kinds(discovery), kubectl.get_raw("/openapi/v2") or {})
 
 
 def apply_groups(objects: Sequence[dict]) -> list[tuple[str, list[dict]]]:
@@ -86,6 +98,7 @@ def apply(kubectl: Kubectl, env: Environment, objects: Sequence[dict], order: Se
     a scaled-out service to its minimum.
     """
     check_context(kubectl, env)
+    check_cluster_serves(kubectl, objects)
     namespace = namespace_of(objects)
     for label, members in apply_groups(objects):
         kubectl.apply(dump_manifests(members), f"{label} ({len(members)} objects)")

@@ -119,6 +119,24 @@ class Kubectl:
     # --- read-only: what `inv verify` reads from a live cluster (with `top_pods` above) -----
     # Like every call to a cluster these are printed, not run, when dry; a dry read is empty.
 
+    def get_raw(self, path: str) -> dict | None:
+        """`kubectl get --raw PATH` (discovery, the OpenAPI schema), parsed; None when the
+        server does not serve PATH (404), and when dry."""
+        result = self._run("get", "--raw", path, check=False)
+        if self.dry:
+            return None
+        if not result.ok:
+            if "(NotFound)" in result.stderr:
+                return None
+            raise SutraError(f"kubectl get --raw {path}: {failure_reason(result.stderr)}")
+        try:
+            answer = json.loads(result.stdout)
+        except json.JSONDecodeError:
+            raise SutraError(f"kubectl get --raw {path} gave no JSON: {result.stdout[:200]!r}") from None
+        if not isinstance(answer, dict):
+            raise SutraError(f"kubectl get --raw {path} gave {type(answer).__name__}, not an object")
+        return answer
+
     def get_json(self, kind: str, namespace: str | None = None) -> dict:
         """`kubectl get KIND --output json`, parsed: a List whose `items` are the objects.
         ``namespace`` None reads a cluster-scoped kind (nodes)."""

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import json
 
-from .conftest import inv
+import yaml
+
+from sutra_deploy.core.source import PROJECT_DIR
+from sutra_deploy.k8s.preflight import gaps, served_kinds
+
+from .conftest import OVERLAYS, inv
 from .control_plane import ControlPlane
 
 NAMESPACES = {"staging": "sutra-ai-staging", "production": "sutra-ai"}
@@ -19,6 +24,49 @@ def state(cluster: ControlPlane, namespace: str) -> dict[str, tuple]:
         meta = item["metadata"]
         found[f"{item['kind']}/{meta['name']}"] = (meta.get("generation"), meta["uid"])
     return found
+
+
+def test_what_the_cluster_lacks_is_found_before_anything_is_applied(cluster, cluster_env):
+    """The real staging overlay, as users apply it, on a cluster too old for three of its
+    fields: refused from the cluster's own schema, naming each, with nothing applied (this
+    test runs before any other applies staging)."""
+    env = {**cluster_env("staging")}
+    env.pop("INVOKE_SUTRA_ENVIRONMENTS_STAGING_OVERLAY")  # the real k8s/overlays/staging
+    result = inv("k8s-apply", "--env", "staging", env=env)
+    assert result.returncode == 2, result.stderr[-3000:]
+    [line] = result.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error: the cluster lacks what the manifests use: ")
+    for lacks in (
+        "io.k8s.api.core.v1.Handler has no field sleep (Deployment/sutra-api at "
+        "spec.template.spec.containers[0].lifecycle.preStop.sleep, and 3 more)",
+        "io.k8s.api.policy.v1.PodDisruptionBudgetSpec has no field unhealthyPodEvictionPolicy",
+    ):
+        assert lacks in line
+    assert "[k8s] apply" not in result.stderr
+    absent = cluster.kubectl("get", "namespace", NAMESPACES["staging"], check=False)
+    assert absent.returncode == 1 and "NotFound" in absent.stderr, "something was applied"
+
+
+def test_the_test_overlays_remove_exactly_what_the_cluster_lacks(cluster):
+    """Every field the test overlays take out is one the server's schema lacks, and none it
+    lacks is left (tests/cluster/README.md lists them)."""
+
+    openapi = cluster.api("GET", "/openapi/v2").json()
+    for name in NAMESPACES:
+        real = list(
+            yaml.safe_load_all(
+                cluster.kubectl("kustomize", str(PROJECT_DIR / "k8s" / "overlays" / name)).stdout
+            )
+        )
+        tested = list(yaml.safe_load_all(cluster.kubectl("kustomize", str(OVERLAYS / name)).stdout))
+        versions = {o["apiVersion"] for o in real}
+        discovery = {v: cluster.api("GET", "/api/v1" if v == "v1" else f"/apis/{v}").json() for v in versions}
+        served = served_kinds(discovery)
+        assert gaps(tested, served, openapi) == []
+        lacking = {g.lacks.rsplit(" ", 1)[-1] for g in gaps(real, served, openapi)}
+        assert lacking == (
+            {"sleep", "unhealthyPodEvictionPolicy"} | ({"matchLabelKeys"} if name == "production" else set())
+        )
 
 
 def test_staging_applies_in_order_waits_for_every_rollout_and_converges(cluster, cluster_env):
