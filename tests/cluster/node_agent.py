@@ -39,6 +39,7 @@ from sutra_deploy.core.stack import load_stack
 
 from . import service_proxy
 from .control_plane import ControlPlane
+from .kubelet_server import KubeletServer
 from .pod_runtime import LABEL, PodRuntime, now
 
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
@@ -78,6 +79,8 @@ class NodeAgent:
 
     def __enter__(self) -> NodeAgent:
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.kubelet = KubeletServer(self, self.folder / "kubelet")
+        self.kubelet.start()
         for node in self.nodes:
             self._register(node)
         self._thread = threading.Thread(target=self._loop, name="node-agent", daemon=True)
@@ -89,7 +92,13 @@ class NodeAgent:
         if self._thread:
             self._thread.join(timeout=30)
         self.workers.shutdown(wait=True, cancel_futures=True)
+        self.kubelet.stop()
         self.remove_everything()
+
+    def runtime_named(self, namespace: str, name: str) -> PodRuntime | None:
+        return next(
+            (r for r in list(self.runtimes.values()) if (r.namespace, r.name) == (namespace, name)), None
+        )
 
     def remove_everything(self) -> None:
         """Every container, network and volume this cluster made, found by its label."""
@@ -133,6 +142,7 @@ class NodeAgent:
                     }
                 ],
                 "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet.port}},
                 "nodeInfo": {
                     "kubeletVersion": "v1.20.2-sutra-test-agent",
                     "operatingSystem": "linux",
