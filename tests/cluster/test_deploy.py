@@ -1,0 +1,119 @@
+"""`inv deploy --env staging` against the real control plane, end to end: build, size gate,
+push to the loopback registry, apply by digest, wait for the real rollouts, smoke through
+`kubectl port-forward`; and a release that cannot start, rolled back on its own."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from sutra_deploy.core.source import PROJECT_DIR
+from sutra_deploy.core.stack import load_stack
+from sutra_deploy.tools.registry import RegistryClient
+
+from .conftest import inv
+from .control_plane import ControlPlane
+
+STACK = load_stack(PROJECT_DIR / "stack.toml")
+NAMESPACE = "sutra-ai-staging"
+BREAK_AT_STARTUP = """
+
+import contextlib as _contextlib
+
+
+@_contextlib.asynccontextmanager
+async def _this_release_cannot_start(_app):
+    raise RuntimeError("this release cannot start")
+    yield
+
+
+app.router.lifespan_context = _this_release_cannot_start
+"""
+
+
+def deployments(cluster: ControlPlane) -> dict[str, dict]:
+    listed = json.loads(cluster.kubectl("get", "deployments", "-n", NAMESPACE, "-o", "json").stdout)
+    return {d["metadata"]["name"]: d for d in listed["items"]}
+
+
+def image_of(deployment: dict) -> str:
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    return container["image"]
+
+
+def pods_of(cluster: ControlPlane, name: str) -> list[dict]:
+    selector = f"app.kubernetes.io/name={name}"
+    listed = json.loads(cluster.kubectl("get", "pods", "-n", NAMESPACE, "-l", selector, "-o", "json").stdout)
+    return listed["items"]
+
+
+def git(root, *args: str) -> str:
+    identity = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
+    identity |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    return subprocess.run(
+        ["git", "-C", str(root), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(root), **identity},
+    ).stdout.strip()
+
+
+def test_deploy_ships_by_digest_waits_and_smokes_through_the_cluster(cluster, cluster_env, registry):
+    result = inv("deploy", "--env", "staging", env=cluster_env("staging"), timeout=1800)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "end-to-end" in result.stdout and "found it through api -> hybrid -> storage" in result.stdout
+    client = RegistryClient(registry)
+    for name, deployment in deployments(cluster).items():
+        service = STACK.service(name)
+        repository, _, digest = image_of(deployment).partition("@")
+        assert repository == f"{registry}/sutra-ai/{service.image}"
+        assert digest == client.digest(f"sutra-ai/{service.image}", "v2"), name
+        running = [p for p in pods_of(cluster, name) if not p["metadata"].get("deletionTimestamp")]
+        assert running, name
+        for pod in running:
+            [status] = pod["status"]["containerStatuses"]
+            assert status["ready"] and status["imageID"].endswith(digest), (name, status)
+
+
+@pytest.fixture
+def broken_root(tmp_path):
+    """A checkout whose sutra-api exits as it starts: a release whose pods crash."""
+    root = tmp_path / "checkout"
+    shutil.copytree(PROJECT_DIR / "reference", root)
+    main = root / "packages" / "sutra-api" / "sutra_api" / "main.py"
+    # Imports fine (the build's smoke import passes), then fails as the server starts it.
+    main.write_text(main.read_text() + BREAK_AT_STARTUP)
+    git(root, "init", "--quiet")
+    git(root, "add", ".")
+    git(root, "commit", "--quiet", "-m", "a broken API")
+    yield root
+    # The broken build moved sutra-api:v2 here; the reference's image takes it back.
+    restored = inv("build", "--service", "sutra-api", env={}, timeout=1800)
+    assert restored.returncode == 0, restored.stderr[-3000:]
+
+
+def test_a_release_whose_pods_crash_is_rolled_back_on_its_own(cluster, cluster_env, broken_root):
+    before = {name: image_of(d) for name, d in deployments(cluster).items()}
+    assert len(before) == 5, "the deploy test before this one left the environment running"
+    env = {
+        **cluster_env("staging"),
+        "SUTRA_ROOT": str(broken_root),
+        "INVOKE_SUTRA_ENVIRONMENTS_STAGING_ROLLOUT_TIMEOUT": "40",
+    }
+    result = inv("deploy", "--env", "staging", env=env, timeout=1800)
+
+    assert result.returncode == 1, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: rollout of deployment/sutra-api did not finish"), last
+    assert "rolled back" in last and "sutra-api" in last.split("rolled back", 1)[1]
+    after = deployments(cluster)
+    assert {name: image_of(d) for name, d in after.items()} == before, "not every Deployment went back"
+    api = after["sutra-api"]
+    assert api["status"].get("availableReplicas", 0) >= 1
+    serving = [p for p in pods_of(cluster, "sutra-api") if not p["metadata"].get("deletionTimestamp")]
+    assert serving and all(p["spec"]["containers"][0]["image"] == before["sutra-api"] for p in serving)
+    assert all(p["status"]["containerStatuses"][0]["ready"] for p in serving)
