@@ -126,6 +126,7 @@ def rollback(
     to_image: Mapping[str, tuple[str, str]] | None = None,
     revisions: Mapping[str, int | None] | None = None,
     annotations: Mapping[str, Mapping[str, str | None]] | None = None,
+    restore: Mapping[str, Mapping[str, str | None]] | None = None,
 ) -> list[str]:
     """Roll deployments back, then wait for those that moved; returns them.
 
@@ -133,6 +134,10 @@ def rollback(
     changed goes back, to exactly that revision: a Deployment the deploy left alone keeps
     running, one it created has nothing to go back to. Otherwise each goes back one rollout,
     or to the given (container, image), re-annotated with ``annotations`` (see :func:`annotate`).
+    ``restore`` puts back the annotations a Deployment left alone had before (a deploy
+    annotates every Deployment it applies, and the controller copies a Deployment's
+    annotations onto the ReplicaSet running it, so an unchanged one would otherwise be
+    recorded as running the release that was just rolled back).
     A rollback that kubectl refuses is logged and the others still go back.
     """
     check_context(kubectl, env)
@@ -146,6 +151,8 @@ def rollback(
                 continue
             if kubectl.revision(name, namespace) == target:
                 log.info("[k8s] deployment/%s is unchanged at revision %s", name, target)
+                if restore and restore.get(name):
+                    annotate(kubectl, name, namespace, restore[name])
                 continue
         try:
             if to_image and name in to_image:

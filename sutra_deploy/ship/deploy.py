@@ -24,7 +24,7 @@ from ..verify.cluster import verify_cluster
 from ..verify.model import VerifyReport
 from ..verify.settings import VerifySettings
 from ..verify.smoke import SmokeFailed, SmokeReport, run_smoke, smoke_through_port_forwards
-from .history import annotations_for
+from .history import RELEASE_KEYS, annotations_for
 from .push import Pushed, push_images
 from .release import Release
 
@@ -56,13 +56,15 @@ class KubernetesDeploy:
         build()
         gate_sizes(self.stack, self.engine, self.version)
         release = self.release or Release(self.version, None, "version")
+        # The release now; the floating tags (`:v2`, `:latest`) only once it has rolled out and
+        # passed its smoke, so they never name a release that was rolled back.
         pushed = push_images(
             self.engine,
             self.stack.services,
             registry=registry,
             version=self.version,
             release=release,
-            floating=self.floating,
+            floating=(),
         )
         digests = pushed_digests(pushed, self.stack, registry, release.name)
         objects = k8s.render(self.kubectl, self._pinned_env(), self.stack.services, digests=digests)
@@ -73,6 +75,8 @@ class KubernetesDeploy:
         deployments = k8s.deployments_in_order(objects, self.stack.service_names)
         # Where each Deployment stands before the change: what a rollback returns it to.
         revisions = {name: self.kubectl.revision(name, namespace) for name in deployments}
+        before = {name: self.kubectl.annotations(name, namespace) for name in deployments if revisions[name]}
+        restore = {name: {key: notes.get(key) for key in RELEASE_KEYS} for name, notes in before.items()}
         try:
             k8s.apply(self.kubectl, self.env, objects, self.stack.service_names)
             smoke = smoke_through_port_forwards(
@@ -84,11 +88,23 @@ class KubernetesDeploy:
         except (k8s.RolloutFailed, SmokeFailed, CommandFailed) as failure:
             # A failed apply can leave some Deployments rolled forward: undo those too.
             log.info("[deploy] %s; rolling back", failure)
-            undone = k8s.rollback(self.kubectl, self.env, deployments, namespace, revisions=revisions)
+            undone = k8s.rollback(
+                self.kubectl, self.env, deployments, namespace, revisions=revisions, restore=restore
+            )
             outcome = (
                 f"rolled back {', '.join(undone)}" if undone else "nothing to roll back (new or unchanged)"
             )
             raise DeployFailed(f"{failure}; {outcome}") from None
+        if self.floating:  # a failure here leaves the release running: nothing to roll back
+            push_images(
+                self.engine,
+                self.stack.services,
+                registry=registry,
+                version=self.version,
+                release=release,
+                floating=self.floating,
+                release_tag=False,
+            )
         verify_deployed(self.kubectl, self.env, self.stack, objects, digests, smoke, self.verify_settings)
         return smoke
 

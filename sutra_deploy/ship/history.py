@@ -9,6 +9,7 @@ rollout makes, so every revision in `kubectl rollout history` keeps the release 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -20,11 +21,15 @@ from ..k8s.manifests import namespace_of, render
 from ..k8s.rollout import check_context
 from ..tools.registry import RegistryClient, split_repository
 
+log = logging.getLogger("sutra")
+
 DOMAIN = "sutra.ai"
 RELEASE_ANNOTATION = f"{DOMAIN}/release"
 COMMIT_ANNOTATION = f"{DOMAIN}/commit"
 DIGEST_ANNOTATION = f"{DOMAIN}/digest"
 CHANGE_CAUSE = "kubernetes.io/change-cause"
+# What a deploy writes on each Deployment (`annotations_for`), and a rollback puts back.
+RELEASE_KEYS = (RELEASE_ANNOTATION, COMMIT_ANNOTATION, DIGEST_ANNOTATION, CHANGE_CAUSE)
 REVISION = "deployment.kubernetes.io/revision"
 _DIGEST = re.compile(r"@(sha256:[0-9a-f]{64})$")
 
@@ -60,6 +65,7 @@ class Releases:
     services: list[ServiceHistory] = field(default_factory=list)
     registry_tags: dict[str, list[str]] = field(default_factory=dict)  # image -> tags
     local_tags: dict[str, list[str]] | None = None  # `--env local`: the engine's tags per image
+    registry_unread: str | None = None  # why the registry's tags are missing, when they are
 
     def as_json(self) -> dict[str, Any]:
         data = {
@@ -69,6 +75,8 @@ class Releases:
         }
         if self.local_tags is not None:
             data["local_tags"] = self.local_tags
+        if self.registry_unread:
+            data["registry_unread"] = self.registry_unread
         return data
 
     def to_json(self) -> str:
@@ -98,6 +106,8 @@ class Releases:
         if self.registry_tags:
             tags = [[image, ", ".join(tags) or "-"] for image, tags in sorted(self.registry_tags.items())]
             tables.append(tabulate(tags, headers=["Image", "Tags"]))
+        if self.registry_unread:
+            tables.append(f"Registry tags: not read ({self.registry_unread})")
         return "\n\n".join(tables) or f"no releases found in {self.env}"
 
 
@@ -237,5 +247,11 @@ def list_releases(kubectl: Any, engine: Any, env: Any, stack: Stack) -> Releases
     namespace = namespace_of(render(kubectl, env, stack.services))
     releases = Releases(env.name, read_cluster(kubectl, namespace, stack))
     if env.registry:
-        releases.registry_tags = registry_tags(stack, env.registry)
+        # The cluster's revisions stand on their own: a registry that cannot be read is said,
+        # not a reason to show nothing.
+        try:
+            releases.registry_tags = registry_tags(stack, env.registry)
+        except SutraError as error:
+            releases.registry_unread = f"{env.registry}: {error}"
+            log.warning("releases: the registry's tags were not read (%s)", error)
     return releases

@@ -44,12 +44,15 @@ def push_images(
     release: Release,
     floating: Sequence[str],
     force: bool = False,
+    release_tag: bool = True,
 ) -> list[Pushed]:
     """Push each service as R/<image>:<release>, then move its floating tags (``:v2``, ``:latest``).
 
     A release tag names one build for good: the registry is asked first, and a clean release
     that is already there with another image is refused unless ``force``; the same image is
     not pushed again. A ``-dirty`` release names no commit and is overwritten, with a warning.
+    Without ``release_tag`` only the floating tags move (a deploy moves them once its release
+    rolled out, the release itself already pushed).
     """
     validate_registry(registry)
     engine.ensure_available()
@@ -58,7 +61,7 @@ def push_images(
     targets = [
         (service, service.reference(registry, tag=tag))
         for service in services
-        for tag in (release.name, *floating)
+        for tag in ((release.name,) if release_tag else ()) + tuple(floating)
     ]
     for service, target in targets:  # every tag first, as the plan's script does, then the pushes
         engine.tag(sources[service.name], target)

@@ -72,6 +72,19 @@ class Kubectl:
         text = result.stdout.strip()
         return int(text) if result.ok and text.isdigit() else None
 
+    def annotations(self, deployment: str, namespace: str) -> dict[str, str]:
+        """The Deployment's own annotations; empty if it does not exist (yet), and when dry."""
+        result = self._run(
+            "get", f"deployment/{deployment}", "--namespace", namespace, "--output", "json", check=False
+        )
+        if self.dry or not result.ok:
+            return {}
+        try:
+            found = json.loads(result.stdout).get("metadata", {}).get("annotations") or {}
+        except (json.JSONDecodeError, AttributeError):
+            raise SutraError(f"kubectl get deployment/{deployment} gave no JSON object") from None
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
     def set_image(self, deployment: str, container: str, image: str, namespace: str) -> None:
         self._run(
             "set", "image", f"deployment/{deployment}", f"{container}={image}", "--namespace", namespace

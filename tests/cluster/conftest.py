@@ -107,6 +107,9 @@ def cluster_env(cluster: ControlPlane, pushed: str) -> Callable[[str], dict[str,
             "INVOKE_SUTRA_ENVIRONMENTS_PRODUCTION_OVERLAY": str(OVERLAYS / "production"),
             "INVOKE_SUTRA_ENVIRONMENTS_STAGING_REGISTRY": pushed,
             "INVOKE_SUTRA_ENVIRONMENTS_PRODUCTION_REGISTRY": pushed,
+            # A rollout that cannot finish fails in 2 minutes, not the default 5 or 10.
+            "INVOKE_SUTRA_ENVIRONMENTS_STAGING_ROLLOUT_TIMEOUT": "120",
+            "INVOKE_SUTRA_ENVIRONMENTS_PRODUCTION_ROLLOUT_TIMEOUT": "120",
         }
 
     return env_for

@@ -35,18 +35,18 @@ def test_dry_deploy_prints_the_whole_sequence_and_touches_nothing(built_v2, clus
     commands = [line for line in result.stdout.splitlines() if line.startswith(("docker ", "kubectl", "/"))]
     verbs = [" ".join(c.split()[1:3]) for c in commands]  # "build --force-rm", "rollout status", …
     first = {verb: verbs.index(verb) for verb in reversed(verbs)}
-    # context check, then build, then tag and push (the release, then the tags that move to
-    # it), then apply, wait, port-forward for smoke
+    # context check, then build, then tag and push the release, then apply, wait, port-forward
+    # for smoke; only then the tags that move to it (they never name a rolled-back release)
     assert verbs[0] == "config current-context"
     order = [
         "build --force-rm",
         "tag sutra-storage-server:r1",
         "push registry.example.com/sutra-ai/sutra-storage-server:r1",
-        "push registry.example.com/sutra-ai/sutra-storage-server:v2",
-        "push registry.example.com/sutra-ai/sutra-storage-server:latest",
         "apply --filename",
         "rollout status",
         "port-forward svc/storage-server",
+        "push registry.example.com/sutra-ai/sutra-storage-server:v2",
+        "push registry.example.com/sutra-ai/sutra-storage-server:latest",
     ]
     assert [first[v] for v in order] == sorted(first[v] for v in order)
     # Each image is built as the release too, and shipped under its name.

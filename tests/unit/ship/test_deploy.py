@@ -49,10 +49,10 @@ def test_a_dry_kubernetes_deploy_prints_every_step_in_order(capsys):
     objects = render(Kubectl(Commands(), str(REAL_KUBECTL)), STAGING, STACK.services)
     namespace, stateful = namespace_of(objects), stateful_names(objects)
     order = sorted(STACK.service_names, key=lambda name: name not in stateful)
-    targets = [
-        (s, s.reference(STAGING.registry, tag=tag))
-        for s in STACK.services
-        for tag in (RELEASE.name, version, "latest")  # the release first, then what moves to it
+    # The release first; what moves to it (`:v2`, `:latest`) only after it rolled out.
+    targets = [(s, s.reference(STAGING.registry, tag=RELEASE.name)) for s in STACK.services]
+    floating = [
+        (s, s.reference(STAGING.registry, tag=tag)) for s in STACK.services for tag in (version, "latest")
     ]
     revision = "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}"
     kubectl_lines = [line.removeprefix(f"{REAL_KUBECTL} ") for line in commands.printed]
@@ -70,8 +70,13 @@ def test_a_dry_kubernetes_deploy_prints_every_step_in_order(capsys):
         ),
     ]
     assert kubectl_lines[: len(expected)] == expected
-    forwards = kubectl_lines[len(expected) :]
+    moved = [
+        *(f"docker tag {s.reference(tag=RELEASE.name)} {target}" for s, target in floating),
+        *(f"docker push {target}" for _, target in floating),
+    ]
+    forwards = kubectl_lines[len(expected) : -len(moved)]
     assert [line.split()[:2] for line in forwards] == [["port-forward", f"svc/{name}"] for name in order]
+    assert kubectl_lines[-len(moved) :] == moved
     assert capsys.readouterr().out.splitlines() == commands.printed
 
 

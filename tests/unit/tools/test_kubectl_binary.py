@@ -131,6 +131,7 @@ CLUSTER_CALLS: dict[str, Callable[[Kubectl], object]] = {
     "get_json": lambda k: k.get_json("pods", NAMESPACE),
     "get_json of a cluster-scoped kind": lambda k: k.get_json("nodes"),
     "get_raw": lambda k: k.get_raw("/openapi/v2"),
+    "annotations": lambda k: k.annotations(API, NAMESPACE),
 }
 
 
