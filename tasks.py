@@ -290,15 +290,19 @@ def k8s_render(c, env, registry=None, tag=None, digests=False):
         "registry": "Registry the images are pulled from (default: the environment's).",
         "tag": "Image tag (default: the overlay's).",
         "yes": "Confirm a production apply without asking.",
+        "diff": "Show what would change (kubectl diff, a server-side dry run); apply nothing.",
     }
 )
 @user_errors
-def k8s_apply(c, env, registry=None, tag=None, yes=False):
+def k8s_apply(c, env, registry=None, tag=None, yes=False, diff=False):
     """Apply an environment in order, wait for every rollout, show pods and autoscalers."""
-    from sutra_deploy.k8s import apply_environment
+    from sutra_deploy.k8s import apply_environment, diff_environment
 
     s = session(c)
     environment = s.environment(env, registry=registry, tag=tag)
+    if diff:
+        print(diff_environment(s.kubectl, environment, s.stack), end="")
+        return
     print(apply_environment(s.kubectl, environment, s.stack, yes=yes), end="")
 
 

@@ -76,6 +76,12 @@ def failure_reason(output: str) -> str:
     """The line of a failed command's output that says why: the last error line, if any."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     for line in reversed(lines):
+        # The API server's own words name the object, the verb or field, and why; kubectl puts
+        # them last, under a first line that says only that something failed.
+        for marker in (" is forbidden: ", " is invalid: "):
+            if marker in line:
+                return line.split('from server for: "STDIN": ', 1)[-1]
+    for line in reversed(lines):
         lowered = line.lower()
         # Summaries that only repeat that something failed say nothing about why.
         if "returned a non-zero code" in lowered or lowered.endswith("failed to run"):

@@ -25,17 +25,20 @@ from .manifests import (
     validate,
 )
 from .rollout import (
+    ApplyRefused,
     RolloutFailed,
     apply,
     apply_environment,
     check_context,
     deployments_in_order,
+    diff_environment,
     rollback,
     rollback_environment,
 )
 
 __all__ = [
     "KUBERNETES_VERSION",
+    "ApplyRefused",
     "CapacityReport",
     "Environment",
     "Kubectl",
@@ -49,6 +52,7 @@ __all__ = [
     "confirm",
     "container_images",
     "deployments_in_order",
+    "diff_environment",
     "dump_manifests",
     "environment",
     "environment_capacity",

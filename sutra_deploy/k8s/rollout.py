@@ -28,6 +28,10 @@ class RolloutFailed(SutraError):
     exit_code = 1
 
 
+class ApplyRefused(SutraError):
+    """The API server refused a group of objects (invalid, forbidden, immutable): exit 2."""
+
+
 def check_context(kubectl: Kubectl, env: Environment) -> None:
     """Stop before anything is applied when kubectl points at another cluster."""
     if env.context is None:
@@ -100,8 +104,15 @@ def apply(kubectl: Kubectl, env: Environment, objects: Sequence[dict], order: Se
     check_context(kubectl, env)
     check_cluster_serves(kubectl, objects)
     namespace = namespace_of(objects)
+    applied: list[str] = []
     for label, members in apply_groups(objects):
-        kubectl.apply(dump_manifests(members), f"{label} ({len(members)} objects)")
+        what = f"{label} ({len(members)} objects)"
+        try:
+            kubectl.apply(dump_manifests(members), what)
+        except CommandFailed as error:
+            before = f"applied before it: {', '.join(applied)}" if applied else "nothing was applied"
+            raise ApplyRefused(f"apply {what} refused: {failure_reason(error.output)}; {before}") from None
+        applied.append(what)
     wait_for_rollouts(kubectl, deployments_in_order(objects, order), namespace, env.rollout_timeout)
     return namespace
 
@@ -196,6 +207,18 @@ def apply_environment(kubectl: Kubectl, env: Environment, stack: Stack, *, yes: 
     require_valid(objects, env.name)
     namespace = apply(kubectl, env, objects, stack.service_names)
     return kubectl.get("pods,hpa", namespace)
+
+
+def diff_environment(kubectl: Kubectl, env: Environment, stack: Stack) -> str:
+    """`inv k8s-apply --diff`: what applying would change, from `kubectl diff` (the server
+    computes each object as it would store it, a dry run); nothing changes. No confirmation:
+    nothing is applied, also in production."""
+    check_context(kubectl, env)
+    objects = render(kubectl, env, stack.services)
+    require_valid(objects, env.name)
+    check_cluster_serves(kubectl, objects)
+    changes = kubectl.diff(dump_manifests(objects))
+    return changes or f"{env.name}: no changes: the cluster already runs what the manifests say\n"
 
 
 def rollback_environment(

@@ -85,7 +85,7 @@ class KubernetesDeploy:
             if smoke is not None:
                 print(smoke.table())
                 smoke.raise_if_failed()
-        except (k8s.RolloutFailed, SmokeFailed, CommandFailed) as failure:
+        except (k8s.RolloutFailed, k8s.ApplyRefused, SmokeFailed, CommandFailed) as failure:
             # A failed apply can leave some Deployments rolled forward: undo those too.
             log.info("[deploy] %s; rolling back", failure)
             undone = k8s.rollback(

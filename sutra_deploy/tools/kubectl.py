@@ -22,6 +22,15 @@ class WrongContext(SutraError):
     pass
 
 
+# Seconds a read of the cluster may take before kubectl gives up: an address that drops
+# packets would otherwise hang for minutes.
+REQUEST_TIMEOUT = 10
+
+
+class ClusterUnreachable(SutraError):
+    pass
+
+
 class Kubectl:
     def __init__(self, commands: Commands, executable: str = "kubectl") -> None:
         self.commands = commands
@@ -49,6 +58,14 @@ class Kubectl:
     def apply(self, manifest: str, what: str) -> None:
         log.info("[k8s] apply %s", what)
         self._run("apply", "--filename", "-", input=manifest)
+
+    def diff(self, manifest: str) -> str:
+        """`kubectl diff` (server-side dry run: the server merges and defaults, stores nothing);
+        the unified diff, empty when nothing would change. Read-only, so it runs under --dry."""
+        result = self.commands.run([self.executable, "diff", "--filename", "-"], input=manifest, check=False)
+        if result.returncode not in (0, 1):  # 1: differences found; more: kubectl failed
+            raise SutraError(f"kubectl diff: {failure_reason(result.stderr)}")
+        return result.stdout
 
     def rollout_status(self, deployment: str, namespace: str, timeout: int) -> None:
         self._run(
@@ -132,10 +149,20 @@ class Kubectl:
     # --- read-only: what `inv verify` reads from a live cluster (with `top_pods` above) -----
     # Like every call to a cluster these are printed, not run, when dry; a dry read is empty.
 
+    def check_reachable(self) -> None:
+        """One quick read (`/version`): a cluster that does not answer is one line, at once."""
+        if self.dry:
+            return
+        result = self._run("get", "--raw", "/version", f"--request-timeout={REQUEST_TIMEOUT}s", check=False)
+        if not result.ok:
+            raise ClusterUnreachable(
+                f"cannot reach the cluster of kubectl's current context: {failure_reason(result.stderr)}"
+            )
+
     def get_raw(self, path: str) -> dict | None:
         """`kubectl get --raw PATH` (discovery, the OpenAPI schema), parsed; None when the
         server does not serve PATH (404), and when dry."""
-        result = self._run("get", "--raw", path, check=False)
+        result = self._run("get", "--raw", path, f"--request-timeout={REQUEST_TIMEOUT}s", check=False)
         if self.dry:
             return None
         if not result.ok:

@@ -410,8 +410,11 @@ def verify_environment(
         log.info("[verify] verify skipped (dry run)")
         return VerifyReport(environment.name)
     check_context(kubectl, environment)
+    kubectl.check_reachable()
     objects = render(kubectl, environment, stack.services)
+    log.info("[verify] smoke through kubectl port-forward")
     smoke = smoke_through_port_forwards(kubectl, stack, objects, namespace_of(objects), smoke_timeout)
+    log.info("[verify] reading pods, autoscalers, nodes and image digests")
     return verify_cluster(
         kubectl,
         environment,

@@ -255,6 +255,14 @@ contexts:
             timeout=120,
         )
 
+    def wait_for(self, condition, *, timeout: float, what: str) -> None:
+        """Poll ``condition`` every 0.5 s until it holds; fail naming ``what`` at the deadline."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {what} within {timeout:.0f} s")
+            time.sleep(0.5)
+
     def api(self, method: str, path: str, **kwargs) -> requests.Response:
         """One call to the apiserver as the administrator."""
         headers = {"Authorization": f"Bearer {self.admin_token}", **kwargs.pop("headers", {})}

@@ -110,6 +110,7 @@ class PodRuntime:
         self.start_time = now()
         self.lock = threading.Lock()
         self.failed_to_start: str | None = None
+        self.transitions: dict[str, tuple[bool, str]] = {}  # condition -> (value, when it became so)
 
     # --- names and labels ----------------------------------------------------------------
 
@@ -428,18 +429,24 @@ class PodRuntime:
             statuses.append(entry)
         all_ready = all(s["ready"] for s in statuses)
         running = any("running" in s.get("state", {}) for s in statuses)
-        stamp = self.start_time
 
         def condition(kind: str, ok: bool, reason: str = "") -> dict:
+            # As a kubelet: the time is when the condition last changed, not when it was looked at.
+            if self.transitions.get(kind, (None,))[0] != ok:
+                self.transitions[kind] = (ok, now())
             out = {
                 "type": kind,
                 "status": "True" if ok else "False",
                 "lastProbeTime": None,
-                "lastTransitionTime": stamp,
+                "lastTransitionTime": self.transitions[kind][1],
             }
             if not ok and reason:
                 out["reason"] = reason
             return out
+
+        # The scheduler's own PodScheduled condition stays as the scheduler wrote it.
+        conditions = (self.pod.get("status") or {}).get("conditions") or []
+        scheduled = next((c for c in conditions if c.get("type") == "PodScheduled"), None)
 
         return {
             "phase": "Running" if running or any(s["restartCount"] for s in statuses) else "Pending",
@@ -450,7 +457,7 @@ class PodRuntime:
                 condition("Initialized", True),
                 condition("Ready", all_ready, "ContainersNotReady"),
                 condition("ContainersReady", all_ready, "ContainersNotReady"),
-                condition("PodScheduled", True),
+                scheduled or condition("PodScheduled", True),
             ],
             "containerStatuses": statuses,
         }

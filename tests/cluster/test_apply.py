@@ -90,6 +90,15 @@ def test_staging_applies_in_order_waits_for_every_rollout_and_converges(cluster,
     assert second.returncode == 0, second.stderr[-3000:]
     assert state(cluster, namespace) == before, "a second apply changed the environment"
 
+    # --diff: the server's dry run of the apply; nothing changes, even when something would.
+    same = inv("k8s-apply", "--env", "staging", "--diff", env=cluster_env("staging"))
+    assert same.returncode == 0, same.stderr[-3000:]
+    assert same.stdout.startswith("staging: no changes")
+    other = inv("--dry", "k8s-apply", "--env", "staging", "--diff", "--tag", "v9", env=cluster_env("staging"))
+    assert other.returncode == 0, other.stderr[-3000:]
+    assert "+        image: " in other.stdout and ":v9" in other.stdout
+    assert state(cluster, namespace) == before, "a diff changed the environment"
+
 
 def test_production_asks_nothing_with_yes_and_rolls_out(cluster, cluster_env):
     result = inv("k8s-apply", "--env", "production", "--yes", env=cluster_env("production"))

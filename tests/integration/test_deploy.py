@@ -129,12 +129,19 @@ def test_a_failed_rollout_is_rolled_back_on_its_own(built_v2, cluster, registry)
     assert not any(c[0] == "port-forward" for c in calls)  # no smoke after a failed rollout
     waits_after = [c[2] for c in calls[first_undo:] if c[:2] == ["rollout", "status"]]
     assert waits_after == [f"deployment/{d}" for d in changed]
-    # What was applied pointed at the images just pushed, by the digests the registry holds.
+    # What was applied pointed at the release just pushed, by the digests the registry holds;
+    # the floating tags were never moved to a release that did not roll out.
+    [release] = [
+        line.split()[2].rstrip(":")
+        for line in result.stderr.splitlines()
+        if line.startswith("[build] release ")
+    ]
     client = RegistryClient(address)
     for deployment in (d for d in cluster.applied() if d["kind"] == "Deployment"):
         [image] = [c["image"] for c in deployment["spec"]["template"]["spec"]["containers"]]
         repository, _, digest = image.partition("@")
-        assert client.digest(repository.removeprefix(f"{address}/"), "v2") == digest
+        assert client.digest(repository.removeprefix(f"{address}/"), release) == digest
+        assert client.digest(repository.removeprefix(f"{address}/"), "v2") is None
 
 
 @pytest.fixture

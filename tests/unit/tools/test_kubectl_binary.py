@@ -132,6 +132,8 @@ CLUSTER_CALLS: dict[str, Callable[[Kubectl], object]] = {
     "get_json of a cluster-scoped kind": lambda k: k.get_json("nodes"),
     "get_raw": lambda k: k.get_raw("/openapi/v2"),
     "annotations": lambda k: k.annotations(API, NAMESPACE),
+    "check_reachable": lambda k: k.check_reachable(),
+    "diff": lambda k: k.diff(dump_manifests(RENDERED[:1])),
 }
 
 
