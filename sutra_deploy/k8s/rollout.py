@@ -111,10 +111,26 @@ def apply(kubectl: Kubectl, env: Environment, objects: Sequence[dict], order: Se
             kubectl.apply(dump_manifests(members), what)
         except CommandFailed as error:
             before = f"applied before it: {', '.join(applied)}" if applied else "nothing was applied"
-            raise ApplyRefused(f"apply {what} refused: {failure_reason(error.output)}; {before}") from None
+            reason = failure_reason(error.output)
+            # kubectl applies each object of a group it can, so the rest of this one may be in.
+            raise ApplyRefused(
+                f"apply {what} refused: {reason}{_fix_for(reason)}; {before} "
+                "(and what kubectl could of this group)"
+            ) from None
         applied.append(what)
     wait_for_rollouts(kubectl, deployments_in_order(objects, order), namespace, env.rollout_timeout)
     return namespace
+
+
+def _fix_for(reason: str) -> str:
+    """What to do about a refusal the server's words alone do not explain."""
+    if "spec.selector" in reason and "field is immutable" in reason:
+        name = reason.split('"')[1] if reason.count('"') >= 2 else "the Deployment"
+        return (
+            f" (a Deployment's selector never changes: restore it in the manifests, or delete "
+            f"deployment/{name} and apply again, which restarts its pods)"
+        )
+    return ""
 
 
 def wait_for_rollouts(kubectl: Kubectl, deployments: Sequence[str], namespace: str, timeout: int) -> None:

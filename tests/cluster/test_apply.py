@@ -4,6 +4,7 @@ for by the real Deployment controller, and a second apply that changes nothing."
 from __future__ import annotations
 
 import json
+import os
 
 import yaml
 
@@ -106,3 +107,42 @@ def test_production_asks_nothing_with_yes_and_rolls_out(cluster, cluster_env):
     deployments = json.loads(cluster.kubectl("get", "deployments", "-n", "sutra-ai", "-o", "json").stdout)
     assert len(deployments["items"]) == 5
     assert all(d["status"].get("availableReplicas", 0) >= 1 for d in deployments["items"])
+
+
+def test_a_changed_selector_is_named_with_the_fix(cluster, cluster_env, tmp_path):
+    """The server refuses a Deployment whose selector changed (immutable): the Deployment, the
+    fix, and what was applied before it, exit 2. Staging runs from the test above."""
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    relative = os.path.relpath(OVERLAYS / "staging", overlay)
+    (overlay / "kustomization.yaml").write_text(
+        f"""apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - {relative}
+patches:
+  - target:
+      kind: Deployment
+      name: sutra-control
+    patch: |-
+      - op: add
+        path: /spec/selector/matchLabels/track
+        value: canary
+      - op: add
+        path: /spec/template/metadata/labels/track
+        value: canary
+"""
+    )
+    env = {**cluster_env("staging"), "INVOKE_SUTRA_ENVIRONMENTS_STAGING_OVERLAY": str(overlay)}
+    before = state(cluster, NAMESPACES["staging"])
+    result = inv("k8s-apply", "--env", "staging", env=env)
+    assert result.returncode == 2, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: apply workloads (8 objects) refused: "), last
+    assert 'Deployment "sutra-control" is invalid: spec.selector' in last and "field is immutable" in last
+    assert "delete deployment/sutra-control and apply again" in last
+    assert "applied before it: namespace (7 objects), storage (3 objects)" in last
+    assert (
+        state(cluster, NAMESPACES["staging"])["Deployment/sutra-control"]
+        == before["Deployment/sutra-control"]
+    )

@@ -63,4 +63,4 @@ def test_deploy_runs_with_the_namespaces_role_and_a_denied_call_is_named(cluster
     assert last.startswith("error: apply namespace (7 objects) refused: "), last
     # The API server's words: who, which verb, which resource, where.
     assert "sutra-deployer" in last and 'cannot get resource "' in last and '"sutra-ai"' in last, last
-    assert last.endswith("nothing was applied"), last
+    assert "nothing was applied" in last, last
