@@ -4,11 +4,9 @@ from a cancelled CI job)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,10 +14,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from sutra_deploy.core.source import PROJECT_DIR
 from sutra_deploy.local.compose_stack import free_port
 from sutra_deploy.tools.waiting import wait_until
 
+from ..integration.conftest import inv as run_inv
 from .control_plane import ControlPlane
 from .node_agent import NodeAgent
 
@@ -116,14 +114,5 @@ def cluster_env(cluster: ControlPlane, pushed: str) -> Callable[[str], dict[str,
 
 
 def inv(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=PROJECT_DIR,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-    sys.stderr.write(result.stderr[-4000:])  # kept by pytest, shown when a test fails
-    return result
+    """`inv` as a user runs it (the integration tests' runner), with ``env`` on top of ours."""
+    return run_inv(*args, timeout=timeout, **env)

@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -57,6 +58,7 @@ class ControlPlane:
     server: str = ""
     admin_token: str = ""
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    agent: Any = None  # the node agent tending this cluster's nodes, once one is
 
     @property
     def kubeconfig(self) -> Path:
@@ -290,6 +292,8 @@ contexts:
 if __name__ == "__main__":  # `python -m tests.cluster.control_plane DIR`: start, wait for Ctrl-C
     with ControlPlane.start(Path(sys.argv[1])) as cluster:
         print(f"KUBECONFIG={cluster.kubeconfig}")
-        with contextlib.suppress(KeyboardInterrupt):
-            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        # Blocked first, so that sigwait receives them rather than their default action
+        # (SIGTERM's would end the process before the servers are torn down).
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
     os._exit(0)

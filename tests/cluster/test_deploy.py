@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 
 import pytest
 
@@ -14,6 +13,7 @@ from sutra_deploy.core.source import PROJECT_DIR
 from sutra_deploy.core.stack import load_stack
 from sutra_deploy.tools.registry import RegistryClient
 
+from ..git_repos import git
 from .conftest import inv
 from .control_plane import ControlPlane
 
@@ -48,18 +48,6 @@ def pods_of(cluster: ControlPlane, name: str) -> list[dict]:
     selector = f"app.kubernetes.io/name={name}"
     listed = json.loads(cluster.kubectl("get", "pods", "-n", NAMESPACE, "-l", selector, "-o", "json").stdout)
     return listed["items"]
-
-
-def git(root, *args: str) -> str:
-    identity = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
-    identity |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-    return subprocess.run(
-        ["git", "-C", str(root), *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(root), **identity},
-    ).stdout.strip()
 
 
 def test_deploy_ships_by_digest_waits_and_smokes_through_the_cluster(cluster, cluster_env, registry):

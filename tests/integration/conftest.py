@@ -28,6 +28,7 @@ def inv(*args: str, timeout: float = 1800, **env: str) -> subprocess.CompletedPr
         capture_output=True,
         text=True,
         timeout=timeout,
+        stdin=subprocess.DEVNULL,  # never a terminal's answer: a test that would prompt fails
     )
     sys.stderr.write(result.stderr[-4000:])  # kept by pytest, shown when a test fails
     return result

@@ -20,6 +20,7 @@ from sutra_deploy.ship.release import git_release
 from sutra_deploy.tools.commands import Commands
 from sutra_deploy.tools.registry import RegistryClient
 
+from ..git_repos import git
 from ..standin.recording import recording_cluster
 from .conftest import STACK, docker, inv
 
@@ -150,18 +151,6 @@ def test_releases_reads_the_registrys_tags(built_v2, address, release_name, tmp_
 
 
 # --- release names from a temporary git repository as the source root --------------------------
-
-
-def git(root, *args: str) -> str:
-    identity = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
-    identity |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
-    return subprocess.run(
-        ["git", "-C", str(root), *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "HOME": str(root), **identity},
-    ).stdout.strip()
 
 
 @pytest.fixture
