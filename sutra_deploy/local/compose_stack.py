@@ -81,13 +81,6 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on now (the kernel's pick), for something of our own."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @dataclass(frozen=True)
 class ServiceStatus:
     service: Service

@@ -18,6 +18,8 @@ from .. import k8s
 from ..core.errors import CommandFailed, SutraError
 from ..core.stack import Stack
 from ..images import sizes
+from ..k8s import zero_downtime
+from ..k8s.manifests import stateful_names
 from ..local.compose_stack import LocalStack, StackUnhealthy, local_urls, previous_version
 from ..tools.engine import Engine
 from ..verify.cluster import verify_cluster
@@ -71,14 +73,20 @@ class KubernetesDeploy:
         if self.release is not None:
             record_release(objects, self.release, digests)
         k8s.require_valid(objects, self.env.name)
+        if self.kubectl.dry:
+            show_what_would_change(self.kubectl, self.env, objects)
         namespace = k8s.namespace_of(objects)
         deployments = k8s.deployments_in_order(objects, self.stack.service_names)
         # Where each Deployment stands before the change: what a rollback returns it to.
         revisions = {name: self.kubectl.revision(name, namespace) for name in deployments}
         before = {name: self.kubectl.annotations(name, namespace) for name in deployments if revisions[name]}
         restore = {name: {key: notes.get(key) for key in RELEASE_KEYS} for name, notes in before.items()}
+        # The Deployments already running are what a rollout could take away from users.
+        existing = [name for name in deployments if revisions[name]]
+        targets = zero_downtime.targets_for(objects, existing, self._health_paths(), stateful_names(objects))
         try:
-            k8s.apply(self.kubectl, self.env, objects, self.stack.service_names)
+            with zero_downtime.watch_rollouts(self.kubectl, namespace, targets) as watch:
+                k8s.apply(self.kubectl, self.env, objects, self.stack.service_names)
             smoke = smoke_through_port_forwards(
                 self.kubectl, self.stack, objects, namespace, self.smoke_timeout
             )
@@ -105,8 +113,12 @@ class KubernetesDeploy:
                 floating=self.floating,
                 release_tag=False,
             )
+        record_rollouts(self.kubectl, namespace, watch, deployments, revisions, release.name)
         verify_deployed(self.kubectl, self.env, self.stack, objects, digests, smoke, self.verify_settings)
         return smoke
+
+    def _health_paths(self) -> dict[str, str | None]:
+        return {s.name: s.health.path if s.health.protocol == "http" else None for s in self.stack.services}
 
     def _pinned_env(self) -> k8s.Environment:
         return k8s.with_images(self.env, registry=None, tag=self.version)
@@ -122,6 +134,45 @@ def record_release(objects: Sequence[dict], release: Release, digests: Mapping[s
         name = deployment["metadata"]["name"]
         annotations = deployment["metadata"].setdefault("annotations", {})
         annotations.update(annotations_for(release.name, release.commit, digests.get(name)))
+
+
+def show_what_would_change(kubectl: k8s.Kubectl, env: k8s.Environment, objects: Sequence[dict]) -> None:
+    """A dry deploy's `kubectl diff` against the live cluster (the server's own dry run, which
+    changes nothing, so it runs under --dry), on stdout; a cluster that cannot be asked is a
+    line on stderr, and the dry run goes on printing what the real one would run."""
+    try:
+        changes = kubectl.diff(k8s.dump_manifests(objects))
+    except SutraError as error:
+        log.info("[deploy] dry run: could not ask the cluster what would change: %s", error)
+        return
+    log.info(
+        "[deploy] dry run: what applying would change, from kubectl diff (images by tag: the real "
+        "run pins each to the digest it pushes)"
+    )
+    print(changes or f"{env.name}: no changes: the cluster already runs what the manifests say")
+
+
+def record_rollouts(
+    kubectl: k8s.Kubectl,
+    namespace: str,
+    watch: zero_downtime.RolloutWatch,
+    deployments: Sequence[str],
+    before: Mapping[str, int | None],
+    release: str,
+) -> dict[str, zero_downtime.RolloutRecord]:
+    """What the deploy saw of each Deployment that rolled, written on it for `inv verify`.
+
+    Only once the release stands (rolled out, smoked): a rolled-back release is not the one
+    running, so its rollout describes nothing a user now has."""
+    if kubectl.dry:
+        return {}
+    after = {name: kubectl.revision(name, namespace) for name in deployments}
+    rolled = {name: revision for name, revision in after.items() if revision != before.get(name)}
+    records = watch.records(rolled, release)
+    for name, record in records.items():
+        log.info("[deploy] rollout of deployment/%s: %s", name, record.summary())
+        kubectl.annotate(name, namespace, {zero_downtime.ANNOTATION: record.to_annotation()})
+    return records
 
 
 def verify_deployed(

@@ -48,9 +48,8 @@ class Kubectl:
         return self._run("kustomize", str(directory), server=False).stdout
 
     def current_context(self) -> str | None:
-        result = self._run("config", "current-context", check=False)
-        if self.dry:
-            return None
+        # Reads the kubeconfig only, so a dry run checks the context as the real run does.
+        result = self._run("config", "current-context", server=False, check=False)
         if not result.ok:
             raise WrongContext(f"kubectl has no current context ({failure_reason(result.stderr)})")
         return result.stdout.strip()
@@ -145,6 +144,19 @@ class Kubectl:
                         service,
                         failure_reason(forward.output()),
                     )
+
+    @contextlib.contextmanager
+    def proxy(self, local_port: int) -> Iterator[Background | None]:
+        """`kubectl proxy` on 127.0.0.1:local_port while the block runs: the API server, with
+        kubectl's credentials, for plain HTTP clients (its service proxy reaches a Service's
+        ready endpoints, one per request). Only loopback clients are accepted (kubectl's default)."""
+        argv = [self.executable, "proxy", f"--port={local_port}", "--address=127.0.0.1"]
+        with self.commands.background(argv) as running:
+            try:
+                yield running
+            finally:
+                if running is not None and not running.alive:
+                    log.info("[k8s] kubectl proxy ended early: %s", failure_reason(running.output()))
 
     # --- read-only: what `inv verify` reads from a live cluster (with `top_pods` above) -----
     # Like every call to a cluster these are printed, not run, when dry; a dry read is empty.

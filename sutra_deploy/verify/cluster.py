@@ -387,7 +387,7 @@ def verify_cluster(
     hpas = hpa_by_deployment(objects)
     report.add(cpu_metrics(live, {d: hpas[d] for d in rendered_order if d in hpas}, settings))
     report.add(digest_metrics(live, deployments, pushed_digests))
-    report.add(zero_downtime_metric(objects))
+    report.add(zero_downtime_metric(objects, live.items("deployments")))
     report.add(scale_up_metric(objects, settings))
     report.add(efficiency_metric(live))
     return report

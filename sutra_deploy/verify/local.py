@@ -26,8 +26,9 @@ from ..core.units import mb
 from ..images.sizes import measure
 from ..k8s.capacity import CapacityReport
 from ..k8s.quantities import format_bytes_binary
-from ..local.compose_stack import LocalStack, StackUnhealthy, free_port, port_env
+from ..local.compose_stack import LocalStack, StackUnhealthy, port_env
 from ..tools.engine import ContainerInfo, Engine
+from ..tools.ports import free_port
 from ..tools.waiting import TimedOut, wait_until
 from .limits import ContainerLimits, compose_override, container_limits
 from .load import LoadResult, missing_facts, run_load

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from ..core.errors import SutraError
 from ..core.stack import Service
-from ..local.compose_stack import free_port
 from ..tools.commands import Commands
 from ..tools.engine import Engine
+from ..tools.ports import free_port
 from ..tools.registry import RegistryClient, split_repository
 from ..tools.waiting import wait_until
 

@@ -17,8 +17,9 @@ from tabulate import tabulate
 
 from ..core.errors import SutraError
 from ..core.stack import Service, Stack
-from ..local.compose_stack import free_port, local_urls
+from ..local.compose_stack import local_urls
 from ..tools.http import Http, HttpError
+from ..tools.ports import free_port
 from ..tools.waiting import SYSTEM_CLOCK, Clock, TimedOut, wait_until
 
 if TYPE_CHECKING:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from ..k8s.manifests import hpa_by_deployment, stateful_names
 from ..k8s.policy import selects
-from .model import ESTIMATE, FAIL, NEEDS_CLUSTER, NOT_MEASURED, Metric
+from ..k8s.zero_downtime import RolloutRecord, read_records
+from .model import ESTIMATE, FAIL, NEEDS_CLUSTER, NOT_MEASURED, PASS, Metric
 from .pods import cpu_utilization
 from .settings import VerifySettings
 
@@ -111,14 +112,39 @@ def scale_up_summary(checks: Sequence[ScaleUpCheck], limit: float) -> str:
 # --- the cluster's rows -------------------------------------------------------------------
 
 
-def zero_downtime_metric(objects: Sequence[dict]) -> Metric:
-    """Needs requests during a rollout; checks the manifests for what makes one possible."""
+def zero_downtime_metric(objects: Sequence[dict], live: Sequence[dict] | None = None) -> Metric:
+    """From what the last deploy measured during each rollout (:mod:`..k8s.zero_downtime`,
+    recorded on the ``live`` Deployments); the manifests' checks where nothing was measured.
+
+    A pass needs a record for every Deployment outside the storage tier that describes the
+    revision it runs now: with one missing, what was measured is shown and the row stays
+    `not measured`. A record that saw a failed request, or fewer available replicas than the
+    rollout allows, fails."""
     checks = rollout_checks(objects)
     if checks.unsafe:
         how = f"{checks.unsafe_note()}; {checks.summary()}"
         return Metric(ZERO_DOWNTIME, ZERO_DOWNTIME_TARGET, len(checks.unsafe), "Deployments", FAIL, how)
-    how = f"needs requests during a rollout; checked in the manifests: {checks.summary()}"
-    return Metric(ZERO_DOWNTIME, ZERO_DOWNTIME_TARGET, None, "", NOT_MEASURED, how)
+    rolling = [d for d in (live or []) if (d.get("metadata") or {}).get("name") in checks.safe]
+    records = read_records(rolling)
+    measured = {name: r for name, r in records.items() if isinstance(r, RolloutRecord)}
+    if not measured:
+        how = f"needs requests during a rollout; checked in the manifests: {checks.summary()}"
+        return Metric(ZERO_DOWNTIME, ZERO_DOWNTIME_TARGET, None, "", NOT_MEASURED, how)
+    failed = sum(r.failed for r in measured.values())
+    sent = sum(r.requests for r in measured.values())
+    parts = [f"{name} {r.summary()}" for name, r in sorted(measured.items())]
+    missing = [f"{name}: {why}" for name, why in sorted(records.items()) if isinstance(why, str)]
+    missing += [f"{name}: not running" for name in checks.safe if name not in records]
+    bad = [name for name, r in measured.items() if not r.ok]
+    if bad:
+        status = FAIL
+    elif missing:
+        status = NOT_MEASURED
+        parts.append("not measured: " + "; ".join(missing))
+    else:
+        status = PASS
+    how = f"measured by the last deploy during each rollout: {'; '.join(parts)}"
+    return Metric(ZERO_DOWNTIME, ZERO_DOWNTIME_TARGET, failed, f"failed of {sent} requests", status, how)
 
 
 def scale_up_metric(objects: Sequence[dict], settings: VerifySettings) -> Metric:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from sutra_deploy.local.compose_stack import free_port
+from sutra_deploy.tools.ports import free_port
 from sutra_deploy.tools.waiting import wait_until
 
 from ..integration.conftest import inv as run_inv

@@ -43,8 +43,19 @@ from .kubelet_server import KubeletServer
 from .pod_runtime import LABEL, PodRuntime, now
 
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
+# The test overlays' stand-in for `lifecycle.preStop.sleep.seconds` (see tests/cluster/README.md).
+PRE_STOP_SLEEP = "node-agent.sutra.test/pre-stop-sleep-seconds"
 POLL = 0.25  # seconds between looks at pods, claims and services
 PROXY_IMAGE = load_stack(PROJECT_DIR / "stack.toml").base_image("python-runtime").local
+
+
+def pre_stop_sleep(pod: Mapping[str, Any] | None) -> float:
+    """The seconds of the `preStop.sleep` the test overlay took out, from its annotation."""
+    notes = ((pod or {}).get("metadata") or {}).get("annotations") or {}
+    try:
+        return max(0.0, float(notes.get(PRE_STOP_SLEEP, 0)))
+    except ValueError:
+        return 0.0
 
 
 @dataclass(frozen=True)
@@ -223,7 +234,13 @@ class NodeAgent:
     def _stop_pod(self, uid: str, pod: Mapping[str, Any] | None, grace: float) -> None:
         runtime = self.runtimes.get(uid)
         if runtime is not None:
-            runtime.stop(grace)
+            # A kubelet runs the preStop hook first, inside the grace period; the test overlays
+            # carry `preStop.sleep` (which 1.20 lacks) as this annotation. The pod is already
+            # out of its Service's endpoints, so requests drain to the other pods meanwhile.
+            delay = min(grace, pre_stop_sleep(pod))
+            if delay > 0:
+                self._stop.wait(delay)
+            runtime.stop(grace - delay)
         if pod is not None:  # a kubelet deletes the pod object once its containers stopped
             meta = pod["metadata"]
             self.cluster.api(

@@ -13,6 +13,7 @@ from sutra_deploy.k8s.preflight import gaps, served_kinds
 
 from .conftest import OVERLAYS, inv
 from .control_plane import ControlPlane
+from .node_agent import PRE_STOP_SLEEP
 
 NAMESPACES = {"staging": "sutra-ai-staging", "production": "sutra-ai"}
 
@@ -68,6 +69,19 @@ def test_the_test_overlays_remove_exactly_what_the_cluster_lacks(cluster):
         assert lacking == (
             {"sleep", "unhealthyPodEvictionPolicy"} | ({"matchLabelKeys"} if name == "production" else set())
         )
+        # What the agent emulates of a removed preStop sleep is what the real overlay says.
+        carried = {
+            o["metadata"]["name"]: (o["spec"]["template"]["metadata"].get("annotations") or {}).get(
+                PRE_STOP_SLEEP
+            )
+            for o in tested
+            if o["kind"] == "Deployment"
+        }
+        for deployment in (o for o in real if o["kind"] == "Deployment"):
+            [container] = deployment["spec"]["template"]["spec"]["containers"]
+            sleep = ((container.get("lifecycle") or {}).get("preStop") or {}).get("sleep")
+            expected = str(sleep["seconds"]) if sleep else None
+            assert carried[deployment["metadata"]["name"]] == expected, deployment["metadata"]["name"]
 
 
 def test_staging_applies_in_order_waits_for_every_rollout_and_converges(cluster, cluster_env):

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 
 import pytest
 
 from sutra_deploy.core.source import PROJECT_DIR
 from sutra_deploy.core.stack import load_stack
+from sutra_deploy.k8s.zero_downtime import ANNOTATION, RolloutRecord
 from sutra_deploy.tools.registry import RegistryClient
 
 from ..git_repos import git
@@ -65,6 +67,96 @@ def test_deploy_ships_by_digest_waits_and_smokes_through_the_cluster(cluster, cl
         for pod in running:
             [status] = pod["status"]["containerStatuses"]
             assert status["ready"] and status["imageID"].endswith(digest), (name, status)
+
+
+ROLLING = ("sutra-api", "sutra-hybrid", "sutra-control", "sutra-client")  # outside the storage tier
+CHANGED_FILES = (
+    "sutra-api/sutra_api/main.py",
+    "sutra-hybrid/sutra_hybrid/main.py",
+    "sutra-control/sutra_control/main.py",
+    "sutra-client/www/app.js",
+)
+
+
+@pytest.fixture
+def changed_root(tmp_path):
+    """A checkout whose four rolling services differ from the running release by a comment: a
+    release that changes every image but storage's, so each of those Deployments rolls."""
+    root = tmp_path / "checkout"
+    shutil.copytree(PROJECT_DIR / "reference", root)
+    for name in CHANGED_FILES:
+        source = root / "packages" / name
+        source.write_text(
+            source.read_text()
+            + "\n// a release that only rolls\n".replace("//", "#" if name.endswith(".py") else "//")
+        )
+    git(root, "init", "--quiet")
+    git(root, "add", ".")
+    git(root, "commit", "--quiet", "-m", "a release that only rolls")
+    yield root
+    restored = inv("build", env={}, timeout=1800)  # the reference's images take v2 back
+    assert restored.returncode == 0, restored.stderr[-3000:]
+
+
+class AvailabilityWatch(threading.Thread):
+    """The test's own look at the rollouts, beside the deploy's: each Deployment's lowest
+    available replica count while the deploy runs."""
+
+    def __init__(self, cluster: ControlPlane) -> None:
+        super().__init__(daemon=True)
+        self.cluster, self.lowest, self.done = cluster, {}, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.3):
+            for name, deployment in deployments(self.cluster).items():
+                available = deployment["status"].get("availableReplicas", 0)
+                self.lowest[name] = min(available, self.lowest.get(name, available))
+
+
+def test_a_rolling_release_is_measured_without_downtime_and_verify_reports_it(
+    cluster, cluster_env, changed_root
+):
+    before = deployments(cluster)
+    assert all(before[name]["status"].get("availableReplicas", 0) >= 1 for name in ROLLING)
+    watch = AvailabilityWatch(cluster)
+    watch.start()
+    try:
+        result = inv(
+            "deploy",
+            "--env",
+            "staging",
+            env={**cluster_env("staging"), "SUTRA_ROOT": str(changed_root)},
+            timeout=1800,
+        )
+    finally:
+        watch.done.set()
+        watch.join()
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = deployments(cluster)
+    for name in ROLLING:
+        assert image_of(after[name]) != image_of(before[name]), f"{name} did not roll"
+        notes = after[name]["metadata"]["annotations"]
+        record = RolloutRecord.from_annotation(notes[ANNOTATION])
+        assert record.revision == int(notes["deployment.kubernetes.io/revision"])
+        # One replica in staging, maxUnavailable 0: the floor is every replica.
+        assert (record.replicas, record.floor) == (
+            after[name]["spec"]["replicas"],
+            after[name]["spec"]["replicas"],
+        )
+        assert record.min_available >= record.floor, record
+        assert record.requests > 0 and record.failed == 0, record
+        assert watch.lowest[name] >= record.floor, (name, watch.lowest)
+        print(f"{name}: {record.summary()} over {record.seconds} s")  # the figures, with -rP
+    assert "storage-server" not in {
+        n for n, d in after.items() if ANNOTATION in d["metadata"].get("annotations", {})
+    }
+
+    verified = inv("verify", "--env", "staging", "--json", env=cluster_env("staging"), timeout=900)
+    metrics = {m["name"]: m for m in json.loads(verified.stdout)["metrics"]}
+    zero = metrics["zero-downtime deployments"]
+    assert zero["status"] == "pass", zero
+    assert zero["value"] == 0 and zero["how"].startswith("measured by the last deploy during each rollout")
+    assert all(name in zero["how"] for name in ROLLING)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from sutra_deploy.local.compose_stack import free_port
+from sutra_deploy.tools.ports import free_port
 
 from .conftest import inv
 from .test_deploy import deployments, image_of, pods_of

@@ -9,7 +9,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from sutra_deploy.local.compose_stack import free_port
+from sutra_deploy.tools.ports import free_port
 
 from .conftest import inv
 from .test_deploy import NAMESPACE, pods_of

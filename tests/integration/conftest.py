@@ -13,7 +13,7 @@ import requests
 
 from sutra_deploy.core.source import PROJECT_DIR
 from sutra_deploy.core.stack import load_stack
-from sutra_deploy.local.compose_stack import free_port
+from sutra_deploy.tools.ports import free_port
 from sutra_deploy.tools.waiting import wait_until
 
 STACK = load_stack(PROJECT_DIR / "stack.toml")

@@ -3,6 +3,8 @@ digests pin the render; a bad `sutra.verify` stops it before anything is built."
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from sutra_deploy.core.errors import SutraError
@@ -18,6 +20,7 @@ from sutra_deploy.tools.commands import Commands
 from sutra_deploy.tools.engine import Engine
 from sutra_deploy.tools.kubectl import Kubectl
 
+from ...kubeconfigs import kubeconfig
 from ...standin.recording import REAL_KUBECTL
 
 STACK = load_stack(PROJECT_DIR / "stack.toml")
@@ -28,23 +31,32 @@ DIGEST = "sha256:" + "a" * 64
 RELEASE = Release("0123456789ab", "0123456789ab" + "0" * 28, "git commit")
 
 
-def test_a_dry_kubernetes_deploy_prints_every_step_in_order(capsys):
-    commands = Commands(dry=True)
-    kubectl = Kubectl(commands, str(REAL_KUBECTL))  # only `kustomize` runs: it reads no cluster
+def test_a_dry_kubernetes_deploy_prints_every_step_in_order(capsys, caplog, tmp_path):
+    config = kubeconfig(tmp_path / "kubeconfig", STAGING.context)
+    commands = Commands(dry=True, env={"KUBECONFIG": str(config)})
+    # Only what reads no cluster runs (`kustomize`, `config current-context`), and `kubectl
+    # diff`: the server's own dry run, here against a server that is not there.
+    kubectl = Kubectl(commands, str(REAL_KUBECTL))
     built = []
     version = STACK.default_version
-    smoke = deploy_kubernetes(
-        STACK,
-        Engine(commands),
-        kubectl,
-        STAGING,
-        version=version,
-        build=lambda: built.append(True),
-        smoke_timeout=1,
-        yes=False,
-        release=RELEASE,
-        floating=[version, "latest"],
-    )
+    sutra = logging.getLogger("sutra")
+    sutra.addHandler(caplog.handler)  # the tool's logger does not propagate (edge.py)
+    try:
+        with caplog.at_level(logging.INFO, logger="sutra"):
+            smoke = deploy_kubernetes(
+                STACK,
+                Engine(commands),
+                kubectl,
+                STAGING,
+                version=version,
+                build=lambda: built.append(True),
+                smoke_timeout=1,
+                yes=False,
+                release=RELEASE,
+                floating=[version, "latest"],
+            )
+    finally:
+        sutra.removeHandler(caplog.handler)
     assert smoke is None and built == [True]
     objects = render(Kubectl(Commands(), str(REAL_KUBECTL)), STAGING, STACK.services)
     namespace, stateful = namespace_of(objects), stateful_names(objects)
@@ -57,12 +69,10 @@ def test_a_dry_kubernetes_deploy_prints_every_step_in_order(capsys):
     revision = "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}"
     kubectl_lines = [line.removeprefix(f"{REAL_KUBECTL} ") for line in commands.printed]
     expected = [
-        "config current-context",  # before anything is built or pushed
         # Dry, the engine has no images: each comes from its release build (`inv build --tag`).
         *(f"docker tag {s.reference(tag=RELEASE.name)} {target}" for s, target in targets),
         *(f"docker push {target}" for _, target in targets),
         *(f"get deployment/{name} --namespace {namespace} --output '{revision}'" for name in order),
-        "config current-context",
         *["apply --filename -"] * 4,
         *(
             f"rollout status deployment/{name} --namespace {namespace} --timeout={STAGING.rollout_timeout}s"
@@ -77,7 +87,10 @@ def test_a_dry_kubernetes_deploy_prints_every_step_in_order(capsys):
     forwards = kubectl_lines[len(expected) : -len(moved)]
     assert [line.split()[:2] for line in forwards] == [["port-forward", f"svc/{name}"] for name in order]
     assert kubectl_lines[-len(moved) :] == moved
-    assert capsys.readouterr().out.splitlines() == commands.printed
+    out = capsys.readouterr().out.splitlines()
+    assert out == commands.printed
+    # The context was checked as the real run checks it, and what applying would change asked.
+    assert "[deploy] dry run: could not ask the cluster what would change: kubectl diff: " in caplog.text
 
 
 def test_digests_of_the_versioned_references_only():

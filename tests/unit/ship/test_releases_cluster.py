@@ -32,6 +32,7 @@ from sutra_deploy.tools.commands import Commands
 from sutra_deploy.tools.engine import Engine
 from sutra_deploy.tools.kubectl import Kubectl
 
+from ...kubeconfigs import kubeconfig
 from ...standin.recording import REAL_KUBECTL, STANDIN, recording_cluster
 from ...standin.registry import registry_standin
 from ..test_tasks import assert_one_line_error, inv
@@ -161,7 +162,8 @@ def test_a_deploy_records_the_release_on_each_deployment_and_never_on_its_pod_te
 
 
 def test_a_dry_deploy_builds_tags_and_pushes_the_release(tmp_path):
-    commands = Commands(dry=True)
+    config = kubeconfig(tmp_path / "kubeconfig", STAGING.context)
+    commands = Commands(dry=True, env={"KUBECONFIG": str(config)})
     engine = Engine(commands)
     steps = plan_builds(STACK, STACK.services, STACK.default_version, REFERENCE_ROOT)
     deploy_kubernetes(
@@ -393,7 +395,8 @@ def test_rollback_to_a_version_still_means_the_generation(cluster, no_docker):
 def test_a_dry_rollback_to_a_release_prints_the_move_by_tag(cluster, no_docker):
     result = inv("--dry", "rollback", "--env", "staging", "--to", "rel-1", **cluster.env, **no_docker)
     assert result.returncode == 0, result.stderr
-    assert cluster.calls() == []
+    # The context is checked, dry too (the confirmation's and the rollback's own check).
+    assert cluster.calls() == [["config", "current-context"]] * 2
     registry = STAGING.registry
     for name in ORDER:
         image = f"{registry}/{STACK.service(name).image}:rel-1"

@@ -24,10 +24,11 @@ def kubectl(cluster):
     return Kubectl(Commands(env=cluster.env), str(STANDIN))
 
 
-def test_every_cluster_call_is_printed_and_not_run_when_dry(capsys):
-    commands = Commands(dry=True)
-    kubectl = Kubectl(commands, "kubectl")
-    assert kubectl.current_context() is None
+def test_every_cluster_call_is_printed_and_not_run_when_dry(capsys, cluster):
+    commands = Commands(dry=True, env=cluster.env)
+    kubectl = Kubectl(commands, str(STANDIN))
+    # The kubeconfig is read, dry too: the context check is the real run's.
+    assert kubectl.current_context() == "sutra-staging"
     kubectl.apply("kind: Namespace\n", "namespace (1 objects)")
     kubectl.rollout_status("sutra-api", "ns", 300)
     kubectl.rollout_undo("sutra-api", "ns", to_revision=3)
@@ -38,20 +39,23 @@ def test_every_cluster_call_is_printed_and_not_run_when_dry(capsys):
     assert kubectl.top_pods("ns") == ""
     with kubectl.port_forward("sutra-api", "ns", 18000, 8000) as forward:
         assert forward is None
+    with kubectl.proxy(18001) as proxy:
+        assert proxy is None
     revision = "jsonpath={.metadata.annotations.deployment\\.kubernetes\\.io/revision}"
-    assert commands.printed == [
-        "kubectl config current-context",
-        "kubectl apply --filename -",
-        "kubectl rollout status deployment/sutra-api --namespace ns --timeout=300s",
-        "kubectl rollout undo deployment/sutra-api --namespace ns --to-revision=3",
-        "kubectl rollout undo deployment/sutra-api --namespace ns",
-        "kubectl set image deployment/sutra-api sutra-api=r.io/sutra-api:v1 --namespace ns",
-        f"kubectl get deployment/sutra-api --namespace ns --output '{revision}'",
-        "kubectl rollout history deployment/sutra-api --namespace ns",
-        "kubectl top pods --namespace ns --no-headers",
-        "kubectl port-forward svc/sutra-api 18000:8000 --namespace ns --address 127.0.0.1",
+    assert [line.removeprefix(f"{STANDIN} ") for line in commands.printed] == [
+        "apply --filename -",
+        "rollout status deployment/sutra-api --namespace ns --timeout=300s",
+        "rollout undo deployment/sutra-api --namespace ns --to-revision=3",
+        "rollout undo deployment/sutra-api --namespace ns",
+        "set image deployment/sutra-api sutra-api=r.io/sutra-api:v1 --namespace ns",
+        f"get deployment/sutra-api --namespace ns --output '{revision}'",
+        "rollout history deployment/sutra-api --namespace ns",
+        "top pods --namespace ns --no-headers",
+        "port-forward svc/sutra-api 18000:8000 --namespace ns --address 127.0.0.1",
+        "proxy --port=18001 --address=127.0.0.1",
     ]
     assert capsys.readouterr().out.splitlines() == commands.printed
+    assert cluster.calls() == [["config", "current-context"]]
 
 
 def test_answers_are_read_from_the_cluster(cluster, kubectl):

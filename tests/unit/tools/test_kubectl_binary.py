@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import pytest
+import requests
 
 from sutra_deploy.core.errors import CommandFailed, SutraError
 from sutra_deploy.core.settings import DEFAULTS
@@ -24,9 +25,9 @@ from sutra_deploy.core.stack import load_stack
 from sutra_deploy.k8s.environments import environment
 from sutra_deploy.k8s.manifests import dump_manifests, images_by_deployment, namespace_of, render
 from sutra_deploy.k8s.rollout import apply_groups
-from sutra_deploy.local.compose_stack import free_port
 from sutra_deploy.tools.commands import Background, Commands, Result
 from sutra_deploy.tools.kubectl import Kubectl, WrongContext
+from sutra_deploy.tools.ports import free_port
 from sutra_deploy.tools.waiting import wait_until
 from sutra_deploy.verify.smoke import service_ports
 
@@ -147,9 +148,25 @@ def test_every_kubectl_method_is_run_here():
         "apply",
         "current_context",
         "port_forward",
+        "proxy",
         "kustomize",
     }
     assert covered == public
+
+
+def test_kubectl_proxy_serves_the_loopback_port_it_is_given(kubectl, refused_server):
+    """The real kubectl proxy, up before any cluster is asked, forwarding to the server of its
+    kubeconfig (which refuses here: the proxy says so, with 500)."""
+    port = free_port()
+    with kubectl.proxy(port) as running:
+        wait_until(
+            lambda: f"Starting to serve on 127.0.0.1:{port}" in running.output(),
+            timeout=15,
+            what="kubectl proxy",
+        )
+        answer = requests.get(f"http://127.0.0.1:{port}/version", timeout=10)
+    assert answer.status_code == 500 and "connection refused" in answer.text, answer.text
+    assert running.alive is False  # stopped on leaving the block
 
 
 @pytest.mark.parametrize("case", CLUSTER_CALLS)
