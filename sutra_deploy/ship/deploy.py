@@ -1,10 +1,11 @@
 """The plan's automated deployment as one pipeline, undone on its own when it fails.
 
-Kubernetes: context check -> build -> sizes gate -> tag and push -> render with the pushed
-digests -> validate -> apply in order -> wait for every rollout -> smoke through port-forwards
--> verify (the plan's metrics read from the cluster, printed; a failed metric exits 1 but
-rolls nothing back). Local: build -> sizes gate -> local-up -> smoke. A failed rollout or
-smoke rolls back.
+Kubernetes: context check -> the cluster reachable and serving every kind and field the
+manifests use -> build -> sizes gate -> tag and push -> render with the pushed digests ->
+validate (a dry run: `kubectl diff`) -> apply in order, the rollouts measured -> wait for every
+rollout -> smoke through port-forwards -> record the rollouts -> verify (the plan's metrics read
+from the cluster, printed; a failed metric exits 1 but rolls nothing back). Local: build ->
+sizes gate -> local-up -> smoke. A failed rollout or smoke rolls back.
 """
 
 from __future__ import annotations
@@ -55,6 +56,11 @@ class KubernetesDeploy:
         if not registry:
             name = self.env.name
             raise SutraError(f"environment {name} has no registry; set sutra.environments.{name}.registry")
+        if not self.kubectl.dry:  # a cluster that cannot take the release, found before the build
+            self.kubectl.check_reachable()
+            k8s.check_cluster_serves(
+                self.kubectl, k8s.render(self.kubectl, self._pinned_env(), self.stack.services)
+            )
         build()
         gate_sizes(self.stack, self.engine, self.version)
         release = self.release or Release(self.version, None, "version")

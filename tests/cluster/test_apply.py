@@ -45,6 +45,11 @@ def test_what_the_cluster_lacks_is_found_before_anything_is_applied(cluster, clu
     ):
         assert lacks in line
     assert "[k8s] apply" not in result.stderr
+    # A deploy finds it before it builds or pushes anything.
+    deployed = inv("deploy", "--env", "staging", "--tag", "never-built", env=env)
+    assert deployed.returncode == 2, deployed.stderr[-3000:]
+    assert deployed.stderr.strip().splitlines()[-1] == line
+    assert "[build]" not in deployed.stderr and "docker push" not in deployed.stdout
     absent = cluster.kubectl("get", "namespace", NAMESPACES["staging"], check=False)
     assert absent.returncode == 1 and "NotFound" in absent.stderr, "something was applied"
 

@@ -5,14 +5,24 @@ push to the loopback registry, apply by digest, wait for the real rollouts, smok
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 
 import pytest
 
-from sutra_deploy.core.source import PROJECT_DIR
+from sutra_deploy.core.source import PROJECT_DIR, REFERENCE_ROOT
 from sutra_deploy.core.stack import load_stack
 from sutra_deploy.k8s.zero_downtime import ANNOTATION, RolloutRecord
+from sutra_deploy.ship.history import (
+    CHANGE_CAUSE,
+    COMMIT_ANNOTATION,
+    DIGEST_ANNOTATION,
+    RELEASE_ANNOTATION,
+    RELEASE_KEYS,
+)
+from sutra_deploy.ship.release import resolve_release
+from sutra_deploy.tools.commands import Commands
 from sutra_deploy.tools.registry import RegistryClient
 
 from ..git_repos import git
@@ -55,6 +65,8 @@ def pods_of(cluster: ControlPlane, name: str) -> list[dict]:
 def test_deploy_ships_by_digest_waits_and_smokes_through_the_cluster(cluster, cluster_env, registry):
     result = inv("deploy", "--env", "staging", env=cluster_env("staging"), timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
+    found = resolve_release(Commands(), REFERENCE_ROOT, STACK.versions, tag=None, required=True)
+    release, commit = found.name, found.commit
     assert "end-to-end" in result.stdout and "found it through api -> hybrid -> storage" in result.stdout
     client = RegistryClient(registry)
     for name, deployment in deployments(cluster).items():
@@ -67,6 +79,66 @@ def test_deploy_ships_by_digest_waits_and_smokes_through_the_cluster(cluster, cl
         for pod in running:
             [status] = pod["status"]["containerStatuses"]
             assert status["ready"] and status["imageID"].endswith(digest), (name, status)
+        # The release, its commit and the digest, on the Deployment's own metadata (on the pod
+        # template they would roll every Deployment on every release).
+        notes = deployment["metadata"]["annotations"]
+        assert notes[DIGEST_ANNOTATION] == digest and notes[RELEASE_ANNOTATION] == release
+        assert notes.get(COMMIT_ANNOTATION) == commit  # none for a -dirty tree
+        assert notes[CHANGE_CAUSE].startswith(f"sutra release {release}")
+        template = deployment["spec"]["template"]["metadata"].get("annotations") or {}
+        assert not set(RELEASE_KEYS) & set(template)
+
+
+def cluster_state(cluster: ControlPlane, namespace: str = NAMESPACE) -> dict[str, tuple]:
+    """Each object's uid, generation and resourceVersion: anything that changes one moves it."""
+    kinds = "deployments,replicasets,services,hpa,pdb,networkpolicies,pvc"
+    listed = json.loads(cluster.kubectl("get", kinds, "-n", namespace, "-o", "json").stdout)["items"]
+    return {
+        f"{o['kind']}/{o['metadata']['name']}": (o["metadata"]["uid"], o["metadata"].get("generation"))
+        for o in listed
+    }
+
+
+def test_a_dry_deploy_shows_the_servers_diff_and_changes_nothing(cluster, cluster_env, registry):
+    before, tags = cluster_state(cluster), RegistryClient(registry).tags("sutra-ai/sutra-api")
+    result = inv("--dry", "deploy", "--env", "staging", "--tag", "dry-r1", env=cluster_env("staging"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "[deploy] dry run: what applying would change, from kubectl diff" in result.stderr
+    # The server's own merge: each Deployment would move from the digest it runs to the tag.
+    for name in STACK.service_names:
+        assert f"apps.v1.Deployment.{NAMESPACE}.{name}" in result.stdout, name
+    by_tag = rf"^\+\s+(- )?image: {re.escape(registry)}/sutra-ai/sutra-api:v2$"
+    assert re.search(by_tag, result.stdout, re.MULTILINE), result.stdout[-3000:]
+    assert "docker push" in result.stdout and "apply --filename -" in result.stdout  # printed only
+    assert cluster_state(cluster) == before
+    assert RegistryClient(registry).tags("sutra-ai/sutra-api") == tags
+
+
+def test_a_wrong_context_stops_the_deploy_before_anything_is_built_or_pushed(cluster, cluster_env, registry):
+    env = cluster_env("staging")
+    elsewhere = cluster.kubeconfig.with_name("kubeconfig-elsewhere")
+    shutil.copy(env["KUBECONFIG"], elsewhere)
+    cluster.kubectl(f"--kubeconfig={elsewhere}", "config", "use-context", "sutra-production")
+    before, tags = cluster_state(cluster), RegistryClient(registry).tags("sutra-ai/sutra-api")
+    result = inv("deploy", "--env", "staging", "--tag", "wrong-r1", env={**env, "KUBECONFIG": str(elsewhere)})
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: kubectl's current context is 'sutra-production' but staging lives in 'sutra-staging'; "
+        "run `kubectl config use-context sutra-staging` and try again"
+    )
+    assert cluster_state(cluster) == before
+    assert RegistryClient(registry).tags("sutra-ai/sutra-api") == tags
+
+
+def test_production_deploy_needs_confirmation(cluster, cluster_env):
+    before = cluster_state(cluster, "sutra-ai")
+    result = inv("deploy", "--env", "production", env=cluster_env("production"))
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == "error: deploying to production needs --yes (no terminal to ask for confirmation)"
+    )
+    assert cluster_state(cluster, "sutra-ai") == before
 
 
 ROLLING = ("sutra-api", "sutra-hybrid", "sutra-control", "sutra-client")  # outside the storage tier
@@ -176,8 +248,10 @@ def broken_root(tmp_path):
     assert restored.returncode == 0, restored.stderr[-3000:]
 
 
-def test_a_release_whose_pods_crash_is_rolled_back_on_its_own(cluster, cluster_env, broken_root):
+def test_a_release_whose_pods_crash_is_rolled_back_on_its_own(cluster, cluster_env, broken_root, registry):
     before = {name: image_of(d) for name, d in deployments(cluster).items()}
+    client = RegistryClient(registry)
+    floating = {s.image: client.digest(f"sutra-ai/{s.image}", "v2") for s in STACK.services}
     assert len(before) == 5, "the deploy test before this one left the environment running"
     env = {
         **cluster_env("staging"),
@@ -197,3 +271,22 @@ def test_a_release_whose_pods_crash_is_rolled_back_on_its_own(cluster, cluster_e
     serving = [p for p in pods_of(cluster, "sutra-api") if not p["metadata"].get("deletionTimestamp")]
     assert serving and all(p["spec"]["containers"][0]["image"] == before["sutra-api"] for p in serving)
     assert all(p["status"]["containerStatuses"][0]["ready"] for p in serving)
+    # The floating tags were never moved to the release that did not roll out.
+    assert {s.image: client.digest(f"sutra-ai/{s.image}", "v2") for s in STACK.services} == floating
+
+
+def test_a_first_deploy_that_fails_has_nothing_to_roll_back(cluster, cluster_env, broken_root):
+    """Production's namespace emptied first (test_apply applied it): every Deployment is new."""
+    cluster.kubectl("delete", "namespace", "sutra-ai", "--wait=true", "--timeout=180s")
+    env = {
+        **cluster_env("production"),
+        "SUTRA_ROOT": str(broken_root),
+        "INVOKE_SUTRA_ENVIRONMENTS_PRODUCTION_ROLLOUT_TIMEOUT": "40",
+    }
+    result = inv("deploy", "--env", "production", "--yes", env=env, timeout=1800)
+    assert result.returncode == 1, result.stderr[-3000:]
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: rollout of deployment/sutra-api did not finish"), last
+    assert last.endswith("; nothing to roll back (new or unchanged)"), last
+    assert "deployment/sutra-api is new: nothing to roll back to" in result.stderr
+    assert "rollout undo" not in result.stderr

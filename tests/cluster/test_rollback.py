@@ -44,6 +44,10 @@ def test_rollback_to_a_release_and_undo_against_the_real_history(cluster, cluste
     assert len(current_release(found)) == 1, [(s["name"], s["revisions"]) for s in found["services"]]
     [release] = current_release(found)
     assert release, "the deploy before this test recorded its release on every Deployment"
+    # The registry's tags beside the revisions: the release and the tags that moved to it.
+    assert found["registry_tags"] and not found.get("registry_unread")
+    for repository, tags in found["registry_tags"].items():
+        assert repository.startswith(f"{pushed}/") and {release, "v2", "latest"} <= set(tags), repository
     by_digest = {name: image_of(d) for name, d in deployments(cluster).items()}
     assert all("@sha256:" in image for image in by_digest.values())
 

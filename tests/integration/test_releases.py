@@ -1,6 +1,6 @@
 """Releases on a real engine and a real registry (Debian's `docker-registry` on a free loopback
 port): the release tag pushed and the floating tags moved to it, a release tag never
-overwritten with another image unless asked, `tags/list` read by `inv releases`, release names
+overwritten with another image unless asked, release names
 from a temporary git repository, and the local stack moved to a release and back.
 
 Every tag a test makes is its own (`it-<random>`) and removed again; the `registry` fixture
@@ -21,7 +21,6 @@ from sutra_deploy.tools.commands import Commands
 from sutra_deploy.tools.registry import RegistryClient
 
 from ..git_repos import git
-from ..standin.recording import recording_cluster
 from .conftest import STACK, docker, inv
 
 CLIENT = STACK.service("sutra-client")
@@ -128,26 +127,6 @@ def test_a_dirty_release_is_overwritten_with_a_warning(built_v2, address, releas
     assert second.returncode == 0, second.stderr
     assert f"overwriting {target}/{CLIENT.image}:{dirty} (a -dirty release names no commit)" in second.stderr
     assert RegistryClient(address).digest(repository, dirty) not in (None, before)
-
-
-def test_releases_reads_the_registrys_tags(built_v2, address, release_name, tmp_path):
-    pushed = inv("push", "--registry", f"{address}/sutra-ai", "--service", CLIENT.name, "--tag", release_name)
-    assert pushed.returncode == 0, pushed.stderr
-    cluster = recording_cluster(tmp_path)  # a cluster with nothing of the stack yet
-    cluster.script(context="sutra-staging")
-    env = {**cluster.env, "INVOKE_SUTRA_ENVIRONMENTS_STAGING_REGISTRY": f"{address}/sutra-ai"}
-    result = inv("releases", "--env", "staging", "--json", **env)
-    assert result.returncode == 0, result.stderr
-    found = json.loads(result.stdout)
-    assert found["env"] == "staging" and found["services"] == []
-    assert found["registry_tags"] == {
-        f"{address}/sutra-ai/{s.image}": (sorted([release_name, "latest", "v2"]) if s is CLIENT else [])
-        for s in STACK.services
-    }
-    table = inv("releases", "--env", "staging", **env)
-    assert table.returncode == 0, table.stderr
-    rows = {line.split(maxsplit=1)[0]: line.split(maxsplit=1)[1] for line in table.stdout.splitlines()[2:]}
-    assert rows[f"{address}/sutra-ai/sutra-client"] == f"{release_name}, latest, v2"
 
 
 # --- release names from a temporary git repository as the source root --------------------------

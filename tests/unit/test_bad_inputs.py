@@ -5,7 +5,8 @@ Each must give exactly one line on stderr and exit 2, having changed nothing:
   of the reference source root (SUTRA_ROOT), snapshotted (content, mode, link target) before
   and after;
 - in the cluster: kubectl is the recording stand-in, which must have recorded no call that
-  changes a cluster (apply, set, rollout undo, …);
+  changes a cluster (apply, set, rollout undo, …). A recording, not the real control plane:
+  "no call was made" is what is asserted, for every row, in a unit test that needs no Docker;
 - in Docker: DOCKER_HOST is a unix socket nobody listens on, so anything tried against the
   engine would fail with a different message (the daemon unreachable, a build failed) than the
   bad input's, which each case names.

@@ -1,5 +1,6 @@
-"""Kubernetes tests: real `kubectl kustomize` rendering; cluster calls go to the recording
-stand-in (tests/standin/kubectl), since no API server can run on these machines."""
+"""Kubernetes unit tests: real `kubectl kustomize` rendering; cluster calls go to the recording
+stand-in (tests/standin/kubectl), so that they run in seconds without Docker or the control
+plane's build, and can assert the exact calls. Against the real server: tests/cluster/."""
 
 from __future__ import annotations
 

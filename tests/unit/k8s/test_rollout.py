@@ -1,5 +1,11 @@
 """Changing a cluster, against the recording kubectl stand-in: the context check, applying in
-the plan's order, waiting for rollouts, rolling back."""
+the plan's order, waiting for rollouts, rolling back.
+
+Why a stand-in here, with a real control plane in tests/cluster/: these are unit tests (no
+Docker, no control-plane build, seconds on any machine), and what they check is what only a
+recording shows: the exact sequence of kubectl calls, and scripted failures at one precise
+step (this Deployment's rollout fails, that undo is refused). The same flows against the real
+server: tests/cluster/test_apply.py, test_deploy.py, test_rollback.py."""
 
 from __future__ import annotations
 

@@ -1,7 +1,12 @@
 """Releases in a cluster, through the real `inv`, against the kubectl RECORDING STAND-IN (and,
 where a registry is asked, the registry stand-in): what a deploy records on each Deployment,
 `inv releases` reading a scripted history, `inv rollback --to RELEASE` moving to its digests.
-No cluster, and for `inv` no Docker either: DOCKER_HOST is a socket nobody listens on."""
+No cluster, and for `inv` no Docker either: DOCKER_HOST is a socket nobody listens on.
+
+Why a stand-in, with the real control plane in tests/cluster/test_rollback.py: the histories
+here (revisions without annotations, as a `kubectl set image` by hand leaves them; digests only
+the registry knows; many releases) would each take a series of real deploys to make, and the
+exact calls a rollback makes are what is asserted."""
 
 from __future__ import annotations
 

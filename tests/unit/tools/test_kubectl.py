@@ -1,5 +1,7 @@
 """The kubectl wrapper: the exact command lines, what a dry run prints, and port-forwards run
-in the background (against the recording stand-in, which talks to no cluster)."""
+in the background (against the recording stand-in, which talks to no cluster: what is checked
+is the command line itself; test_kubectl_binary.py has the real kubectl accept each one, and
+tests/cluster/ runs them against a real server)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,11 @@
 talks to no cluster. Its scripted answers are shaped like the API server's: v1 Pod (with its
 PodStatus, conditions and ContainerStatus), apps/v1 Deployment, autoscaling/v2
 HorizontalPodAutoscaler, v1 Node, and the rows of `kubectl top pods`. The scenarios are an
-OOM-killed pod, a crash-looping one, and a cluster without metrics-server."""
+OOM-killed pod, a crash-looping one, and a cluster without metrics-server.
+
+Why a stand-in, with the real control plane in tests/cluster/test_verify.py: the test cluster
+has no metrics API (no kubelet to scrape), so rows with measured CPU and memory exist only as
+scripted `kubectl top` answers, and the arithmetic of each row is checked against exact figures."""
 
 from __future__ import annotations
 
