@@ -7,6 +7,8 @@ the docker SDK, sh, requests), whichever task it runs.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from invoke import Collection, task
 
 from sutra_deploy.core.inputs import split_names
@@ -513,7 +515,30 @@ def dockerfiles(c, root=None, service=None, write=False, force=False, json_=Fals
     )
 
 
+@task(
+    help={
+        "root": "The checkout to describe.",
+        "write": "Write the stack file here (without it: print it).",
+        "force": "Replace an existing --write file (the diff is shown).",
+    }
+)
+@user_errors
+def init(c, root, write=None, force=False):
+    """Describe a checkout as a stack file: services, ports, health checks, environment, journey."""
+    from sutra_deploy.core.source import resolve_source_root
+    from sutra_deploy.init import init_stack
+
+    s = session(c)
+    target = Path(write).expanduser() if write else None
+    result = init_stack(resolve_source_root(root), write=target, force=force, dry=s.dry)
+    if result.diff:
+        print(result.diff, end="")
+    elif result.written is None:
+        print(result.text, end="")
+
+
 ns = Collection(
+    init,
     base_images,
     build,
     sizes,

@@ -120,8 +120,9 @@ class Session:
         return LocalStack(self.stack, self.engine, file, str(self.settings["project"]))
 
     def source_root(self, flag: str | None) -> Path:
-        """`--root`, else `sutra.root`, else SUTRA_ROOT, else the reference implementation."""
-        return resolve_source_root(flag or self.settings.get("root"))
+        """`--root`, else `sutra.root`, else SUTRA_ROOT, else the stack file's `root`, else the
+        reference implementation."""
+        return resolve_source_root(flag or self.settings.get("root"), self.stack.source_root)
 
     @property
     def ca_bundle(self) -> Path | None:

@@ -12,10 +12,20 @@ REFERENCE_ROOT = PROJECT_DIR / "reference"
 ROOT_ENV = "SUTRA_ROOT"
 
 
-def resolve_source_root(explicit: str | os.PathLike[str] | None = None) -> Path:
-    """``--root`` first, then SUTRA_ROOT, then the reference implementation in this repo."""
-    chosen = explicit or os.environ.get(ROOT_ENV) or REFERENCE_ROOT
-    origin = "--root" if explicit else ROOT_ENV if os.environ.get(ROOT_ENV) else "default root"
+def resolve_source_root(explicit: str | os.PathLike[str] | None = None, recorded: Path | None = None) -> Path:
+    """``--root`` first, then SUTRA_ROOT, then the root the stack file records (``recorded``),
+    then the reference implementation in this repo."""
+    from_env = os.environ.get(ROOT_ENV)
+    chosen = explicit or from_env or recorded or REFERENCE_ROOT
+    origin = (
+        "--root"
+        if explicit
+        else ROOT_ENV
+        if from_env
+        else "the stack file's root"
+        if recorded
+        else "default root"
+    )
     try:
         root = Path(chosen).expanduser().resolve()
         is_dir = root.is_dir()

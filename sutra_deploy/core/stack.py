@@ -11,6 +11,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 from .errors import SourceRootError, StackFileError, UnknownService
+from .journey import Journey, JourneyParser
 from .references import BadReference, parse_reference, parse_repository, parse_tag
 from .units import MB
 
@@ -56,6 +57,7 @@ class Service:
     port: Ports
     health: HealthCheck
     budget: SizeBudget
+    environment: tuple[str, ...] = ()  # the variables its code reads (`inv init` finds them)
 
     def reference(
         self, registry: str | None = None, *, tag: str | None = None, digest: str | None = None
@@ -120,6 +122,8 @@ class Stack:
     public_api: str
     services: tuple[Service, ...]  # in build order
     base_images: tuple[BaseImage, ...]
+    journey: Journey | None = None  # the end-to-end check; None: the stack file declares none
+    source_root: Path | None = None  # `stack.root`, resolved against the stack file's folder
 
     @property
     def service_names(self) -> tuple[str, ...]:
@@ -162,6 +166,15 @@ def load_stack(path: str | Path) -> Stack:
         raise StackFileError(f"stack file {path} cannot be read: {error.strerror or error}") from None
     except UnicodeDecodeError as error:
         raise StackFileError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason})") from None
+    except tomllib.TOMLDecodeError as error:
+        raise StackFileError(f"{path}: not valid TOML: {error}") from None
+    return _StackReader(path).stack(raw)
+
+
+def parse_stack(text: str, path: Path) -> Stack:
+    """A stack file's text as if it were read from ``path`` (nothing is read or written)."""
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise StackFileError(f"{path}: not valid TOML: {error}") from None
     return _StackReader(path).stack(raw)
@@ -238,8 +251,10 @@ class _StackReader:
         return round(raw * MB)
 
     def stack(self, raw: dict) -> Stack:
-        top = self.table(raw, "top level", {"stack", "services"}, {"base_images"})
-        meta = self.table(top["stack"], "stack", {"name", "versions", "default_version", "public_api"}, set())
+        top = self.table(raw, "top level", {"stack", "services"}, {"base_images", "journey"})
+        meta = self.table(
+            top["stack"], "stack", {"name", "versions", "default_version", "public_api"}, {"root"}
+        )
         versions = self.strings(meta["versions"], "stack.versions")
         for i, version in enumerate(versions):  # each is an image tag: sutra-api:v2
             self.reference(parse_tag, version, f"stack.versions[{i}]")
@@ -269,6 +284,9 @@ class _StackReader:
                     f"base_images.{base.key}.distill_from",
                     f"no base image {base.distill_from!r}",
                 )
+        journey = None
+        if "journey" in top:
+            journey = JourneyParser(self, tuple(services_raw)).journey(top["journey"])
         return Stack(
             name=self.string(meta["name"], "stack.name"),
             path=self.path,
@@ -277,7 +295,18 @@ class _StackReader:
             public_api=public_api,
             services=tuple(services),
             base_images=bases,
+            journey=journey,
+            source_root=self.root(meta.get("root")),
         )
+
+    def root(self, raw: Any) -> Path | None:
+        """`stack.root`: the checkout this file describes, relative to the file (`inv init`)."""
+        if raw is None:
+            return None
+        value = self.string(raw, "stack.root")
+        if PurePosixPath(value).is_absolute() or "\0" in value:
+            raise self.fail("stack.root", f"expected a path relative to the stack file, got {value!r}")
+        return (self.path.parent / value).resolve()
 
     def check_unique(self, services: list[Service], key: str, value) -> None:
         seen: dict[object, str] = {}
@@ -294,7 +323,7 @@ class _StackReader:
             )
         where = f"services.{name}"
         fields = {"image", "context", "dockerfile", "build_order", "port", "health", "size_mb"}
-        raw = self.table(raw, where, fields, set())
+        raw = self.table(raw, where, fields, {"environment"})
         port = self.table(raw["port"], f"{where}.port", {"container", "host"}, set())
         health = self.table(raw["health"], f"{where}.health", {"protocol"}, {"path"})
         sizes = self.table(raw["size_mb"], f"{where}.size_mb", {"old", "target", "limit"}, set())
@@ -317,6 +346,7 @@ class _StackReader:
             ),
             health=self.health(health, f"{where}.health"),
             budget=budget,
+            environment=self.strings(raw.get("environment", []), f"{where}.environment"),
         )
 
     def dockerfiles(self, raw: Any, where: str, versions: tuple[str, ...]) -> dict[str, str]:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
+from ..core import yaml_text
 from ..core.errors import SutraError
 from ..core.references import parse_reference
 from ..core.stack import Service, Stack
@@ -32,7 +33,7 @@ def parse_manifests(text: str) -> list[dict]:
 
 
 def dump_manifests(objects: Sequence[dict]) -> str:
-    return "---\n".join(yaml.safe_dump(o, sort_keys=False) for o in objects)
+    return yaml_text.dump_all(objects)
 
 
 # --- reading rendered objects -----------------------------------------------------------
@@ -168,7 +169,7 @@ def render(
             "resources": [os.path.relpath(env.overlay, wrapper)],
             "images": overrides,
         }
-        (Path(wrapper) / "kustomization.yaml").write_text(yaml.safe_dump(kustomization, sort_keys=False))
+        (Path(wrapper) / "kustomization.yaml").write_text(yaml_text.dump(kustomization))
         return parse_manifests(kubectl.kustomize(Path(wrapper)))
 
 

@@ -274,7 +274,7 @@ def deploy_local(
         if local.docker.dry:
             return None
         urls = local_urls(stack)
-        smoke = run_smoke(stack.services, urls, timeout=smoke_timeout, end_to_end_via=stack.public_api)
+        smoke = run_smoke(stack.services, urls, timeout=smoke_timeout, journey=stack.journey)
         print(smoke.table())
         smoke.raise_if_failed()
         return smoke

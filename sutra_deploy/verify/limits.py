@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-import yaml
-
+from ..core import yaml_text
 from ..core.errors import SutraError
 from ..k8s.capacity import CapacityReport
 from ..k8s.quantities import format_bytes_binary, memory_bytes, millicores
@@ -101,4 +100,4 @@ def compose_override(limits: Mapping[str, ContainerLimits]) -> str:
         }
         for name, entry in limits.items()
     }
-    return yaml.safe_dump({"services": services}, sort_keys=False)
+    return yaml_text.dump({"services": services})

@@ -1,9 +1,9 @@
-"""A bounded learn + query load through sutra-api, and the integrity check after it.
+"""A bounded load of the stack file's journey, and the integrity check after it.
 
 Each request is timed on its own; the run stops after ``requests`` requests, whatever
 happens, and every request has a deadline. Half the requests learn a fact with a unique
-marker, the other half query for facts already learned, so the queries exercise the whole
-path api -> hybrid -> storage.
+marker (the journey's learn), the other half find facts already learned (its find), so on the
+reference stack the queries exercise the whole path api -> hybrid -> storage.
 """
 
 from __future__ import annotations
@@ -11,20 +11,15 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from ..tools.http import Http, HttpError, new_session
+from ..core.journey import Journey
+from ..tools.http import Http, new_session
+from .journey import Fact, JourneyFailed, find, learn, new_marker
 
 REQUEST_TIMEOUT = (3.05, 30.0)
-
-
-@dataclass(frozen=True)
-class Fact:
-    id: str
-    text: str
 
 
 @dataclass
@@ -46,19 +41,15 @@ class LoadResult:
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[int(p) - 1]
 
 
-def fact_text(marker: str) -> str:
-    return f"verify fact {marker}: the keeper of lighthouse {marker[:4]} logged a calm sea"
-
-
 def run_load(
-    api_url: str,
+    journey: Journey,
+    urls: Mapping[str, str],
     *,
     requests: int,
     concurrency: int,
     progress: Callable[[str], None] = lambda line: None,
 ) -> LoadResult:
-    """``requests`` requests, ``concurrency`` at a time: learns first in each pair, then queries."""
-    api = api_url.rstrip("/")
+    """``requests`` requests, ``concurrency`` at a time: a learn first in each pair, then a find."""
     learned: list[Fact] = []
     latencies: list[float] = []
     errors: list[str] = []
@@ -76,18 +67,12 @@ def run_load(
             with lock:
                 target = learned[index // 2 % len(learned)] if index % 2 and learned else None
             if target is None:
-                marker = uuid.uuid4().hex
-                answer = http().post(api + "/learn", {"content": fact_text(marker)}).json()
-                fact_id = answer.get("id") if isinstance(answer, dict) else None
-                if not fact_id:
-                    raise HttpError(f"/learn gave no id: {answer!r:.120}")
+                fact = learn(http(), journey, urls, new_marker(), timeout=REQUEST_TIMEOUT)
                 with lock:
-                    learned.append(Fact(fact_id, fact_text(marker)))
-            else:
-                answer = http().post(api + "/query", {"query": target.text, "limit": 5}).json()
-                if not isinstance(answer, dict) or not isinstance(answer.get("results"), list):
-                    raise HttpError(f"/query answered without results: {answer!r:.120}")
-        except HttpError as error:
+                    learned.append(fact)
+            else:  # whether it is found is the integrity check's question; here, that find answers
+                find(http(), journey, urls, target, timeout=REQUEST_TIMEOUT)
+        except JourneyFailed as error:
             with lock:
                 errors.append(str(error))
             return
@@ -104,20 +89,19 @@ def run_load(
     return LoadResult(requests, len(errors), seconds, latencies, list(learned), errors[:5])
 
 
-def missing_facts(api_url: str, facts: Sequence[Fact], *, concurrency: int = 4) -> list[Fact]:
-    """The facts a query no longer finds (each queried by its own text)."""
-    api = api_url.rstrip("/")
+def missing_facts(
+    journey: Journey, urls: Mapping[str, str], facts: Sequence[Fact], *, concurrency: int = 4
+) -> list[Fact]:
+    """The facts the journey's find no longer finds."""
     local = threading.local()
 
     def lost(fact: Fact) -> bool:
         if not hasattr(local, "http"):
             local.http = Http(new_session(), timeout=REQUEST_TIMEOUT)
         try:
-            answer = local.http.post(api + "/query", {"query": fact.text, "limit": 5}).json()
-        except HttpError:
+            return not find(local.http, journey, urls, fact, timeout=REQUEST_TIMEOUT)
+        except JourneyFailed:
             return True
-        results = answer.get("results", []) if isinstance(answer, dict) else []
-        return not any(isinstance(r, dict) and r.get("id") == fact.id for r in results)
 
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         flags = list(pool.map(lost, facts))

@@ -64,6 +64,10 @@ def verify_local(
 ) -> VerifyReport:
     """Measure everything the plan promises that one machine can show; the report says the rest."""
     stack, engine, settings = run.stack, run.engine, run.settings
+    if stack.journey is None:  # the load and the integrity checks are the journey's requests
+        raise SutraError(
+            f"{stack.path}: declares no [journey]; verify's load needs one (README, The stack file)"
+        )
     engine.ensure_available()
     local_images = {s.name: engine.image(s.ref(run.version)) for s in stack.services}
     missing = [s.ref(run.version) for s in stack.services if local_images[s.name] is None]
@@ -274,16 +278,16 @@ def measure_running(
     report: VerifyReport,
 ) -> None:
     settings = run.settings
-    api_url = local.urls()[run.stack.public_api]
+    journey, urls = run.stack.journey, local.urls()
     run.progress(f"[verify] load: {settings.requests} requests, {settings.concurrency} at a time")
     with Sampler({name: info.id for name, info in containers.items()}) as sampler:
         load = run_load(
-            api_url, requests=settings.requests, concurrency=settings.concurrency, progress=run.progress
+            journey, urls, requests=settings.requests, concurrency=settings.concurrency, progress=run.progress
         )
     report.add(load_metrics(load, settings))
     report.add(memory_metrics(sampler, limits, settings, report))
     report.add(cpu_metrics(sampler, limits, settings))
-    report.add(integrity(run, local, api_url, load))
+    report.add(integrity(run, local, urls, load))
     after = containers_of(local)
     report.add(oom_and_restarts(run, after))
     sick = [n for n in run.stack.service_names if n not in after or after[n].health not in ("healthy", "")]
@@ -411,11 +415,11 @@ def cpu_metrics(
     return metrics
 
 
-def integrity(run: LocalVerify, local: LocalStack, api_url: str, load: LoadResult) -> list[Metric]:
+def integrity(run: LocalVerify, local: LocalStack, urls: Mapping[str, str], load: LoadResult) -> list[Metric]:
     """Every fact the load learned is found, and again after storage-server restarts."""
-    facts = load.facts
+    facts, journey = load.facts, run.stack.journey
     storage = next(s.name for s in run.stack.services if s.health.protocol == "tcp")
-    lost = missing_facts(api_url, facts)
+    lost = missing_facts(journey, urls, facts)
     metrics = [
         gate(
             "integrity: facts found after the load",
@@ -423,7 +427,7 @@ def integrity(run: LocalVerify, local: LocalStack, api_url: str, load: LoadResul
             len(facts) - len(lost),
             "",
             not lost,
-            "each learned fact queried by its own text",
+            f"each learned fact looked for by the journey's find ({journey.find.describe()})",
         )
     ]
     container = containers_of(local).get(storage)
@@ -449,14 +453,14 @@ def integrity(run: LocalVerify, local: LocalStack, api_url: str, load: LoadResul
     try:
         wait_until(healthy_again, timeout=60, interval=0.2, what=f"{storage} to be healthy again")
         found_after = wait_until(
-            lambda: missing_facts(api_url, facts) == [] or None,
+            lambda: missing_facts(journey, urls, facts) == [] or None,
             timeout=30,
             interval=1,
             what="the facts after the restart",
         )
     except TimedOut:
         found_after = None
-    lost_after = [] if found_after else missing_facts(api_url, facts)
+    lost_after = [] if found_after else missing_facts(journey, urls, facts)
     metrics.append(
         gate(
             "integrity: facts found after a storage restart",

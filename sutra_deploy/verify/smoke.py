@@ -1,5 +1,6 @@
-"""Smoke tests: every service answers its health check, and a fact learned through the API
-comes back from a query through api -> hybrid -> storage. Locally at the published ports
+"""Smoke tests: every service answers its health check, and the stack file's journey passes
+(on the reference stack: a fact learned through the API comes back from a query through
+api -> hybrid -> storage). Locally at the published ports
 (`inv smoke`), or on a cluster through one kubectl port-forward per service (the deploy and
 `inv verify --env staging|production`)."""
 
@@ -7,8 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -16,11 +16,14 @@ from urllib.parse import urlsplit
 from tabulate import tabulate
 
 from ..core.errors import SutraError
+from ..core.journey import Journey
 from ..core.stack import Service, Stack
 from ..local.compose_stack import local_urls
 from ..tools.http import Http, HttpError
 from ..tools.ports import free_port
 from ..tools.waiting import SYSTEM_CLOCK, Clock, TimedOut, wait_until
+from .journey import JourneyFailed
+from .journey import walk as walk_journey
 
 if TYPE_CHECKING:
     from ..tools.kubectl import Kubectl
@@ -92,22 +95,12 @@ def probe(http: Http, service: Service, base_url: str) -> str:
     return f"GET {url} -> {status}"
 
 
-def learn_and_query(http: Http, api_url: str) -> str:
-    marker = uuid.uuid4().hex[:12]
-    fact = f"smoke check {marker}: the lighthouse keeper counted seven ships at dawn"
-    _, learned = http_json(http, "POST", api_url.rstrip("/") + "/learn", {"content": fact})
-    fact_id = learned.get("id") if isinstance(learned, dict) else None
-    if not fact_id:
-        raise Attempt(f"/learn gave no id: {learned!r}")
-    _, answer = http_json(
-        http, "POST", api_url.rstrip("/") + "/query", {"query": f"smoke check {marker}", "limit": 5}
-    )
-    results = answer.get("results", []) if isinstance(answer, dict) else []
-    if not isinstance(results, list):
-        raise Attempt(f"/query answered without a list of results: {answer!r:.200}")
-    if not any(isinstance(r, dict) and r.get("id") == fact_id for r in results):
-        raise Attempt(f"fact {fact_id} learned but not returned by /query ({len(results)} results)")
-    return f"learned {fact_id} and found it through api -> hybrid -> storage"
+def end_to_end(http: Http, journey: Journey, urls: Mapping[str, str]) -> str:
+    """The stack file's journey once: a new fact learned and found again."""
+    try:
+        return walk_journey(http, journey, urls)
+    except JourneyFailed as error:
+        raise Attempt(str(error)) from None
 
 
 def timed_check(name: str, attempt: Callable[[], str], *, timeout: float, clock: Clock) -> Check:
@@ -133,24 +126,32 @@ def run_smoke(
     base_urls: Mapping[str, str],
     *,
     timeout: float,
-    end_to_end_via: str | None,
+    journey: Journey | None,
     clock: Clock = SYSTEM_CLOCK,
 ) -> SmokeReport:
-    """Probe each service (retrying until ``timeout``), then the end-to-end round trip."""
+    """Probe each service (retrying until ``timeout``), then the stack's journey (when given:
+    its services are among ``base_urls``)."""
     http = Http()  # one pooled session for the whole run
     try:
         checks = [
             timed_check(s.name, lambda s=s: probe(http, s, base_urls[s.name]), timeout=timeout, clock=clock)
             for s in services
         ]
-        if end_to_end_via is not None:
-            api_url = base_urls[end_to_end_via]
+        if journey is not None:
             checks.append(
-                timed_check(END_TO_END, lambda: learn_and_query(http, api_url), timeout=timeout, clock=clock)
+                timed_check(
+                    END_TO_END, lambda: end_to_end(http, journey, base_urls), timeout=timeout, clock=clock
+                )
             )
     finally:
         http.close()
     return SmokeReport(tuple(checks))
+
+
+def journey_among(stack: Stack, services: Iterable[str]) -> Journey | None:
+    """The stack's journey when every service it calls is among ``services``."""
+    journey, present = stack.journey, set(services)
+    return journey if journey is not None and set(journey.services) <= present else None
 
 
 def parse_base_urls(values: Sequence[str], known: Sequence[str]) -> dict[str, str]:
@@ -179,12 +180,12 @@ def smoke_stack(
     clock: Clock = SYSTEM_CLOCK,
 ) -> SmokeReport:
     """`inv smoke`: the chosen services at their local ports (or ``SERVICE=URL`` overrides),
-    then the end-to-end check when the public API is among them."""
+    then the journey when its services are among them."""
     services = stack.select(names)
     urls = local_urls(stack)
     urls.update(parse_base_urls(base_urls, stack.service_names))
-    via = stack.public_api if stack.public_api in {s.name for s in services} else None
-    return run_smoke(services, urls, timeout=timeout, end_to_end_via=via, clock=clock)
+    chosen = {s.name for s in services}
+    return run_smoke(services, urls, timeout=timeout, journey=journey_among(stack, chosen), clock=clock)
 
 
 def service_ports(objects: Sequence[dict]) -> dict[str, int]:
@@ -211,5 +212,4 @@ def smoke_through_port_forwards(
             urls[service.name] = f"http://127.0.0.1:{local}"
         if kubectl.dry:
             return None
-        via = stack.public_api if stack.public_api in urls else None
-        return run_smoke(services, urls, timeout=timeout, end_to_end_via=via)
+        return run_smoke(services, urls, timeout=timeout, journey=journey_among(stack, urls))

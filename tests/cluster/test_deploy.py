@@ -67,7 +67,7 @@ def test_deploy_ships_by_digest_waits_and_smokes_through_the_cluster(cluster, cl
     assert result.returncode == 0, result.stderr[-3000:]
     found = resolve_release(Commands(), REFERENCE_ROOT, STACK.versions, tag=None, required=True)
     release, commit = found.name, found.commit
-    assert "end-to-end" in result.stdout and "found it through api -> hybrid -> storage" in result.stdout
+    assert "end-to-end" in result.stdout and "and found it (POST /query on sutra-api)" in result.stdout
     client = RegistryClient(registry)
     for name, deployment in deployments(cluster).items():
         service = STACK.service(name)

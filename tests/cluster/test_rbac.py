@@ -53,7 +53,7 @@ def test_deploy_runs_with_the_namespaces_role_and_a_denied_call_is_named(cluster
     cluster.kubectl(f"--kubeconfig={kubeconfig}", "config", "use-context", "sutra-staging")
     result = inv("deploy", "--env", "staging", env=env, timeout=1800)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "found it through api -> hybrid -> storage" in result.stdout
+    assert "and found it (POST /query on sutra-api)" in result.stdout
 
     production = {**env, "KUBECONFIG": str(kubeconfig)}
     cluster.kubectl(f"--kubeconfig={kubeconfig}", "config", "use-context", "sutra-production")

@@ -26,6 +26,7 @@ FLOORS: Mapping[str, int] = {
     "local": 2,
     "k8s": 2,
     "verify": 3,
+    "init": 3,  # describes a checkout for every phase: reads what deps/ and images/ read
     "ship": 4,
     "edge": 5,
 }

@@ -1,4 +1,5 @@
-"""The load generator against a real HTTP server that speaks the API's contract."""
+"""The load generator, through the reference stack's journey, against a real HTTP server that
+speaks that contract."""
 
 import json
 import threading
@@ -7,7 +8,12 @@ from typing import ClassVar
 
 import pytest
 
-from sutra_deploy.verify.load import Fact, missing_facts, run_load
+from sutra_deploy.core.source import PROJECT_DIR
+from sutra_deploy.core.stack import load_stack
+from sutra_deploy.verify.journey import Fact
+from sutra_deploy.verify.load import missing_facts, run_load
+
+JOURNEY = load_stack(PROJECT_DIR / "stack.toml").journey
 
 
 class MemoryApi(BaseHTTPRequestHandler):
@@ -38,7 +44,7 @@ class MemoryApi(BaseHTTPRequestHandler):
             with self.lock:
                 self.facts[fact_id] = body["content"]
             return self.reply(201, {"id": fact_id})
-        hits = [{"id": i, "content": t} for i, t in self.facts.items() if t == body["query"]]
+        hits = [{"id": i, "content": t} for i, t in self.facts.items() if body["query"] in t]
         return self.reply(200, {"results": hits})
 
 
@@ -47,30 +53,30 @@ def api():
     MemoryApi.facts, MemoryApi.seen, MemoryApi.fail_every = {}, [], 0
     server = ThreadingHTTPServer(("127.0.0.1", 0), MemoryApi)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    yield {"sutra-api": f"http://127.0.0.1:{server.server_address[1]}"}
     server.shutdown()
 
 
 def test_a_bounded_load_learns_and_queries_and_times_each_request(api):
-    result = run_load(api, requests=40, concurrency=4)
+    result = run_load(JOURNEY, api, requests=40, concurrency=4)
     assert (result.requests, result.errors) == (40, 0)
     assert len(MemoryApi.seen) == 40
     assert MemoryApi.seen.count("/learn") == len(result.facts) >= 20
     assert len(result.latencies) == 40
     assert 0 < result.percentile(50) <= result.percentile(95) <= result.percentile(99)
     assert result.throughput > 0
-    assert missing_facts(api, result.facts) == []
+    assert missing_facts(JOURNEY, api, result.facts) == []
 
 
 def test_errors_are_counted_and_the_first_kept(api):
     MemoryApi.fail_every = 5
-    result = run_load(api, requests=20, concurrency=2)
+    result = run_load(JOURNEY, api, requests=20, concurrency=2)
     assert result.errors == 4
     assert "answered 503" in result.first_errors[0]
 
 
 def test_a_fact_the_api_no_longer_finds_is_missing(api):
-    result = run_load(api, requests=10, concurrency=1)
+    result = run_load(JOURNEY, api, requests=10, concurrency=1)
     MemoryApi.facts.pop(result.facts[0].id)
-    assert missing_facts(api, result.facts) == [result.facts[0]]
-    assert missing_facts(api, [Fact("nope", "never learned")]) == [Fact("nope", "never learned")]
+    assert missing_facts(JOURNEY, api, result.facts) == [result.facts[0]]
+    assert missing_facts(JOURNEY, api, [Fact("nope", "never-learned")]) == [Fact("nope", "never-learned")]

@@ -99,11 +99,11 @@ def test_smoke_against_a_live_api_and_a_dead_port(api_url):
         [api, storage],
         {"sutra-api": api_url, "storage-server": "tcp://127.0.0.1:1"},
         timeout=0.5,
-        end_to_end_via="sutra-api",
+        journey=STACK.journey,
     )
     checks = {c.name: c for c in report.checks}
     assert checks["sutra-api"].ok and checks["sutra-api"].detail.endswith("/health -> 200")
-    assert checks["end-to-end"].ok and "found it through" in checks["end-to-end"].detail
+    assert checks["end-to-end"].ok and "(POST /query on sutra-api)" in checks["end-to-end"].detail
     assert not checks["storage-server"].ok
     assert "tcp 127.0.0.1:1" in checks["storage-server"].detail
     assert not report.ok
