@@ -33,7 +33,8 @@ class Located:
 @dataclass
 class CodeFacts:
     routes: list[tuple[str, Located]] = field(default_factory=list)  # (method, path)
-    ports: list[Located] = field(default_factory=list)  # uvicorn.run(port=…), settings defaults
+    ports: list[Located] = field(default_factory=list)  # uvicorn.run(port=…) and friends
+    setting_ports: list[Located] = field(default_factory=list)  # a settings class's `port` default
     env: list[Located] = field(default_factory=list)  # variable names read
 
     def route_paths(self, method: str | None = None) -> list[str]:
@@ -144,7 +145,7 @@ class _Reader:
                 self.facts.env.append(Located(f"{prefix}{name}".upper(), self.at(item)))
                 value = self.literal(item.value) if item.value is not None else None
                 if name.lower() == "port" and isinstance(value, int) and not isinstance(value, bool):
-                    self.facts.ports.append(Located(value, self.at(item)))
+                    self.facts.setting_ports.append(Located(value, self.at(item)))
 
     def env_prefix(self, node: ast.ClassDef) -> str:
         for item in node.body:

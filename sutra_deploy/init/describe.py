@@ -224,7 +224,7 @@ def guess_service(
     image = named or _image(name, reference)
     return ServiceGuess(
         name=name, folder=rel, image=image, context=context, dockerfiles=dockerfiles, port=port,
-        host_port=next((h for h, c in (mine.ports if mine else []) if c == port and h), None),
+        host_port=next((h for h, _ in (mine.ports if mine else []) if h), None),  # where people reach it
         health=health, environment=env, budget=budget, python=python, routes=code,
     )  # fmt: skip
 
@@ -299,7 +299,8 @@ def _port(
     if command is not None:
         sources.append(("the server's command line", command))
     # The code's port counts first when the command starts the code's own __main__.
-    code_ports = [("the code", p) for p in code.ports]
+    # A server started in the code says where it listens; a settings default only may.
+    code_ports = [("the code", p) for p in code.ports] + [("its settings", p) for p in code.setting_ports]
     sources = (code_ports + sources) if runs_module and command is None else (sources + code_ports)
     exposed = _expose(dockerfile)
     if exposed is not None:

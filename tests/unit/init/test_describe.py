@@ -1,0 +1,131 @@
+"""`inv init` on a checkout shaped like a real one (monorepo.py), through the real `inv`: the
+stack file it prints loads, says what the code really does, and every disagreement is a
+finding with file:line; the same file twice; --write never overwrites without --force."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from sutra_deploy.core.source import PROJECT_DIR, REFERENCE_ROOT
+from sutra_deploy.core.stack import load_stack, parse_stack
+
+from .monorepo import make_monorepo
+
+
+def inv(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", "--search-root", str(PROJECT_DIR), *args],
+        cwd=cwd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    return make_monorepo(tmp_path / "checkout")
+
+
+def test_init_describes_what_the_code_really_does(checkout, tmp_path):
+    result = inv("init", "--root", str(checkout), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    stack = parse_stack(result.stdout, tmp_path / "stack.toml")
+    assert stack.source_root == checkout.resolve()
+    assert [s.name for s in stack.services] == ["storage-server", "sutra-api", "sutra-web"]
+    storage, api, web = stack.services
+    assert (storage.health.protocol, storage.port.container, storage.context) == (
+        "tcp",
+        50051,
+        "packages/sutra-storage",
+    )
+    assert storage.dockerfile("v2") == "packages/sutra-storage/Dockerfile"  # no Python: one Dockerfile
+    # The port its __main__ really serves on, not EXPOSE's or the settings default; the compose
+    # file's host port; the app's own route for health, not the one its HEALTHCHECK probes.
+    assert (api.port.container, api.port.host) == (9000, 8000)
+    assert (api.health.protocol, api.health.path) == ("http", "/")
+    assert api.context == "."  # its Dockerfile copies packages/sutra-api from the checkout
+    assert api.dockerfile("v2") == "packages/sutra-api/Dockerfile.optimized"
+    # What its code reads (pydantic-settings with its prefix, os.getenv), and what compose sets.
+    assert set(api.environment) >= {"SUTRA_API_STORAGE_ADDR", "SUTRA_API_PORT", "LOG_LEVEL"}
+    assert "ONLY_IN_TESTS" not in api.environment  # its tests are not the service
+    assert (api.budget.target_bytes, api.budget.limit_bytes) == (150_000_000, 200_000_000)  # the plan's
+    assert (web.port.container, web.health.path) == (8080, "/")
+    # The journey from its routes: stores at POST /api/v1/facts, finds by GET with the marker.
+    journey = stack.journey
+    assert (journey.learn.method, journey.learn.path) == ("POST", "/api/v1/facts")
+    assert (journey.find.method, journey.find.path) == ("GET", "/api/v1/search?q={marker}")
+    assert stack.public_api == "sutra-api"
+
+    findings = [line.removeprefix("[init] ") for line in result.stderr.splitlines()]
+    main = "packages/sutra-api/sutra_api/main.py"
+    dockerfile = "packages/sutra-api/Dockerfile"
+    for expected in (
+        f"{dockerfile}:4: EXPOSE says port 8000, but sutra-api listens on 9000 (the code, {main}:35)",
+        f"{main}:10: its settings says port 8080, but sutra-api listens on 9000 (the code, {main}:35)",
+        f"docker-compose.yml (services.sutra-api): the compose file says port 8000, but sutra-api listens "
+        f"on 9000 (the code, {main}:35)",
+        f"{dockerfile}:5: probes /healthz, which is no route of sutra-api's app "
+        "(its GET routes: /, /api/v1/search)",
+        f"{dockerfile}.optimized: missing; `inv dockerfiles --write` writes it",
+        "packages/sutra-web: the plan gives sutra-web no size budget: size_mb is a placeholder (1000 MB)",
+    ):
+        assert expected in findings, "\n".join(findings)
+    assert all(":" in line for line in findings)
+
+
+def test_init_gives_the_same_file_twice_and_writes_only_what_it_is_told(checkout, tmp_path):
+    first = inv("init", "--root", str(checkout), cwd=tmp_path)
+    assert inv("init", "--root", str(checkout), cwd=tmp_path).stdout == first.stdout
+    target = tmp_path / "stacks" / "mine.toml"
+    target.parent.mkdir()
+    written = inv("init", "--root", str(checkout), "--write", str(target), cwd=tmp_path)
+    assert written.returncode == 0, written.stderr
+    stack = load_stack(target)  # the root is recorded relative to the file
+    assert stack.source_root == checkout.resolve()
+    assert 'root = "../checkout"' in target.read_text()
+    target.write_text(target.read_text().replace("limit = 200", "limit = 210"))
+    refused = inv("init", "--root", str(checkout), "--write", str(target), cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"error: {target} exists; not overwritten (add --force to replace it, which shows the diff)"
+    )
+    assert "limit = 210" in target.read_text()
+    forced = inv("init", "--root", str(checkout), "--write", str(target), "--force", cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert "-size_mb = { old = 703, target = 150, limit = 210 }" in forced.stdout
+    assert "+size_mb = { old = 703, target = 150, limit = 200 }" in forced.stdout
+    assert "limit = 210" not in target.read_text()
+    dry = inv("--dry", "init", "--root", str(checkout), "--write", str(tmp_path / "new.toml"), cwd=tmp_path)
+    assert dry.returncode == 0 and not (tmp_path / "new.toml").exists()
+
+
+def test_a_root_that_is_no_checkout_is_one_line_and_exit_2(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for root, message in (
+        (tmp_path / "empty", f"error: {tmp_path / 'empty'} is no checkout: no service package"),
+        (tmp_path / "missing", "error: source root"),
+    ):
+        result = inv("init", "--root", str(root), cwd=tmp_path)
+        assert result.returncode == 2
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith(message), line
+
+
+def test_the_reference_tree_is_described_as_its_stack_file_says():
+    """Run on the reference services, init gives what stack.toml (written by hand) says, where
+    the tree itself says it: ports, health paths, contexts, Dockerfiles, budgets."""
+    result = inv("init", "--root", str(REFERENCE_ROOT), cwd=PROJECT_DIR)
+    assert result.returncode == 0, result.stderr
+    found = {s.context.split("/")[-1] if s.context != "." else s.name: s for s in
+             parse_stack(result.stdout, PROJECT_DIR / "stack.toml").services}  # fmt: skip
+    for service in load_stack(PROJECT_DIR / "stack.toml").services:
+        key = service.context.split("/")[-1] if service.context != "." else service.name
+        mine = found[key]
+        assert (mine.port.container, mine.health, mine.context) == (
+            service.port.container,
+            service.health,
+            service.context,
+        )
+        assert dict(mine.dockerfiles) == dict(service.dockerfiles)
+        assert mine.budget == service.budget
