@@ -6,6 +6,7 @@ that Python cannot, is refused."""
 
 from __future__ import annotations
 
+import ast
 import posixpath
 import sys
 
@@ -43,6 +44,7 @@ def _old_command(plan: ImagePlanning, preplan: PrePlan) -> tuple[list[str], list
     # Where ENTRYPOINT ends and CMD begins, if the old image had both (CMD stays overridable).
     split = len(entrypoint) - stripped if entrypoint and cmd and len(entrypoint) > stripped else 0
     converted, how = _python_command(plan, argv, preplan.dockerfile.where(used[0]))
+    converted = _served_app(plan, converted)
     converted = _with_stack_port(plan, converted)
     if split:
         split += len(converted) - len(argv)
@@ -127,6 +129,64 @@ def _script_command(plan: ImagePlanning) -> tuple[list[str], list[str], str]:
     source = f"console script {chosen} = {scripts[chosen]} ({plan.facts.pkg.rel})"
     plan.notes.append(f"command from {source}")
     return _script_call(scripts[chosen]), [], source
+
+
+def _served_app(plan: ImagePlanning, argv: list[str]) -> list[str]:
+    """`python3 -m pkg.main` whose `__main__` block runs `uvicorn.run(app, port=…)`: its port is
+    the code's, not stack.toml's, and no flag reaches it. The image serves the same app with
+    uvicorn's own command line instead, on stack.toml's port (set below), and its build-time
+    import check imports the module that holds the app."""
+    if len(argv) != 3 or argv[:2] != ["python3", "-m"]:
+        return argv
+    module = argv[2]
+    path = plan.facts.module_file(module)
+    if path is None:
+        return argv
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (SyntaxError, UnicodeDecodeError, OSError):
+        return argv
+    for block in (n for n in tree.body if isinstance(n, ast.If) and _is_main_guard(n.test)):
+        for call in (n for n in ast.walk(block) if isinstance(n, ast.Call)):
+            func = call.func
+            runs_uvicorn = (
+                isinstance(func, ast.Attribute) and func.attr == "run" and _name_of(func.value) == "uvicorn"
+            )
+            if not runs_uvicorn or not call.args:
+                continue
+            target = call.args[0]
+            if isinstance(target, ast.Name):
+                app = f"{module}:{target.id}"
+            elif isinstance(target, ast.Constant) and isinstance(target.value, str) and ":" in target.value:
+                app = target.value
+            else:
+                continue
+            port = next((k.value for k in call.keywords if k.arg == "port"), None)
+            said = f" on port {port.value}" if isinstance(port, ast.Constant) else ""
+            root = plan.inputs.root.resolve()
+            rel = path.resolve().relative_to(root).as_posix() if path.resolve().is_relative_to(root) else path
+            plan.notes.append(
+                f"python3 -m {module} starts uvicorn{said} in its __main__ block ({rel}:{call.lineno}): "
+                f"the image runs `python3 -m uvicorn {app}` on stack.toml's port instead"
+            )
+            port_text = str(plan.service.port.container)
+            return ["python3", "-m", "uvicorn", app, "--host", "0.0.0.0", "--port", port_text]
+    return argv
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and len(test.comparators) == 1
+        and isinstance(test.comparators[0], ast.Constant)
+        and test.comparators[0].value == "__main__"
+    )
+
+
+def _name_of(node: ast.expr) -> str:
+    return node.id if isinstance(node, ast.Name) else ""
 
 
 def _with_stack_port(plan: ImagePlanning, argv: list[str]) -> list[str]:

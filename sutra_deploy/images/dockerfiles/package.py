@@ -47,6 +47,20 @@ class PackageFacts:
     def module_is_package(self, module: str) -> bool:
         return any(c.module == module and c.source.is_dir() for c in self.code)
 
+    def module_file(self, module: str) -> Path | None:
+        """The file `python -m MODULE` runs, when MODULE is this package's own."""
+        top, _, rest = module.partition(".")
+        base = next((c.source for c in self.code if c.module == top), None)
+        if base is None:
+            return None
+        if base.is_file():
+            return base if not rest else None
+        path = base.joinpath(*rest.split(".")) if rest else base
+        for candidate in (path.with_suffix(".py"), path / "__main__.py"):
+            if candidate.is_file() and (candidate.name != "__main__.py" or candidate.parent == path):
+                return candidate
+        return None
+
 
 def read_package(monorepo: Monorepo, pkg: PythonPackage) -> PackageFacts:
     declarations = monorepo.declarations(pkg)

@@ -82,3 +82,31 @@ def test_a_shell_or_a_shell_script_in_exec_form_is_refused(checkout, instruction
     )
     with pytest.raises(DockerfileRefused, match=r"a shell, which the distroless runtime does not have"):
         plan(checkout, "sutra-control")
+
+
+def test_a_module_whose_main_block_runs_uvicorn_is_served_on_the_stacks_port(checkout):
+    """`python -m sutra_api.main` whose `__main__` runs uvicorn on its own port: no flag reaches
+    that port, so the image serves the same app with uvicorn's command line, on stack.toml's
+    port, and its import check imports the module that holds the app."""
+    old = API_DOCKERFILE.replace(
+        'CMD ["uvicorn", "sutra_api.main:app", "--host", "0.0.0.0", "--port", "8080"]',
+        'CMD ["python", "-m", "sutra_api.main"]',
+    )
+    main = (checkout / API / "sutra_api" / "main.py").read_text()
+    run = '    uvicorn.run(app, host="0.0.0.0", port=9000)\n'
+    block = 'if __name__ == "__main__":\n    import uvicorn\n\n' + run
+    served = f"{main}\n\n{block}"
+    make_checkout(checkout, {f"{API}/Dockerfile": old, f"{API}/sutra_api/main.py": served})
+    result = plan(checkout, "sutra-api")["sutra-api"]
+    final = final_stage(result.text)
+    [cmd] = final.get("CMD", []) or final["ENTRYPOINT"]
+    assert cmd.exec_form == [
+        "python3", "-m", "uvicorn", "sutra_api.main:app", "--host", "0.0.0.0", "--port", str(API_PORT)
+    ]  # fmt: skip
+    assert final["RUN"][0].exec_form == ["python3", "-c", "import uvicorn, sutra_api.main"]
+    line = served.splitlines().index('    uvicorn.run(app, host="0.0.0.0", port=9000)') + 1
+    assert (
+        f"python3 -m sutra_api.main starts uvicorn on port 9000 in its __main__ block "
+        f"({API}/sutra_api/main.py:{line}): the image runs `python3 -m uvicorn sutra_api.main:app` "
+        "on stack.toml's port instead"
+    ) in result.notes
