@@ -20,6 +20,7 @@ from ..core.units import mb
 from ..tools.engine import Engine
 from .base_images import BaseImageMaker
 from .build_cache import BuildCache, fingerprint
+from .preflight import check_builds
 
 log = logging.getLogger("sutra")
 
@@ -261,6 +262,8 @@ def build_images(
     engine.ensure_available()
     maker = BaseImageMaker(stack, engine, ca_bundle=ca_bundle, runtime_ca_bundle=runtime_ca_bundle, jobs=jobs)
     steps = with_build_args(steps, choose_base_images(stack, engine, maker, steps, bases))
+    # Every Dockerfile against the builder, before the first build.
+    check_builds(steps, engine, root, made_here=[b.local for b in stack.base_images])
     # A dry run prints the commands in order, one at a time.
     jobs = 1 if engine.dry else jobs
     if release:

@@ -182,3 +182,39 @@ def test_the_checkout_has_no_v2_dockerfile_until_it_is_generated(gentest, tmp_pa
     result = inv("build", "--root", str(fresh), "--service", SERVICE.name, **gentest.env)
     assert result.returncode == 2
     assert f"`inv dockerfiles --root {fresh} --service {SERVICE.name} --write`" in result.stderr
+
+
+def test_a_pre_plan_dockerfile_the_builder_cannot_run_stops_at_the_preflight(gentest, tmp_path):
+    """v1 of the synthetic checkout (a here-document, a base no registry here serves) stops
+    before the first build, dry too, one line per problem with file:line; v2 (written by
+    `inv dockerfiles`) passes the same check."""
+    from ..unit.images.dockerfiles.checkout import API, API_DOCKERFILE
+
+    # Bases no registry serves, wherever the test runs (.invalid never resolves).
+    unpullable = API_DOCKERFILE.replace("FROM python:", "FROM registry.invalid/python:")
+    fresh = make_checkout(tmp_path / "fresh", {f"{API}/Dockerfile": unpullable})
+    dockerfile = f"{API}/Dockerfile"
+    heredoc = 1 + unpullable.splitlines().index("RUN cat > requirements.txt <<EOF")
+    runtime = 1 + unpullable.splitlines().index("FROM registry.invalid/python:3.11-alpine")
+    for dry in ((), ("--dry",)):
+        result = inv(
+            *dry, "build", "--version", "v1", "--root", str(fresh), "--service", SERVICE.name, **gentest.env
+        )
+        assert result.returncode == 2, result.stderr[-2000:]
+        lines = result.stderr.strip().splitlines()
+        assert (
+            lines[-1] == "error: 3 problems in the Dockerfiles to build, each named above; nothing was built"
+        )
+        assert any(
+            line.startswith(f"[preflight] {dockerfile}:{heredoc}: RUN <<EOF (a heredoc)") for line in lines
+        )
+        assert any(
+            line.startswith(f"[preflight] {dockerfile}:{runtime}: FROM registry.invalid/python:3.11-alpine: ")
+            for line in lines
+        ), lines
+        assert "docker build" not in result.stdout and "Step 1/" not in result.stderr
+    written = inv("dockerfiles", "--root", str(fresh), "--service", SERVICE.name, "--write", **gentest.env)
+    assert written.returncode == 0, written.stderr[-2000:]
+    v2 = inv("--dry", "build", "--root", str(fresh), "--service", SERVICE.name, **gentest.env)
+    assert v2.returncode == 0, v2.stderr[-2000:]
+    assert "[preflight]" not in v2.stderr
