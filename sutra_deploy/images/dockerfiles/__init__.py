@@ -41,6 +41,7 @@ from ...core.stack import Service, Stack
 from ...deps import DepsPolicy, audit
 from ...deps.monorepo import Monorepo, package_folder
 from ...tools import files
+from .dockerignore import plan_dockerignores, write_dockerignores
 from .environment import check_carries_no_credential
 from .image import plan_image
 from .model import DockerfileRefused, DockerfileSettings, Generated, ImageSpec, Inputs
@@ -95,6 +96,9 @@ def generate_dockerfiles(
     )
     if write:
         results = write_generated(root, results, dry=dry)
+        # Each context a Dockerfile was written for gets a .dockerignore when it has none.
+        contexts = [stack.service(r.service) for r in results if r.text is not None]
+        write_dockerignores(root, plan_dockerignores(stack, root, contexts), dry=dry)
     _report(results, root, write=write, dry=dry, as_json=as_json, emit=emit)
     return results
 
