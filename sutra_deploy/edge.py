@@ -18,7 +18,7 @@ from invoke.exceptions import Exit, UnexpectedExit
 from .core.errors import StackFileError, SutraError
 from .core.inputs import number
 from .core.settings import DEFAULTS
-from .core.source import resolve_source_root
+from .core.source import PROJECT_DIR, resolve_source_root
 from .core.stack import Stack, load_stack
 from .tools.commands import Commands
 from .tools.engine import Engine
@@ -108,16 +108,23 @@ class Session:
 
         return k8s.with_images(k8s.environment(self.settings, name), registry=registry, tag=tag)
 
-    @property
+    @functools.cached_property
     def compose_file(self) -> Path:
-        return Path(self.settings["compose_file"])
+        """`sutra.compose_file` when set; else the reference stack's (compose/, the rendering of
+        stack.toml kept in the repository), or a user's stack file rendered into the cache."""
+        chosen = Path(self.settings["compose_file"])
+        reference = self.stack.path.resolve() == (PROJECT_DIR / "stack.toml").resolve()
+        if chosen != Path(DEFAULTS["sutra"]["compose_file"]) or reference:
+            return chosen
+        from .local.compose_file import compose_file_for
+
+        return compose_file_for(self.stack, str(self.settings["project"]))
 
     @functools.cached_property
     def local_stack(self) -> LocalStack:
         from .local.compose_stack import LocalStack
 
-        file = Path(self.settings["compose_file"])
-        return LocalStack(self.stack, self.engine, file, str(self.settings["project"]))
+        return LocalStack(self.stack, self.engine, self.compose_file, str(self.settings["project"]))
 
     def source_root(self, flag: str | None) -> Path:
         """`--root`, else `sutra.root`, else SUTRA_ROOT, else the stack file's `root`, else the

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -24,6 +24,9 @@ SERVICE_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 BASE_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
 BUILD_ARG = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # a Dockerfile ARG
 SUITE = re.compile(r"[a-z0-9][a-z0-9.-]*")  # a Debian suite or codename, an argument to mmdebstrap
+VOLUME_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+PEER = re.compile(r"\{([a-z0-9][a-z0-9-]*)\}")  # {service} in an environment value
 HTTP_PATH = re.compile(r"/[A-Za-z0-9._~%/-]*")  # a health check's path: no query, quotes or spaces
 LARGEST_MB = 1_000_000  # a terabyte: a bigger image budget is a typo
 
@@ -57,7 +60,20 @@ class Service:
     port: Ports
     health: HealthCheck
     budget: SizeBudget
-    environment: tuple[str, ...] = ()  # the variables its code reads (`inv init` finds them)
+    reads: tuple[str, ...] = ()  # the environment variables its code reads (`inv init` finds them)
+    # What it is given to run: NAME -> value, where {service} is that service's address
+    # (host:port where the stack runs: the compose file, the manifests).
+    environment: tuple[tuple[str, str], ...] = ()  # (NAME, value), as the stack file orders them
+    data: str | None = None  # the folder it keeps its data in: a named volume locally
+    volume: str | None = None  # that volume's name (default NAME-data); renaming one loses its data
+
+    def peers(self) -> tuple[str, ...]:
+        """The services its environment names, in the order it names them."""
+        return tuple(dict.fromkeys(m for _, v in self.environment for m in PEER.findall(v)))
+
+    def environment_for(self, address: Callable[[str], str]) -> dict[str, str]:
+        """Its environment with each {service} replaced by ``address(service)``."""
+        return {k: PEER.sub(lambda m: address(m.group(1)), v) for k, v in self.environment}
 
     def reference(
         self, registry: str | None = None, *, tag: str | None = None, digest: str | None = None
@@ -271,6 +287,16 @@ class _StackReader:
         public_api = self.string(meta["public_api"], "stack.public_api")
         if public_api not in services_raw:
             raise self.fail("stack.public_api", f"no service {public_api!r}")
+        for service in services:
+            for peer in service.peers():
+                if peer not in services_raw:
+                    raise self.fail(f"services.{service.name}.environment", f"names no service {{{peer}}}")
+            unread = [n for n, _ in service.environment if service.reads and n not in service.reads]
+            if unread:
+                raise self.fail(
+                    f"services.{service.name}.environment.{unread[0]}",
+                    f"not among the variables {service.name} reads (services.{service.name}.reads)",
+                )
         self.check_unique(services, "build_order", lambda s: s.build_order)
         self.check_unique(services, "image", lambda s: s.image)
         self.check_unique(services, "port.host", lambda s: s.port.host)
@@ -323,7 +349,7 @@ class _StackReader:
             )
         where = f"services.{name}"
         fields = {"image", "context", "dockerfile", "build_order", "port", "health", "size_mb"}
-        raw = self.table(raw, where, fields, {"environment"})
+        raw = self.table(raw, where, fields, {"reads", "environment", "data", "volume"})
         port = self.table(raw["port"], f"{where}.port", {"container", "host"}, set())
         health = self.table(raw["health"], f"{where}.health", {"protocol"}, {"path"})
         sizes = self.table(raw["size_mb"], f"{where}.size_mb", {"old", "target", "limit"}, set())
@@ -346,8 +372,33 @@ class _StackReader:
             ),
             health=self.health(health, f"{where}.health"),
             budget=budget,
-            environment=self.strings(raw.get("environment", []), f"{where}.environment"),
+            reads=self.strings(raw.get("reads", []), f"{where}.reads"),
+            environment=tuple(self.environment(raw.get("environment", {}), f"{where}.environment").items()),
+            data=None if raw.get("data") is None else self.container_path(raw["data"], f"{where}.data"),
+            volume=None
+            if raw.get("volume") is None
+            else self.matching(
+                raw["volume"], f"{where}.volume", VOLUME_NAME, "expected a volume name ([a-z0-9][a-z0-9_.-]*)"
+            ),
         )
+
+    def environment(self, raw: Any, where: str) -> dict[str, str]:
+        if not isinstance(raw, dict):
+            raise self.fail(where, f'expected a table of NAME = "value", got {raw!r}')
+        out = {}
+        for name, value in raw.items():
+            if not ENV_NAME.fullmatch(name):
+                raise self.fail(f"{where}.{name}", "an environment variable name is letters, digits and '_'")
+            if not isinstance(value, str):
+                raise self.fail(f"{where}.{name}", f"expected a string, got {value!r}")
+            out[name] = value
+        return out
+
+    def container_path(self, raw: Any, where: str) -> str:
+        value = self.string(raw, where)
+        if not value.startswith("/") or "\0" in value:
+            raise self.fail(where, f"expected an absolute path in the container, got {value!r}")
+        return value
 
     def dockerfiles(self, raw: Any, where: str, versions: tuple[str, ...]) -> dict[str, str]:
         if isinstance(raw, str):

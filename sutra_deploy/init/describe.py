@@ -41,6 +41,7 @@ FIND_WORDS = ("query", "search", "find", "ask", "recall", "lookup")
 COMPOSE_FILES = ("compose.yaml", "compose.yml", "docker-compose.yaml", "docker-compose.yml")
 _URL_PATH = re.compile(r"https?://[^/\s'\"]+(/[^\s'\"]*)?")
 _PORT_FLAGS = ("--port", "-p", "--listen-port")
+_PEER_ADDRESS = re.compile(r"\b([a-z0-9][a-z0-9-]*):[0-9]{1,5}\b")
 _BIND_FLAGS = ("--bind", "-b", "--host-port")
 PLACEHOLDER_MB = 1000
 
@@ -68,7 +69,8 @@ class ServiceGuess:
     port: int | None
     host_port: int | None
     health: tuple[str, str | None]  # ("http", path) or ("tcp", None)
-    environment: list[str]
+    reads: list[str]  # what its code reads (empty for code init cannot read)
+    environment: dict[str, str]  # what it is given; {service} for a peer's address
     budget: tuple[float, float, float] | None
     python: bool
     routes: CodeFacts = field(default_factory=CodeFacts)
@@ -125,6 +127,7 @@ class ComposeService:
     ports: list[tuple[int | None, int]]  # (host, container)
     health_path: str | None
     environment: list[str]
+    values: dict[str, str]  # what it sets, as written
 
 
 def read_compose(root: Path, findings: list[Finding]) -> list[ComposeService]:
@@ -165,7 +168,9 @@ def _compose_service(file: str, name: str, raw: dict) -> ComposeService:
     text = " ".join(test) if isinstance(test, list) else str(test or "")
     match = _URL_PATH.search(text)
     env = raw.get("environment") or {}
-    names = list(env) if isinstance(env, dict) else [str(e).split("=")[0] for e in env]
+    pairs = env.items() if isinstance(env, dict) else (str(e).partition("=")[::2] for e in env)
+    values = {str(k): "" if v is None else str(v) for k, v in pairs}
+    names = list(values)
     image = raw.get("image")
     return ComposeService(
         name=name,
@@ -176,6 +181,7 @@ def _compose_service(file: str, name: str, raw: dict) -> ComposeService:
         ports=ports,
         health_path=(match.group(1) or "/") if match else None,
         environment=names,
+        values=values,
     )
 
 
@@ -219,14 +225,31 @@ def guess_service(
                 rel, f"the plan gives {name} no size budget: size_mb is a placeholder ({PLACEHOLDER_MB} MB)"
             )
         )
-    env = sorted({str(e.value) for e in code.env} | (set(mine.environment) if mine else set()))
+    reads = sorted({str(e.value) for e in code.env})
+    environment = _environment(name, reads, mine, findings)
     named = mine.image.split(":")[0].rsplit("/", 1)[-1] if mine and mine.image else None
     image = named or _image(name, reference)
     return ServiceGuess(
         name=name, folder=rel, image=image, context=context, dockerfiles=dockerfiles, port=port,
         host_port=next((h for h, _ in (mine.ports if mine else []) if h), None),  # where people reach it
-        health=health, environment=env, budget=budget, python=python, routes=code,
+        health=health, reads=reads, environment=environment, budget=budget, python=python, routes=code,
     )  # fmt: skip
+
+
+def _environment(
+    name: str, reads: list[str], mine: ComposeService | None, findings: list[Finding]
+) -> dict[str, str]:
+    """What the compose file gives the service, less what its code never reads (a finding);
+    a peer's address (`storage-server:50051`) becomes `{storage-server}`, resolved where the
+    stack runs. For code init cannot read, the compose file's environment as it is."""
+    given = dict(mine.values) if mine else {}
+    out = {}
+    for variable, value in given.items():
+        if reads and variable not in reads:
+            findings.append(Finding(mine.where, f"sets {variable}, which {name}'s code never reads"))
+            continue
+        out[variable] = _PEER_ADDRESS.sub(lambda m: "{" + m.group(1) + "}", value)
+    return out
 
 
 def _read(root: Path, path: Path, findings: list[Finding]) -> Dockerfile | None:

@@ -60,8 +60,11 @@ def render(described: Described, reference: Stack, root: Path, stack_file: Path)
             f"health = {health}",
             f"size_mb = {{ old = {_number(old)}, target = {_number(target)}, limit = {_number(limit)} }}",
         ]
+        if service.reads:
+            lines.append(f"reads = {_toml(service.reads)}")
         if service.environment:
-            lines.append(f"environment = {_toml(service.environment)}")
+            pairs = ", ".join(f"{k} = {_toml(v)}" for k, v in service.environment.items())
+            lines.append(f"environment = {{ {pairs} }}")
         lines.append("")
     if described.journey:
         lines += [described.journey]

@@ -47,8 +47,10 @@ def test_init_describes_what_the_code_really_does(checkout, tmp_path):
     assert api.context == "."  # its Dockerfile copies packages/sutra-api from the checkout
     assert api.dockerfile("v2") == "packages/sutra-api/Dockerfile.optimized"
     # What its code reads (pydantic-settings with its prefix, os.getenv), and what compose sets.
-    assert set(api.environment) >= {"SUTRA_API_STORAGE_ADDR", "SUTRA_API_PORT", "LOG_LEVEL"}
-    assert "ONLY_IN_TESTS" not in api.environment  # its tests are not the service
+    assert set(api.reads) >= {"SUTRA_API_STORAGE_ADDR", "SUTRA_API_PORT", "LOG_LEVEL"}
+    assert "ONLY_IN_TESTS" not in api.reads  # its tests are not the service
+    # What compose gives it that it reads, its peer's address as {service}; not what it never reads.
+    assert api.environment == (("SUTRA_API_STORAGE_ADDR", "{storage-server}"),)
     assert (api.budget.target_bytes, api.budget.limit_bytes) == (150_000_000, 200_000_000)  # the plan's
     assert (web.port.container, web.health.path) == (8080, "/")
     # The journey from its routes: stores at POST /api/v1/facts, finds by GET with the marker.
@@ -69,6 +71,8 @@ def test_init_describes_what_the_code_really_does(checkout, tmp_path):
         "(its GET routes: /, /api/v1/search)",
         f"{dockerfile}.optimized: missing; `inv dockerfiles --write` writes it",
         "packages/sutra-web: the plan gives sutra-web no size budget: size_mb is a placeholder (1000 MB)",
+        "docker-compose.yml (services.sutra-api): sets SUTRA_API_UNUSED_FLAG, which sutra-api's code "
+        "never reads",
     ):
         assert expected in findings, "\n".join(findings)
     assert all(":" in line for line in findings)

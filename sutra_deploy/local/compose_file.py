@@ -1,0 +1,92 @@
+"""The compose file, rendered from the stack file: one home for images, ports, health timing,
+each service's environment (its peers' addresses as compose names them) and data volumes.
+
+`compose/docker-compose.yml` is this rendering of the reference stack, kept in the repository
+for people who run `docker compose` by hand (tests/unit/local/test_compose_file.py holds it
+equal). A stack file of a user's checkout gets its own rendering, written where the tool keeps
+what it makes (:func:`compose_file_for`), unless `sutra.compose_file` names one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from ..core import yaml_text
+from ..core.stack import Service, Stack
+from .compose_stack import port_env
+
+HEADER = """\
+# {name}, one project for every version: {default} by default, another with SUTRA_TAG
+# (`inv local-up [--version V]` sets it); usable directly with
+#   docker compose -f {file} up -d
+# Host ports can be moved with SUTRA_<SERVICE>_PORT (the tests use free ports that way).
+# Rendered by `inv` from {stack} (sutra_deploy/local/compose_file.py): edit that, not this.
+# Health checks come from the images themselves (each works inside its own image); here only
+# their timing is tightened so that a local stack is ready in seconds. Services start side by
+# side: each one's own check says when it answers, and `inv local-up` waits until every one
+# does, so nothing is called healthy early.
+"""
+HEALTH_TIMING = {"interval": "500ms", "timeout": "3s", "retries": 5, "start_period": "30s"}
+
+
+def volume_name(service: Service) -> str:
+    return service.volume or f"{service.name}-data"
+
+
+def render(stack: Stack, *, project: str, shown_as: str = "compose/docker-compose.yml") -> str:
+    by_name = {s.name: s for s in stack.services}
+
+    def address(name: str) -> str:  # a peer as the compose network names it
+        return f"{name}:{by_name[name].port.container}"
+
+    services = {}
+    for service in _start_order(stack):
+        entry: dict = {"image": f"{service.image}:${{SUTRA_TAG:-{stack.default_version}}}"}
+        environment = service.environment_for(address)
+        if environment:
+            entry["environment"] = environment
+        if service.data:
+            entry["volumes"] = [f"{volume_name(service)}:{service.data}"]
+        entry["ports"] = [f"${{{port_env(service)}:-{service.port.host}}}:{service.port.container}"]
+        entry["healthcheck"] = "*health-timing"
+        peers = [p for p in service.peers() if p != service.name]
+        if peers:
+            entry["depends_on"] = {p: {"condition": "service_started"} for p in peers}
+        entry["restart"] = "unless-stopped"
+        services[service.name] = entry
+    document = {"name": project, "x-health-timing": HEALTH_TIMING, "services": services}
+    volumes = {volume_name(s): None for s in stack.services if s.data}
+    if volumes:
+        document["volumes"] = volumes
+    text = yaml_text.dump(document)
+    # The timing once, as an anchor every service names (PyYAML would repeat it).
+    text = text.replace("x-health-timing:\n", "x-health-timing: &health-timing\n", 1)
+    text = text.replace("healthcheck: '*health-timing'", "healthcheck: *health-timing")
+    text = text.replace('healthcheck: "*health-timing"', "healthcheck: *health-timing")
+    for name in volumes:  # kept by `inv local-down`; only `--volumes` removes it
+        text = text.replace(f"  {name}: null\n", f"  {name}:\n")
+    header = HEADER.format(
+        name=stack.name, default=stack.default_version, file=shown_as, stack=stack.path.name
+    )
+    return header + text
+
+
+def _start_order(stack: Stack) -> list[Service]:
+    """Build order, which puts what others call first (their `depends_on` says so anyway)."""
+    return list(stack.services)
+
+
+def compose_file_for(stack: Stack, project: str, cache: Path | None = None) -> Path:
+    """The stack's own compose file, rendered into the tool's cache (named by its content)."""
+    text = render(stack, project=project, shown_as="<this file>")
+    folder = cache or Path(os.environ.get("SUTRA_CACHE", Path.home() / ".cache" / "sutra-deploy")) / "compose"
+    folder.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    path = folder / f"{stack.name}-{digest}.yml"
+    if not path.exists():
+        staged = path.with_suffix(f".{os.getpid()}.tmp")
+        staged.write_text(text, encoding="utf-8")
+        os.replace(staged, path)
+    return path
