@@ -12,7 +12,7 @@ import pytest
 from sutra_deploy.core.source import PROJECT_DIR, REFERENCE_ROOT
 from sutra_deploy.core.stack import load_stack, parse_stack
 
-from .monorepo import make_monorepo
+from .monorepo import line_of, make_monorepo
 
 
 def inv(*args: str, cwd) -> subprocess.CompletedProcess:
@@ -62,13 +62,13 @@ def test_init_describes_what_the_code_really_does(checkout, tmp_path):
     findings = [line.removeprefix("[init] ") for line in result.stderr.splitlines()]
     main = "packages/sutra-api/sutra_api/main.py"
     dockerfile = "packages/sutra-api/Dockerfile"
+    served = f"sutra-api listens on 9000 (the code, {main}:{line_of(main, 'uvicorn.run(')})"
     for expected in (
-        f"{dockerfile}:4: EXPOSE says port 8000, but sutra-api listens on 9000 (the code, {main}:35)",
-        f"{main}:10: its settings says port 8080, but sutra-api listens on 9000 (the code, {main}:35)",
-        f"docker-compose.yml (services.sutra-api): the compose file says port 8000, but sutra-api listens "
-        f"on 9000 (the code, {main}:35)",
-        f"{dockerfile}:5: probes /healthz, which is no route of sutra-api's app "
-        "(its GET routes: /, /api/v1/search)",
+        f"{dockerfile}:{line_of(dockerfile, 'EXPOSE')}: EXPOSE says port 8000, but {served}",
+        f"{main}:{line_of(main, 'port: int')}: its settings says port 8080, but {served}",
+        f"docker-compose.yml (services.sutra-api): the compose file says port 8000, but {served}",
+        f"{dockerfile}:{line_of(dockerfile, 'HEALTHCHECK')}: probes /healthz, which is no route of "
+        "sutra-api's app (its GET routes: /, /api/v1/search)",
         f"{dockerfile}.optimized: missing; `inv dockerfiles --write` writes it",
         "packages/sutra-web: the plan gives sutra-web no size budget: size_mb is a placeholder (1000 MB)",
         "docker-compose.yml (services.sutra-api): sets SUTRA_API_UNUSED_FLAG, which sutra-api's code "
