@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 from ..core.errors import SutraError
+from ..core.findings import Finding
 from ..core.references import BadReference, parse_reference
 from ..tools.engine import Engine
 from ..tools.http import Http, HttpError
@@ -33,20 +33,11 @@ class PreflightFailed(SutraError):
     """The Dockerfiles to build have problems the builder would stop at: exit 2."""
 
 
-@dataclass(frozen=True)
-class Problem:
-    where: str  # Dockerfile:line
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.message}"
-
-
 def check_builds(steps: Sequence, engine: Engine, root, made_here: Iterable[str] = ()) -> None:
     """Every problem of every planned step, logged one per line; then one error line.
     ``made_here``: images this run makes before it needs them (the local base images, the
     steps' own images), which need not exist yet."""
-    problems: list[Problem] = []
+    problems: list[Finding] = []
     checked_bases: dict[str, str | None] = dict.fromkeys([*made_here, *(s.ref for s in steps)])
     for step in steps:
         path = step.dockerfile
@@ -54,14 +45,14 @@ def check_builds(steps: Sequence, engine: Engine, root, made_here: Iterable[str]
         try:
             dockerfile = read_dockerfile(step.dockerfile, rel)
         except DockerfileSyntaxError as error:
-            problems.append(Problem(rel, str(error)))
+            problems.append(Finding(rel, str(error)))
             continue
         problems += syntax_problems(dockerfile)
         for where, image in base_images(dockerfile, step.build_args):
             if image not in checked_bases:
                 checked_bases[image] = unavailable(engine, image)
             if checked_bases[image]:
-                problems.append(Problem(where, checked_bases[image]))
+                problems.append(Finding(where, checked_bases[image]))
     if problems:
         for problem in problems:
             log.info("[preflight] %s", problem)
@@ -69,13 +60,13 @@ def check_builds(steps: Sequence, engine: Engine, root, made_here: Iterable[str]
         raise PreflightFailed(f"{count} in the Dockerfiles to build, each named above; nothing was built")
 
 
-def syntax_problems(dockerfile: Dockerfile) -> list[Problem]:
+def syntax_problems(dockerfile: Dockerfile) -> list[Finding]:
     problems = []
     for instruction in dockerfile.instructions:
         where = dockerfile.where(instruction)
         if instruction.heredocs:
             problems.append(
-                Problem(where, f"{instruction.keyword} <<{instruction.heredocs[0].delimiter} (a heredoc):"
+                Finding(where, f"{instruction.keyword} <<{instruction.heredocs[0].delimiter} (a heredoc):"
                         " the legacy builder and the engine's BuildKit v0.8 cannot parse it; write the file"
                         " with COPY, or with printf in the RUN, or let `inv dockerfiles` write a v2 one")
             )  # fmt: skip
@@ -83,7 +74,7 @@ def syntax_problems(dockerfile: Dockerfile) -> list[Problem]:
             for flag in BUILDKIT_ONLY_RUN_FLAGS:
                 if instruction.flag(flag) is not None:
                     problems.append(
-                        Problem(where, f"RUN --{flag} needs BuildKit; the legacy builder these builds use "
+                        Finding(where, f"RUN --{flag} needs BuildKit; the legacy builder these builds use "
                                 "stops at it: remove the flag (a cache mount only speeds up a build)")
                     )  # fmt: skip
     return problems

@@ -31,6 +31,7 @@ from pathlib import Path
 import yaml
 
 from ..core.errors import SutraError
+from ..core.findings import Finding
 from ..core.stack import Stack
 from ..images.dockerfiles.parse import Dockerfile, DockerfileSyntaxError, read_dockerfile
 from .code import CodeFacts, Located, read_code
@@ -48,15 +49,6 @@ PLACEHOLDER_MB = 1000
 
 class NotACheckout(SutraError):
     """The root has no service package to describe."""
-
-
-@dataclass(frozen=True)
-class Finding:
-    where: str  # path:line
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.message}"
 
 
 @dataclass

@@ -4,9 +4,6 @@ file, not the reference services' contract."""
 
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -18,6 +15,8 @@ from sutra_deploy.tools.http import Http
 from sutra_deploy.verify.journey import JourneyFailed, walk
 from sutra_deploy.verify.load import missing_facts, run_load
 from sutra_deploy.verify.smoke import run_smoke
+
+from ...json_servers import JsonHandler, serving
 
 OTHER_JOURNEY = """
 [journey.learn]
@@ -36,21 +35,11 @@ found = { list = "/data/hits", match = "/text", contains = "{marker}" }
 """
 
 
-class OtherApi(BaseHTTPRequestHandler):
+class OtherApi(JsonHandler):
     facts: ClassVar[dict[str, str]] = {}
 
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status, body):
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
     def do_PUT(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self.body()
         if self.path != "/api/v1/facts":
             return self.reply(404, {})
         uuid = f"u-{len(self.facts)}"
@@ -80,10 +69,8 @@ def stack(tmp_path):
 @pytest.fixture
 def urls():
     OtherApi.facts = {}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), OtherApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield {"sutra-api": f"http://127.0.0.1:{server.server_address[1]}"}
-    server.shutdown()
+    with serving(OtherApi) as url:
+        yield {"sutra-api": url}
 
 
 def test_smoke_walks_the_stack_files_journey(stack, urls):

@@ -1,9 +1,7 @@
 """The load generator, through the reference stack's journey, against a real HTTP server that
 speaks that contract."""
 
-import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
@@ -13,27 +11,19 @@ from sutra_deploy.core.stack import load_stack
 from sutra_deploy.verify.journey import Fact
 from sutra_deploy.verify.load import missing_facts, run_load
 
+from ...json_servers import JsonHandler, serving
+
 JOURNEY = load_stack(PROJECT_DIR / "stack.toml").journey
 
 
-class MemoryApi(BaseHTTPRequestHandler):
+class MemoryApi(JsonHandler):
     facts: ClassVar[dict[str, str]] = {}
     fail_every: ClassVar[int] = 0
     seen: ClassVar[list[str]] = []
     lock = threading.Lock()
 
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status, body):
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
     def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self.body()
         with self.lock:
             self.seen.append(self.path)
             failing = self.fail_every and len(self.seen) % self.fail_every == 0
@@ -51,10 +41,8 @@ class MemoryApi(BaseHTTPRequestHandler):
 @pytest.fixture
 def api():
     MemoryApi.facts, MemoryApi.seen, MemoryApi.fail_every = {}, [], 0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), MemoryApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield {"sutra-api": f"http://127.0.0.1:{server.server_address[1]}"}
-    server.shutdown()
+    with serving(MemoryApi) as url:
+        yield {"sutra-api": url}
 
 
 def test_a_bounded_load_learns_and_queries_and_times_each_request(api):

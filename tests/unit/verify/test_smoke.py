@@ -1,6 +1,4 @@
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
 import pytest
@@ -23,6 +21,7 @@ from sutra_deploy.verify.smoke import (
     smoke_through_port_forwards,
 )
 
+from ...json_servers import JsonHandler, serving
 from ...standin.recording import REAL_KUBECTL
 
 STACK = load_stack(PROJECT_DIR / "stack.toml")
@@ -52,26 +51,16 @@ def test_report_json_and_failure_message():
         report.raise_if_failed()
 
 
-class TinyApi(BaseHTTPRequestHandler):
+class TinyApi(JsonHandler):
     """A real HTTP server speaking the API's contract, with a memory instead of storage."""
 
     facts: ClassVar[dict[str, str]] = {}
-
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status, body):
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
 
     def do_GET(self):
         self.reply(200, {"status": "ok"}) if self.path == "/health" else self.reply(404, {})
 
     def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self.body()
         if self.path == "/learn":
             fact_id = f"id{len(self.facts)}"
             self.facts[fact_id] = body["content"]
@@ -85,11 +74,8 @@ class TinyApi(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def api_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), TinyApi)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serving(TinyApi) as url:
+        yield url
 
 
 def test_smoke_against_a_live_api_and_a_dead_port(api_url):
