@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,8 @@ def init_stack(root: Path, *, write: Path | None, force: bool, dry: bool) -> Ini
         raise SutraError(f"{write} exists; not overwritten (add --force to replace it, which shows the diff)")
     if write is not None and write.is_dir():
         raise SutraError(f"--write {write} is a directory; name the stack file to write")
+    if write is not None and not (write.parent.is_dir() and os.access(write.parent, os.W_OK)):
+        raise SutraError(f"--write {write}: {write.parent} is no folder this user can write to")
     described = describe(root, reference)
     text = render(described, reference, root, target)
     check_loads(text, target)
@@ -52,10 +55,13 @@ def init_stack(root: Path, *, write: Path | None, force: bool, dry: bool) -> Ini
         if write is not None:
             log.info("[init] dry run: %s not written", write)
         return InitResult(text, tuple(described.findings), None, diff)
-    if write.exists():
-        replace_file(write, text.encode(), root=write.parent)
-    else:
-        write_new(write, text.encode())
+    try:
+        if write.exists():
+            replace_file(write, text.encode(), root=write.parent)
+        else:
+            write_new(write, text.encode())
+    except OSError as error:  # a full disk, a file that appeared meanwhile, a read-only mount
+        raise SutraError(f"--write {write}: not written: {error.strerror or error}") from None
     log.info(
         "[init] wrote %s (%d services); use it with INVOKE_SUTRA_STACK_FILE=%s",
         write,

@@ -104,16 +104,20 @@ def test_init_gives_the_same_file_twice_and_writes_only_what_it_is_told(checkout
     assert dry.returncode == 0 and not (tmp_path / "new.toml").exists()
 
 
-def test_a_root_that_is_no_checkout_is_one_line_and_exit_2(tmp_path):
+def test_a_root_that_is_no_checkout_or_a_place_it_cannot_write_is_one_line_and_exit_2(tmp_path, checkout):
     (tmp_path / "empty").mkdir()
-    for root, message in (
-        (tmp_path / "empty", f"error: {tmp_path / 'empty'} is no checkout: no service package"),
-        (tmp_path / "missing", "error: source root"),
-    ):
-        result = inv("init", "--root", str(root), cwd=tmp_path)
-        assert result.returncode == 2
-        [line] = result.stderr.strip().splitlines()
-        assert line.startswith(message), line
+    for args, message in (
+        (("--root", str(tmp_path / "empty")), f"error: {tmp_path / 'empty'} is no checkout: no service"),
+        (("--root", str(tmp_path / "missing")), "error: source root"),
+        (("--root", str(checkout), "--write", str(tmp_path / "nowhere" / "s.toml")),
+         f"error: --write {tmp_path / 'nowhere' / 's.toml'}: {tmp_path / 'nowhere'} is no folder"),
+        (("--root", str(checkout), "--write", "/proc/s.toml"), "error: --write /proc/s.toml: "),
+    ):  # fmt: skip
+        result = inv("init", *args, cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        last = result.stderr.strip().splitlines()[-1]  # what init found comes first, if it got that far
+        assert last.startswith(message), last
+        assert "Traceback" not in result.stderr
 
 
 def test_the_reference_tree_is_described_as_its_stack_file_says():
