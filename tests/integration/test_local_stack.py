@@ -205,9 +205,9 @@ def test_a_service_that_never_gets_healthy_is_named_with_its_logs(built_v2, stac
     # Control listens on another port than its health check asks: it never becomes healthy.
     broken = tmp_path / "docker-compose.yml"
     text = (STACK.path.parent / "compose" / "docker-compose.yml").read_text()
-    broken.write_text(
-        text.replace("      SUTRA_SERVICES: >-", "      CONTROL_PORT: '5999'\n      SUTRA_SERVICES: >-")
-    )
+    changed = text.replace("      SUTRA_SERVICES: ", "      CONTROL_PORT: '5999'\n      SUTRA_SERVICES: ", 1)
+    assert changed != text, "control's environment is not where the test expects it"
+    broken.write_text(changed)
     env["INVOKE_SUTRA_COMPOSE_FILE"] = str(broken)
     try:
         result = inv("local-up", "--timeout", "15", **env)
