@@ -27,6 +27,10 @@ log = logging.getLogger("sutra")
 BUILDKIT_ONLY_RUN_FLAGS = ("mount", "network", "security")
 _VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}?")
 PROBE_TIMEOUT = (3.05, 10.0)
+WAY_OUT = (
+    "pull or load it on this engine, or take the base as a build ARG that stack.toml's "
+    "[base_images] replaces with a local one (`inv base-images`)"
+)
 
 
 class PreflightFailed(SutraError):
@@ -108,11 +112,11 @@ def unavailable(engine: Engine, image: str) -> str | None:
     if not engine.dry:
         if engine.pull(image):
             return None
-        return f"FROM {image}: not on this engine and it cannot be pulled here; " + _way_out(image)
+        return f"FROM {image}: not on this engine and it cannot be pulled here; " + WAY_OUT
     try:
         parsed = parse_reference(image, f"FROM {image}")
     except BadReference as error:
-        return f"{error}; " + _way_out(image)
+        return f"{error}; " + WAY_OUT
     host = parsed.domain or "registry-1.docker.io"
     repository = parsed.path if parsed.domain or "/" in parsed.path else f"library/{parsed.path}"
     tag = parsed.digest or parsed.tag or "latest"
@@ -120,17 +124,9 @@ def unavailable(engine: Engine, image: str) -> str | None:
     try:
         if RegistryClient(host, http).manifest(repository, tag) is not None:
             return None
-        return f"FROM {image}: the registry {host} has no such image; " + _way_out(image)
+        return f"FROM {image}: the registry {host} has no such image; " + WAY_OUT
     except (HttpError, SutraError) as error:
-        return f"FROM {image}: not on this engine and its registry cannot be reached ({error}); " + _way_out(
-            image
-        )
+        reason = f"not on this engine and its registry cannot be reached ({error})"
+        return f"FROM {image}: {reason}; " + WAY_OUT
     finally:
         http.close()
-
-
-def _way_out(image: str) -> str:
-    return (
-        "pull or load it on this engine, or take the base as a build ARG that stack.toml's "
-        "[base_images] replaces with a local one (`inv base-images`)"
-    )

@@ -39,6 +39,15 @@ def dump_manifests(objects: Sequence[dict]) -> str:
 # --- reading rendered objects -----------------------------------------------------------
 
 
+def service_ports(objects: Sequence[dict]) -> dict[str, int]:
+    """Each rendered Service's first port: where a port-forward or the service proxy reaches it."""
+    return {
+        o["metadata"]["name"]: int(o["spec"]["ports"][0]["port"])
+        for o in objects
+        if o.get("kind") == "Service" and (o.get("spec") or {}).get("ports")
+    }
+
+
 def container_images(objects: Sequence[dict]) -> set[str]:
     return {
         c["image"]

@@ -35,6 +35,7 @@ from ..tools.http import Http, HttpError
 from ..tools.kubectl import Kubectl
 from ..tools.ports import free_port
 from ..tools.waiting import TimedOut, wait_until
+from .manifests import service_ports
 
 log = logging.getLogger("sutra")
 
@@ -309,11 +310,7 @@ def targets_for(
     """The Deployments in ``existing`` outside the storage tier (one writer: a gap on every
     update by design), each with the Service of its name, that Service's first port, and its
     HTTP health route from ``health_paths`` (None: a tcp check)."""
-    ports = {
-        o["metadata"]["name"]: int(o["spec"]["ports"][0]["port"])
-        for o in objects
-        if o.get("kind") == "Service" and (o.get("spec") or {}).get("ports")
-    }
+    ports = service_ports(objects)
     targets = []
     for name in existing:
         if name in stateful:

@@ -42,7 +42,7 @@ def render(stack: Stack, *, project: str, shown_as: str = "compose/docker-compos
         return f"{name}:{by_name[name].port.container}"
 
     services = {}
-    for service in _start_order(stack):
+    for service in stack.services:  # build order: what others call comes first
         entry: dict = {"image": f"{service.image}:${{SUTRA_TAG:-{stack.default_version}}}"}
         environment = service.environment_for(address)
         if environment:
@@ -71,11 +71,6 @@ def render(stack: Stack, *, project: str, shown_as: str = "compose/docker-compos
         name=stack.name, default=stack.default_version, file=shown_as, stack=stack.path.name
     )
     return header + text
-
-
-def _start_order(stack: Stack) -> list[Service]:
-    """Build order, which puts what others call first (their `depends_on` says so anyway)."""
-    return list(stack.services)
 
 
 def compose_file_for(stack: Stack, project: str, cache: Path | None = None) -> Path:

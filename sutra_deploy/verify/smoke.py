@@ -18,6 +18,7 @@ from tabulate import tabulate
 from ..core.errors import SutraError
 from ..core.journey import Journey
 from ..core.stack import Service, Stack
+from ..k8s.manifests import service_ports
 from ..local.compose_stack import local_urls
 from ..tools.http import Http, HttpError
 from ..tools.ports import free_port
@@ -186,15 +187,6 @@ def smoke_stack(
     urls.update(parse_base_urls(base_urls, stack.service_names))
     chosen = {s.name for s in services}
     return run_smoke(services, urls, timeout=timeout, journey=journey_among(stack, chosen), clock=clock)
-
-
-def service_ports(objects: Sequence[dict]) -> dict[str, int]:
-    """Each rendered Service's first port: where a port-forward reaches it in the cluster."""
-    return {
-        o["metadata"]["name"]: int(o["spec"]["ports"][0]["port"])
-        for o in objects
-        if o.get("kind") == "Service" and o["spec"].get("ports")
-    }
 
 
 def smoke_through_port_forwards(
