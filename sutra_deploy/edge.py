@@ -18,7 +18,7 @@ from invoke.exceptions import Exit, UnexpectedExit
 from .core.errors import StackFileError, SutraError
 from .core.inputs import number
 from .core.settings import DEFAULTS
-from .core.source import PROJECT_DIR, resolve_source_root
+from .core.source import resolve_source_root
 from .core.stack import Stack, load_stack
 from .tools.commands import Commands
 from .tools.engine import Engine
@@ -113,8 +113,7 @@ class Session:
         """`sutra.compose_file` when set; else the reference stack's (compose/, the rendering of
         stack.toml kept in the repository), or a user's stack file rendered into the cache."""
         chosen = Path(self.settings["compose_file"])
-        reference = self.stack.path.resolve() == (PROJECT_DIR / "stack.toml").resolve()
-        if chosen != Path(DEFAULTS["sutra"]["compose_file"]) or reference:
+        if chosen != Path(DEFAULTS["sutra"]["compose_file"]) or self.stack.is_reference:
             return chosen
         from .local.compose_file import compose_file_for
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .source import PROJECT_DIR
+from .source import PROJECT_DIR, REFERENCE_STACK_FILE
 from .units import GB, MB
 
 # `inv sizes --cost`: the plan's "Before Optimization" figures, which the default rates
@@ -36,7 +36,7 @@ PLAN_COST_RATES = {
 # negatives too). Lists cannot come from a variable at all (Invoke's `UncastableEnvVar`).
 DEFAULTS: dict[str, Any] = {
     "sutra": {
-        "stack_file": str(PROJECT_DIR / "stack.toml"),
+        "stack_file": str(REFERENCE_STACK_FILE),
         "root": None,  # SUTRA_ROOT, then the reference implementation
         "bases": "auto",  # auto | local | official
         "jobs": "2",  # images built at once

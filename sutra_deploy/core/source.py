@@ -9,6 +9,7 @@ from .errors import SourceRootError
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 REFERENCE_ROOT = PROJECT_DIR / "reference"
+REFERENCE_STACK_FILE = PROJECT_DIR / "stack.toml"  # the reference stack: the default stack file
 ROOT_ENV = "SUTRA_ROOT"
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from .errors import SourceRootError, StackFileError, UnknownService
 from .journey import Journey, JourneyParser
 from .references import BadReference, parse_reference, parse_repository, parse_tag
+from .source import REFERENCE_STACK_FILE
 from .units import MB
 
 HealthProtocol = Literal["http", "tcp"]
@@ -140,6 +141,11 @@ class Stack:
     base_images: tuple[BaseImage, ...]
     journey: Journey | None = None  # the end-to-end check; None: the stack file declares none
     source_root: Path | None = None  # `stack.root`, resolved against the stack file's folder
+
+    @property
+    def is_reference(self) -> bool:
+        """This repository's own stack.toml: its compose file and manifests are written for it."""
+        return self.path.resolve() == REFERENCE_STACK_FILE.resolve()
 
     @property
     def service_names(self) -> tuple[str, ...]:

@@ -22,12 +22,15 @@ _WORDS = {"true", "false", "yes", "no", "on", "off", "y", "n", "null", "~", ".in
 
 
 class _GoSafeDumper(yaml.SafeDumper):
-    pass
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # a value written twice is written twice: people read these files
 
 
 def _string(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     if value == "" or value.lower() in _WORDS or _NUMBER_LIKE.fullmatch(value):
         return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+    if "\n" in value.rstrip("\n"):  # lines (a patch, a script) read as lines: a literal block
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
     return dumper.represent_str(value)
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import SutraError
-from ..core.source import PROJECT_DIR
+from ..core.source import REFERENCE_STACK_FILE
 from ..core.stack import load_stack
 from ..tools.files import replace_file, write_new
 from .describe import Described, Finding, NotACheckout, describe
@@ -32,7 +32,7 @@ class InitResult:
 def init_stack(root: Path, *, write: Path | None, force: bool, dry: bool) -> InitResult:
     """Describe ``root``; print or (``write``) write the stack file. An existing file is
     replaced only with ``force``, and the diff is shown; a dry run writes nothing."""
-    reference = load_stack(PROJECT_DIR / "stack.toml")  # the plan's budgets and base images
+    reference = load_stack(REFERENCE_STACK_FILE)  # the plan's budgets and base images
     target = (write or Path.cwd() / "stack.toml").absolute()
     if write is not None and (write.exists() or write.is_symlink()) and not force:
         raise SutraError(f"{write} exists; not overwritten (add --force to replace it, which shows the diff)")

@@ -3,6 +3,7 @@
 - :mod:`.environments`: which overlay, kube context, registry; confirming a change
 - :mod:`.kubectl`: every kubectl command line
 - :mod:`.manifests`: rendering through kustomize, images, validation (schemas and :mod:`.policy`)
+- :mod:`.stack_component`: a user's stack file in the manifests (ports, probes, environment)
 - :mod:`.rollout`: the context check, applying in order, waiting, rolling back
 - :mod:`.capacity`: what the manifests ask of a cluster (with :mod:`.quantities`)
 """
@@ -22,6 +23,7 @@ from .manifests import (
     render,
     render_environment,
     require_valid,
+    stack_component_for,
     validate,
 )
 from .rollout import (
@@ -68,6 +70,7 @@ __all__ = [
     "require_valid",
     "rollback",
     "rollback_environment",
+    "stack_component_for",
     "validate",
     "with_images",
 ]

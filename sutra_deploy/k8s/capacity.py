@@ -147,4 +147,4 @@ def _footprint(resources: dict) -> Footprint:
 
 def environment_capacity(kubectl: Kubectl, env: Environment, stack: Stack) -> CapacityReport:
     """`inv capacity`: the footprint of the environment's rendered manifests, in build order."""
-    return capacity(render(kubectl, env, stack.services), order=stack.service_names)
+    return capacity(render(kubectl, env, stack), order=stack.service_names)

@@ -17,6 +17,7 @@ from ..core.errors import SutraError
 from ..core.references import parse_reference
 from ..core.stack import Service, Stack
 from ..tools.kubectl import Kubectl
+from . import stack_component
 from .environments import Environment, require_overlay
 from .policy import WORKLOAD_KINDS, violations
 
@@ -114,19 +115,29 @@ def image_overrides(
     registry: str | None,
     tag: str | None,
     digests: Mapping[str, str],
+    deployed: Mapping[str, tuple[str, str]] | None = None,
 ) -> list[dict]:
     """kustomize `images:` entries that point each service's image at the registry, tag or
-    digest (``digests`` is by service name), so that it renders as ``Service.reference``."""
-    by_image = {service.image: service for service in services}
-    entries = []
+    digest (``digests`` is by service name), so that it renders as ``Service.reference``.
+
+    ``deployed`` (:func:`images_by_deployment`) names what each Deployment runs: a service whose
+    manifests name another image (a user's stack, whose images have its own names, on k8s/base)
+    gets its own image, in the registry the overlay names unless one is given."""
+    owner = {service.image: service for service in services}
+    by_repository = {}
     for image in sorted(rendered_images):
         repository = _repository(image)
-        service = by_image.get(repository.rpartition("/")[2])
-        if service is None:  # not one of the stack's images: left as the overlay has it
-            continue
+        if repository.rpartition("/")[2] in owner:
+            by_repository[repository] = owner[repository.rpartition("/")[2]]
+    for service in services:
+        if deployed and service.name in deployed:
+            by_repository.setdefault(_repository(deployed[service.name][1]), service)
+    entries = []
+    for repository, service in sorted(by_repository.items()):  # others: left as the overlay has it
         entry: dict = {"name": repository}
-        if registry:
-            entry["newName"] = service.reference(registry)
+        prefix, _, name = repository.rpartition("/")
+        if registry or name != service.image:
+            entry["newName"] = service.reference(registry or prefix or None)
         if service.name in digests:
             entry["digest"] = digests[service.name]
         elif tag:
@@ -159,27 +170,43 @@ def pushed_digests(engine: Engine, stack: Stack, env: Environment) -> dict[str, 
 
 
 def render(
-    kubectl: Kubectl, env: Environment, services: Sequence[Service], digests: Mapping[str, str] | None = None
+    kubectl: Kubectl, env: Environment, stack: Stack, digests: Mapping[str, str] | None = None
 ) -> list[dict]:
-    """The environment's overlay, with the services' images resolved to registry/name:tag or
-    @digest (``digests`` by service name)."""
+    """The environment's overlay made the stack's (a user's stack file brings its component: see
+    :mod:`.stack_component`), with the services' images resolved to registry/name:tag or @digest
+    (``digests`` by service name)."""
     require_overlay(env)
     objects = parse_manifests(kubectl.kustomize(env.overlay))
     overrides = image_overrides(
-        container_images(objects), services, registry=env.registry, tag=env.tag, digests=digests or {}
+        container_images(objects),
+        stack.services,
+        registry=env.registry,
+        tag=env.tag,
+        digests=digests or {},
+        deployed=images_by_deployment(objects),
     )
-    if not overrides:
+    component = None if stack.is_reference else stack_component_for(kubectl, stack)
+    if not overrides and component is None:
         return objects
     # A kustomization that wraps the overlay: kustomize itself resolves the images.
     with tempfile.TemporaryDirectory(prefix=f"sutra-{env.name}-") as wrapper:
-        kustomization = {
+        kustomization: dict = {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",
             "resources": [os.path.relpath(env.overlay, wrapper)],
-            "images": overrides,
         }
+        if component is not None:
+            kustomization["components"] = [os.path.relpath(component, wrapper)]
+        if overrides:
+            kustomization["images"] = overrides
         (Path(wrapper) / "kustomization.yaml").write_text(yaml_text.dump(kustomization))
         return parse_manifests(kubectl.kustomize(Path(wrapper)))
+
+
+def stack_component_for(kubectl: Kubectl, stack: Stack) -> Path:
+    """The stack's component, brought up to date with the stack file and k8s/base."""
+    base = parse_manifests(kubectl.kustomize(stack_component.BASE))
+    return stack_component.write_component(stack, base, service_ports(base))
 
 
 def render_environment(
@@ -188,7 +215,7 @@ def render_environment(
     """The environment's final manifests as YAML; given the ``engine``, each image pinned to the
     digest the engine recorded when it pushed it (`inv k8s-render --digests`)."""
     digests = pushed_digests(engine, stack, env) if engine is not None else {}
-    return dump_manifests(render(kubectl, env, stack.services, digests=digests))
+    return dump_manifests(render(kubectl, env, stack, digests=digests))
 
 
 # --- validating ---------------------------------------------------------------------------

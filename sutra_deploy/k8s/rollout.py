@@ -219,7 +219,7 @@ def apply_environment(kubectl: Kubectl, env: Environment, stack: Stack, *, yes: 
     every rollout; returns what kubectl says of the pods and autoscalers afterwards."""
     confirm(env, yes=yes, dry=kubectl.dry)
     check_context(kubectl, env)
-    objects = render(kubectl, env, stack.services)
+    objects = render(kubectl, env, stack)
     require_valid(objects, env.name)
     namespace = apply(kubectl, env, objects, stack.service_names)
     return kubectl.get("pods,hpa", namespace)
@@ -230,7 +230,7 @@ def diff_environment(kubectl: Kubectl, env: Environment, stack: Stack) -> str:
     computes each object as it would store it, a dry run); nothing changes. No confirmation:
     nothing is applied, also in production."""
     check_context(kubectl, env)
-    objects = render(kubectl, env, stack.services)
+    objects = render(kubectl, env, stack)
     require_valid(objects, env.name)
     check_cluster_serves(kubectl, objects)
     changes = kubectl.diff(dump_manifests(objects))
@@ -249,7 +249,7 @@ def rollback_environment(
     """`inv rollback --env E`: undo the last rollout of the named Deployments (default: all),
     or with ``to`` set each one's image to that tag as the environment renders it; wait."""
     confirm(env, yes=yes, dry=kubectl.dry)
-    objects = render(kubectl, with_images(env, registry=None, tag=to), stack.services)
+    objects = render(kubectl, with_images(env, registry=None, tag=to), stack)
     names = [stack.service(name).name for name in services] or deployments_in_order(
         objects, stack.service_names
     )

@@ -58,9 +58,7 @@ class KubernetesDeploy:
             raise SutraError(f"environment {name} has no registry; set sutra.environments.{name}.registry")
         if not self.kubectl.dry:  # a cluster that cannot take the release, found before the build
             self.kubectl.check_reachable()
-            k8s.check_cluster_serves(
-                self.kubectl, k8s.render(self.kubectl, self._pinned_env(), self.stack.services)
-            )
+            k8s.check_cluster_serves(self.kubectl, k8s.render(self.kubectl, self._pinned_env(), self.stack))
         build()
         gate_sizes(self.stack, self.engine, self.version)
         release = self.release or Release(self.version, None, "version")
@@ -75,7 +73,7 @@ class KubernetesDeploy:
             floating=(),
         )
         digests = pushed_digests(pushed, self.stack, registry, release.name)
-        objects = k8s.render(self.kubectl, self._pinned_env(), self.stack.services, digests=digests)
+        objects = k8s.render(self.kubectl, self._pinned_env(), self.stack, digests=digests)
         if self.release is not None:
             record_release(objects, self.release, digests)
         k8s.require_valid(objects, self.env.name)

@@ -244,7 +244,7 @@ def list_releases(kubectl: Any, engine: Any, env: Any, stack: Stack) -> Releases
         engine.ensure_available()
         return Releases("local", local_tags=local_tags(engine, stack))
     check_context(kubectl, env)
-    namespace = namespace_of(render(kubectl, env, stack.services))
+    namespace = namespace_of(render(kubectl, env, stack))
     releases = Releases(env.name, read_cluster(kubectl, namespace, stack))
     if env.registry:
         # The cluster's revisions stand on their own: a registry that cannot be read is said,

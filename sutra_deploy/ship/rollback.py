@@ -29,17 +29,17 @@ def rollback_to_release(
     A release missing for a service is exit 2 before anything changes."""
     confirm(env, yes=yes, dry=kubectl.dry)
     check_context(kubectl, env)
-    objects = render(kubectl, env, stack.services)
+    objects = render(kubectl, env, stack)
     namespace = namespace_of(objects)
     names = [stack.service(name).name for name in services] or deployments_in_order(
         objects, stack.service_names
     )
     if kubectl.dry:  # nothing was read: show the move by tag
         digests: dict[str, str] = {}
-        pinned = render(kubectl, with_images(env, registry=None, tag=release), stack.services)
+        pinned = render(kubectl, with_images(env, registry=None, tag=release), stack)
     else:
         history = read_cluster(kubectl, namespace, stack)
         digests = release_digests(history, stack, release, env.registry, names)
-        pinned = render(kubectl, env, stack.services, digests=digests)
+        pinned = render(kubectl, env, stack, digests=digests)
     notes = {name: rollback_annotations(release, digests.get(name)) for name in names}
     return rollback(kubectl, env, names, namespace, to_image=images_by_deployment(pinned), annotations=notes)

@@ -62,7 +62,7 @@ def verify_local_stack(
         validate_registry(registry)
     verify_settings = VerifySettings.from_settings(settings, requests=requests, concurrency=concurrency)
     stack.check_version(version)
-    objects = render(kubectl, environment(verify_settings.limits_from), stack.services)
+    objects = render(kubectl, environment(verify_settings.limits_from), stack)
     run = LocalVerify(stack, engine, compose_file, verify_settings, version, registry)
     return verify_local(
         run, capacity(objects, order=names), objects, memory=memory_overrides, cpu=cpu_overrides

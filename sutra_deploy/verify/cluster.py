@@ -373,7 +373,7 @@ def verify_cluster(
     """
     settings = settings or VerifySettings.from_settings()
     if objects is None:
-        objects = render(kubectl, environment, stack.services)
+        objects = render(kubectl, environment, stack)
     namespace = namespace_of(objects)
     rendered = {o["metadata"]["name"]: o for o in objects if o.get("kind") == "Deployment"}
     rendered_order = deployments_in_order(objects, stack.service_names)
@@ -411,7 +411,7 @@ def verify_environment(
         return VerifyReport(environment.name)
     check_context(kubectl, environment)
     kubectl.check_reachable()
-    objects = render(kubectl, environment, stack.services)
+    objects = render(kubectl, environment, stack)
     log.info("[verify] smoke through kubectl port-forward")
     smoke = smoke_through_port_forwards(kubectl, stack, objects, namespace_of(objects), smoke_timeout)
     log.info("[verify] reading pods, autoscalers, nodes and image digests")

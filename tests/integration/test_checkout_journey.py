@@ -2,7 +2,7 @@
 on its own port, another learn/find contract, pydantic-settings with a prefix, a Rust server,
 a static client, a pre-plan Dockerfile with a here-document), taken the way a new user takes
 theirs: `init` → `fix-deps --apply` → `dockerfiles --write` → `build` → `sizes` → `local-up` →
-`smoke`, every step through the real `inv`, with the stack file `init` wrote; and the pre-plan
+`smoke` → `verify`, every step through the real `inv`, with the stack file `init` wrote; and the pre-plan
 v1 build stopping at the preflight, dry or not.
 
 Its images are the checkout's own (`synthetic-*`, named by its compose file), its compose
@@ -48,7 +48,7 @@ def checkout(tmp_path_factory):
             )
 
 
-def test_a_new_checkout_from_init_to_smoke(checkout):
+def test_a_new_checkout_from_init_to_verify(checkout):
     root, stack_file, env = checkout
     described = inv("init", "--root", str(root), "--write", str(stack_file))
     assert described.returncode == 0, described.stderr
@@ -103,3 +103,18 @@ def test_a_new_checkout_from_init_to_smoke(checkout):
         "(POST /api/v1/facts on sutra-api) and found it (GET /api/v1/search?q={marker} on sutra-api)"
         in (checks["end-to-end"]["detail"])
     )
+
+    # The plan's metrics on its own project, under the limits of the production manifests as
+    # the component beside the stack file makes them (the checkout has no hybrid or control).
+    verified = inv("verify", "--json", "--requests", "200", **env)
+    assert verified.returncode == 0, verified.stdout[-3000:] + verified.stderr[-3000:]
+    assert (stack_file.parent / "stack.k8s" / "kustomization.yaml").is_file()
+    metrics = {m["name"]: m for m in json.loads(verified.stdout)["metrics"]}
+    for name in stack.service_names:
+        assert metrics[f"image size: {name}"]["status"] == "pass"
+        assert metrics[f"pod startup: {name}"]["status"] == "pass"
+        assert metrics[f"limits: {name}"]["status"] == "pass"
+    assert "limits: sutra-hybrid" not in metrics
+    assert metrics["load: errors"]["status"] == "pass"
+    assert metrics["integrity: facts found after the load"]["status"] == "pass"
+    print({name: (m["value"], m["unit"], m["status"]) for name, m in metrics.items()})

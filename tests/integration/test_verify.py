@@ -21,9 +21,7 @@ MEASURED = ("image size:", "image pull:", "pod startup:", "memory:", "cpu:", "lo
 
 @pytest.fixture(scope="module")
 def production_limits():
-    objects = render(
-        Kubectl(Commands(), "kubectl"), environment(DEFAULTS["sutra"], "production"), STACK.services
-    )
+    objects = render(Kubectl(Commands(), "kubectl"), environment(DEFAULTS["sutra"], "production"), STACK)
     return {s.name: s.limits for s in capacity(objects).services}
 
 

@@ -1,37 +1,61 @@
-"""stack.toml is the one home of each service's image, ports and health check: the rendered
-base and every rendered overlay say the same. (The Dockerfiles and the compose file are
-checked in tests/unit/test_facts.py.)"""
+"""The stack file is the one home of each service's image, ports, health check and environment:
+the rendered base and every rendered overlay say the same, for the reference stack (whose
+manifests are written for it) and for a checkout's stack `inv init` wrote (whose manifests get
+them from the component generated beside its stack file). (The Dockerfiles and the compose file
+are checked in tests/unit/test_facts.py.)"""
 
 from __future__ import annotations
 
 import functools
+import tempfile
+from pathlib import Path
 
 import pytest
-import yaml
 
-from sutra_deploy.core.source import PROJECT_DIR
-from sutra_deploy.core.stack import Service
+from sutra_deploy import k8s
+from sutra_deploy.core.settings import DEFAULTS
+from sutra_deploy.core.stack import Service, Stack, load_stack
+from sutra_deploy.k8s.stack_component import BASE
 
 from ..facts import STACK, addresses_of_services, control_targets, health_url
-from .test_overlays import KUBECTL, OVERLAYS, rendered
+from ..unit.init.monorepo import init_checkout
+from .test_overlays import KUBECTL, OVERLAYS
 
-TARGETS = ["base", *OVERLAYS]
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
 
 
 @functools.cache
-def objects(target: str) -> tuple[dict, ...]:
+def checkout_stack() -> Stack:
+    """The stack `inv init` writes for the synthetic checkout (tests/unit/init/monorepo.py)."""
+    return load_stack(init_checkout(Path(tempfile.mkdtemp(prefix="sutra-facts-"))))
+
+
+STACKS = {"reference": lambda: STACK, "checkout": checkout_stack}
+# A checkout's stack is rendered through an environment only (the base alone names the
+# reference images, bare: never deployed).
+TARGETS = [("reference", "base")] + [(stack, target) for stack in STACKS for target in OVERLAYS]
+REFERENCE_TARGETS = [t for t in TARGETS if t[0] == "reference"]
+CASES = [
+    pytest.param(stack, target, name, id=f"{stack}-{target}-{name}")
+    for stack, target in TARGETS
+    for name in (
+        STACK.service_names if stack == "reference" else ("storage-server", "sutra-api", "sutra-client")
+    )
+]
+
+
+@functools.cache
+def objects(stack_id: str, target: str) -> tuple[dict, ...]:
     if target == "base":
-        text = KUBECTL.kustomize(PROJECT_DIR / "k8s" / "base")
-        return tuple(o for o in yaml.safe_load_all(text) if o)
-    return tuple(rendered(target))
+        return tuple(k8s.parse_manifests(KUBECTL.kustomize(BASE)))
+    return tuple(k8s.render(KUBECTL, k8s.environment(DEFAULTS["sutra"], target), STACKS[stack_id]()))
 
 
-def named(target: str, kind: str) -> dict[str, dict]:
-    return {o["metadata"]["name"]: o for o in objects(target) if o["kind"] == kind}
+def named(target: tuple[str, str], kind: str) -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in objects(*target) if o["kind"] == kind}
 
 
-def container(target: str, service: Service) -> dict:
+def container(target: tuple[str, str], service: Service) -> dict:
     deployment = named(target, "Deployment")[service.name]
     [found] = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == service.name]
     return found
@@ -54,15 +78,15 @@ def image_name(image: str) -> str:
     return repository.rsplit("/", 1)[-1]
 
 
-def service_ports(target: str) -> dict[str, int]:
+def service_ports(target: tuple[str, str]) -> dict[str, int]:
     """Each stack service's Kubernetes Service port: where the others reach it by name."""
     services = named(target, "Service")
-    return {s.name: services[s.name]["spec"]["ports"][0]["port"] for s in STACK.services}
+    return {s.name: services[s.name]["spec"]["ports"][0]["port"] for s in STACKS[target[0]]().services}
 
 
-@pytest.mark.parametrize("target", TARGETS)
-@pytest.mark.parametrize("service", STACK.services, ids=STACK.service_names)
-def test_deployment_image_port_and_probes_are_the_stacks(target, service: Service):
+@pytest.mark.parametrize(("stack", "target", "name"), CASES)
+def test_deployment_image_port_and_probes_are_the_stacks(stack, target, name):
+    service, target = STACKS[stack]().service(name), (stack, target)
     spec = container(target, service)
     assert image_name(spec["image"]) == service.image
     assert [p["containerPort"] for p in spec["ports"]] == [service.port.container]
@@ -78,11 +102,25 @@ def test_deployment_image_port_and_probes_are_the_stacks(target, service: Servic
             assert check["path"] == service.health.path, f"{target}: {service.name} {probe}"
 
 
-@pytest.mark.parametrize("target", TARGETS)
-@pytest.mark.parametrize("service", STACK.services, ids=STACK.service_names)
-def test_service_forwards_to_the_container_port(target, service: Service):
+@pytest.mark.parametrize(("stack", "target", "name"), CASES)
+def test_service_forwards_to_the_container_port(stack, target, name):
+    service, target = STACKS[stack]().service(name), (stack, target)
     [port] = named(target, "Service")[service.name]["spec"]["ports"]
     assert container_port(container(target, service), port["targetPort"]) == service.port.container
+
+
+@pytest.mark.parametrize(("stack", "target", "name"), CASES)
+def test_environment_is_the_stacks_with_peers_at_their_service_ports(stack, target, name):
+    service, target = STACKS[stack]().service(name), (stack, target)
+    ports = service_ports(target)
+    given = {e["name"]: e["value"] for e in container(target, service).get("env", []) if "value" in e}
+    assert given == service.environment_for(lambda peer: f"{peer}:{ports[peer]}")
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_only_the_stacks_services_are_deployed(target):
+    deployed = set(named(target, "Deployment"))
+    assert deployed == set(STACKS[target[0]]().service_names)
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -95,7 +133,7 @@ def test_addresses_use_each_services_service_port(target):
                 assert port == ports[host], f"{target}: {spec['name']} {key} reaches {host} on {port}"
 
 
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("target", REFERENCE_TARGETS)
 def test_control_checks_every_other_service_at_its_health_path(target):
     carriers = [
         (spec["name"], e["value"])

@@ -9,7 +9,7 @@ import pytest
 from sutra_deploy.k8s.policy import is_default_deny_ingress, pod_labels, selects, violations
 
 from ..facts import STACK, addresses_of_services
-from .test_facts import TARGETS, container, container_port, named, objects
+from .test_facts import REFERENCE_TARGETS, container, container_port, named, objects
 
 ALONE = "no NetworkPolicy of its own says who may reach it (the default deny alone closes it)"
 ANYWHERE = "anywhere"  # any source: people's browsers, through an ingress controller or a load balancer
@@ -66,7 +66,7 @@ def test_the_table_names_every_service():
     assert ANYWHERE in CALLERS[STACK.public_api]
 
 
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("target", REFERENCE_TARGETS)
 def test_the_table_is_who_calls_whom_in_the_services_settings(target):
     """Every address of a service in a container's settings is a connection the table allows,
     and every connection inside the namespace that the table allows is one of those addresses."""
@@ -84,14 +84,14 @@ def test_the_table_is_who_calls_whom_in_the_services_settings(target):
     assert calls == table
 
 
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("target", REFERENCE_TARGETS)
 def test_the_policies_allow_exactly_the_tables_connections(target):
     assert allowed_edges(target) == expected_edges()
     defaults = [p for p in named(target, "NetworkPolicy").values() if is_default_deny_ingress(p)]
     assert [p["metadata"]["name"] for p in defaults] == ["default-deny-ingress"]
 
 
-@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("target", REFERENCE_TARGETS)
 def test_policies_select_pods_by_the_name_label_as_the_services_do(target):
     services = named(target, "Service")
     for name, policy in named(target, "NetworkPolicy").items():
@@ -106,7 +106,7 @@ def test_policies_select_pods_by_the_name_label_as_the_services_do(target):
 
 @pytest.mark.parametrize("removed", ["default-deny-ingress", *STACK.service_names])
 def test_removing_any_policy_fails_the_policy_check(removed):
-    rendered = objects("staging")
+    rendered = objects("reference", "staging")
     assert violations(rendered) == []
     remaining = [
         o for o in rendered if not (o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == removed)

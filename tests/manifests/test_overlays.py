@@ -23,7 +23,7 @@ ENVIRONMENTS = DEFAULTS["sutra"]["environments"]
 
 
 def rendered(name: str) -> list[dict]:
-    return k8s.render(KUBECTL, k8s.environment(DEFAULTS["sutra"], name), STACK.services)
+    return k8s.render(KUBECTL, k8s.environment(DEFAULTS["sutra"], name), STACK)
 
 
 def test_every_overlay_is_a_configured_environment():

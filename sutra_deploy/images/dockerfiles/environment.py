@@ -1,7 +1,8 @@
 """The runtime's environment and port: what the pre-plan image's ENV set that the new image
 keeps, replaces (what it sets itself; a port variable that names the old port) or leaves out
 (credentials, build-time and user-site settings, the build machine's trust store and proxies,
-values that refer to other variables), and an EXPOSE that stack.toml's port overrides.
+values that refer to other variables, what the service's code never reads), and an EXPOSE that
+stack.toml's port overrides.
 
 A credential is left out before anything else is said about it, and no note shows its value:
 the notes go to a terminal and a CI log. `check_carries_no_credential` then reads the whole
@@ -49,6 +50,14 @@ _MACHINE_ENV = frozenset(
     }
 )
 
+# What the interpreter, the server and the numeric libraries read, not the service's own code:
+# kept whatever `reads` says (which lists what the code reads: `inv init` finds it there).
+_RUNTIME_ENV_PREFIXES = (
+    "PYTHON", "LANG", "LC_", "TZ", "UVICORN_", "GUNICORN_", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS",
+    "MALLOC_", "OMP_", "OPENBLAS_", "MKL_", "NUMEXPR_", "GRPC_", "RUST_", "SSL_", "HF_", "TOKENIZERS_",
+    "TRANSFORMERS_", "TORCH_", "CUDA_", "NVIDIA_",
+)  # fmt: skip
+
 
 def note_ports(plan: ImagePlanning) -> None:
     """The ports the pre-plan image EXPOSEd, when they are not stack.toml's."""
@@ -62,7 +71,7 @@ def environment(plan: ImagePlanning) -> list[tuple[str, str]]:
     """The pre-plan image's ENV that the runtime keeps, in its order; what it does not, said."""
     if plan.preplan is None:
         return []
-    kept, dropped = [], []
+    kept, dropped, unread = [], [], []
     old_ports = {str(p) for p in plan.preplan.exposed}
     port = str(plan.service.port.container)
     for key, value in plan.preplan.env:
@@ -93,12 +102,25 @@ def environment(plan: ImagePlanning) -> list[tuple[str, str]]:
                 f"ENV {key}={value} left out: it refers to another variable; set it where the image runs"
             )
             continue
+        if (
+            plan.inputs.reads_known
+            and key not in plan.service.reads
+            and not key.startswith(_RUNTIME_ENV_PREFIXES)
+        ):
+            where = plan.preplan.env_where.get(key, plan.preplan.path)
+            unread.append(f"{key} ({where})")
+            continue
         if (key == "PORT" or key.endswith("_PORT")) and value in old_ports and value != port:
             plan.notes.append(f"ENV {key}={value} is the old port: set to stack.toml's {port}")
             value = port
         kept.append((key, value))
     if dropped:
         plan.notes.append(f"ENV left out (build-time or user-site settings): {', '.join(dropped)}")
+    if unread:
+        plan.notes.append(
+            f"ENV left out: {', '.join(unread)}: {plan.service.name}'s code never reads it (stack file "
+            "`reads`; add the name there if a library it uses does)"
+        )
     return kept
 
 

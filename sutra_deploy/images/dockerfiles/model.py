@@ -185,6 +185,14 @@ class Inputs:
     extras: Sequence[str]
     settings: DockerfileSettings
 
+    @property
+    def reads_known(self) -> bool:
+        """The service's `reads` describe this checkout's code: the stack file records this root
+        (`inv init` wrote it from the code). Another stack's `reads` (the reference stack's,
+        given another checkout with --root) say nothing about this code."""
+        recorded = self.stack.source_root
+        return bool(self.service.reads) and recorded is not None and recorded.resolve() == self.root.resolve()
+
 
 class ImagePlanning:
     """One service's image while its parts are worked out: the inputs, the build context, and

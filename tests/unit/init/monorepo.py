@@ -105,9 +105,9 @@ FILES = {
             environment:
               SUTRA_API_STORAGE_ADDR: storage-server:50051
               SUTRA_API_UNUSED_FLAG: "1"
-          sutra-web:
-            image: synthetic-web:latest
-            build: ./packages/sutra-web
+          sutra-client:
+            image: synthetic-client:latest
+            build: ./packages/sutra-client
             ports: ["8080:8080"]
         """,
     "packages/sutra-storage/Cargo.toml": """\
@@ -157,7 +157,7 @@ FILES = {
     "packages/sutra-api/sutra_api/main.py": API_MAIN,
     "packages/sutra-api/tests/test_main.py": 'import os\nos.environ["ONLY_IN_TESTS"] = "1"\n',
     "packages/sutra-api/sutra_api.egg-info/PKG-INFO": "Name: sutra-api\n",
-    "packages/sutra-web/Dockerfile": """\
+    "packages/sutra-client/Dockerfile": """\
         ARG DEBIAN_IMAGE=debian:bookworm-slim
         FROM ${DEBIAN_IMAGE} AS busybox
         RUN apt-get update && apt-get install -y --no-install-recommends busybox-static \\
@@ -171,8 +171,8 @@ FILES = {
         HEALTHCHECK CMD ["/bin/busybox", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"]
         ENTRYPOINT ["/bin/busybox", "httpd", "-f", "-p", "8080", "-h", "/www"]
         """,
-    "packages/sutra-web/www/index.html": "<!doctype html><title>Sutra</title>\n",
-    "packages/sutra-web/node_modules/left-pad/package.json": '{"name": "left-pad"}\n',
+    "packages/sutra-client/www/index.html": "<!doctype html><title>Sutra</title>\n",
+    "packages/sutra-client/node_modules/left-pad/package.json": '{"name": "left-pad"}\n',
 }
 
 
@@ -188,3 +188,13 @@ def make_monorepo(root: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text))
     return root
+
+
+def init_checkout(folder: Path) -> Path:
+    """The synthetic checkout under ``folder``, and the stack file `inv init` writes for it
+    (``folder/stack.toml``, returned)."""
+    from sutra_deploy.init import init_stack
+
+    root = make_monorepo(folder / "checkout")
+    init_stack(root, write=folder / "stack.toml", force=False, dry=False)
+    return folder / "stack.toml"

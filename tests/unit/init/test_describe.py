@@ -32,7 +32,7 @@ def test_init_describes_what_the_code_really_does(checkout, tmp_path):
     assert result.returncode == 0, result.stderr
     stack = parse_stack(result.stdout, tmp_path / "stack.toml")
     assert stack.source_root == checkout.resolve()
-    assert [s.name for s in stack.services] == ["storage-server", "sutra-api", "sutra-web"]
+    assert [s.name for s in stack.services] == ["storage-server", "sutra-api", "sutra-client"]
     storage, api, web = stack.services
     assert (storage.health.protocol, storage.port.container, storage.context) == (
         "tcp",
@@ -70,12 +70,24 @@ def test_init_describes_what_the_code_really_does(checkout, tmp_path):
         f"{dockerfile}:{line_of(dockerfile, 'HEALTHCHECK')}: probes /healthz, which is no route of "
         "sutra-api's app (its GET routes: /, /api/v1/search)",
         f"{dockerfile}.optimized: missing; `inv dockerfiles --write` writes it",
-        "packages/sutra-web: the plan gives sutra-web no size budget: size_mb is a placeholder (1000 MB)",
         "docker-compose.yml (services.sutra-api): sets SUTRA_API_UNUSED_FLAG, which sutra-api's code "
         "never reads",
     ):
         assert expected in findings, "\n".join(findings)
     assert all(":" in line for line in findings)
+
+
+def test_a_service_the_plan_does_not_know_gets_a_placeholder_budget_and_a_finding(checkout, tmp_path):
+    (checkout / "packages" / "sutra-docs").mkdir()
+    (checkout / "packages" / "sutra-docs" / "Dockerfile").write_text("FROM scratch\nEXPOSE 8090\n")
+    result = inv("init", "--root", str(checkout), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    docs = parse_stack(result.stdout, tmp_path / "stack.toml").service("sutra-docs")
+    assert (docs.port.container, docs.budget.limit_bytes) == (8090, 1000_000_000)
+    assert (
+        "[init] packages/sutra-docs: the plan gives sutra-docs no size budget: size_mb is a placeholder "
+        "(1000 MB)" in result.stderr.splitlines()
+    )
 
 
 def test_init_gives_the_same_file_twice_and_writes_only_what_it_is_told(checkout, tmp_path):

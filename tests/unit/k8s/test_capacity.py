@@ -123,7 +123,7 @@ def test_capacity_is_computed_from_the_production_manifests(standin):
 def test_a_larger_autoscaler_maximum_raises_only_that_services_maximum(tmp_path):
     api = STACK.service("sutra-api").name
     before = environment_capacity(KUBECTL, PRODUCTION, STACK)
-    autoscaler = hpa_by_deployment(render(KUBECTL, PRODUCTION, STACK.services))[api]
+    autoscaler = hpa_by_deployment(render(KUBECTL, PRODUCTION, STACK))[api]
     more = 5
     patch = [
         {"op": "replace", "path": "/spec/maxReplicas", "value": autoscaler["spec"]["maxReplicas"] + more}

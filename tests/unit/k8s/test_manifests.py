@@ -124,7 +124,7 @@ def test_a_digest_wins_over_the_tag_and_nothing_given_changes_nothing():
 def test_render_resolves_every_image_through_the_stack():
     env = with_images(STAGING, registry="localhost:5000/team", tag="v7")
     api = STACK.service("sutra-api")
-    images = deployment_images(render(KUBECTL, env, STACK.services, digests={api.name: DIGEST}))
+    images = deployment_images(render(KUBECTL, env, STACK, digests={api.name: DIGEST}))
     assert images == {
         s.name: s.reference(env.registry, tag=env.tag, digest=DIGEST if s is api else None)
         for s in STACK.services
@@ -133,13 +133,13 @@ def test_render_resolves_every_image_through_the_stack():
 
 def test_render_without_overrides_is_the_overlay_itself():
     env = replace(STAGING, registry=None, tag=None)
-    assert render(KUBECTL, env, STACK.services) == parse_manifests(KUBECTL.kustomize(STAGING.overlay))
+    assert render(KUBECTL, env, STACK) == parse_manifests(KUBECTL.kustomize(STAGING.overlay))
 
 
 def test_an_environment_without_an_overlay_is_an_error(tmp_path):
     env = replace(STAGING, overlay=tmp_path)
     with pytest.raises(SutraError, match=f"environment staging: no kustomization.yaml in {tmp_path}"):
-        render(KUBECTL, env, STACK.services)
+        render(KUBECTL, env, STACK)
 
 
 class Engine:

@@ -28,7 +28,7 @@ from ...standin.recording import REAL_KUBECTL, STANDIN, recording_cluster
 STACK = load_stack(PROJECT_DIR / "stack.toml")
 STAGING = environment(DEFAULTS["sutra"], "staging")
 PRODUCTION = environment(DEFAULTS["sutra"], "production")
-RENDERED = render(Kubectl(Commands(), str(REAL_KUBECTL)), STAGING, STACK.services)
+RENDERED = render(Kubectl(Commands(), str(REAL_KUBECTL)), STAGING, STACK)
 NAMESPACE = namespace_of(RENDERED)
 STATEFUL = stateful_names(RENDERED)
 # What every rollout wait looks for: the storage tier first, then the stack's build order.

@@ -167,7 +167,7 @@ def test_a_record_reads_back_and_a_stale_or_mangled_one_says_why():
 @pytest.fixture(scope="module")
 def production() -> list[dict]:
     kubectl = Kubectl(Commands(), str(REAL_KUBECTL))
-    return render(kubectl, environment(DEFAULTS["sutra"], "production"), STACK.services)
+    return render(kubectl, environment(DEFAULTS["sutra"], "production"), STACK)
 
 
 def live(objects, records) -> list[dict]:

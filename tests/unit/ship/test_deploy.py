@@ -58,7 +58,7 @@ def test_a_dry_kubernetes_deploy_prints_every_step_in_order(capsys, caplog, tmp_
     finally:
         sutra.removeHandler(caplog.handler)
     assert smoke is None and built == [True]
-    objects = render(Kubectl(Commands(), str(REAL_KUBECTL)), STAGING, STACK.services)
+    objects = render(Kubectl(Commands(), str(REAL_KUBECTL)), STAGING, STACK)
     namespace, stateful = namespace_of(objects), stateful_names(objects)
     order = sorted(STACK.service_names, key=lambda name: name not in stateful)
     # The release first; what moves to it (`:v2`, `:latest`) only after it rolled out.

@@ -45,7 +45,7 @@ from ..tools.test_kubectl_binary import PointedCommands, verdict
 
 STACK = load_stack(PROJECT_DIR / "stack.toml")
 STAGING = environment(DEFAULTS["sutra"], "staging")
-RENDERED = render(Kubectl(Commands(), str(REAL_KUBECTL)), STAGING, STACK.services)
+RENDERED = render(Kubectl(Commands(), str(REAL_KUBECTL)), STAGING, STACK)
 NAMESPACE = namespace_of(RENDERED)
 ORDER = deployments_in_order(RENDERED, STACK.service_names)  # storage first, then the build order
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -141,7 +141,7 @@ def staging(cluster, registry: str, no_docker: dict[str, str]) -> dict[str, str]
 
 
 def test_a_deploy_records_the_release_on_each_deployment_and_never_on_its_pod_template(cluster):
-    objects = render(Kubectl(Commands(), str(REAL_KUBECTL)), STAGING, STACK.services)
+    objects = render(Kubectl(Commands(), str(REAL_KUBECTL)), STAGING, STACK)
     digests = {name: digest(1, i) for i, name in enumerate(STACK.service_names)}
     record_release(objects, Release("rel-1", COMMIT, "git commit"), digests)
     kubectl = Kubectl(Commands(env=cluster.env), str(STANDIN))

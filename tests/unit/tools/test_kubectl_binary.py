@@ -35,7 +35,7 @@ from ...standin.recording import REAL_KUBECTL
 
 STACK = load_stack(PROJECT_DIR / "stack.toml")
 STAGING = environment(DEFAULTS["sutra"], "staging")
-RENDERED = render(Kubectl(Commands(), str(REAL_KUBECTL)), STAGING, STACK.services)
+RENDERED = render(Kubectl(Commands(), str(REAL_KUBECTL)), STAGING, STACK)
 NAMESPACE = namespace_of(RENDERED)
 API = STACK.service("sutra-api").name
 CONTAINER, IMAGE = images_by_deployment(RENDERED)[API]

@@ -35,7 +35,7 @@ from ...standin.recording import REAL_KUBECTL, STANDIN, recording_cluster
 
 STACK = load_stack(PROJECT_DIR / "stack.toml")
 STAGING = environment(DEFAULTS["sutra"], "staging")
-RENDERED = render(Kubectl(Commands(), str(REAL_KUBECTL)), STAGING, STACK.services)
+RENDERED = render(Kubectl(Commands(), str(REAL_KUBECTL)), STAGING, STACK)
 NAMESPACE = namespace_of(RENDERED)
 DEPLOYMENTS = {o["metadata"]["name"]: o for o in RENDERED if o.get("kind") == "Deployment"}
 HPAS = hpa_by_deployment(RENDERED)

@@ -18,7 +18,7 @@ STACK = load_stack(PROJECT_DIR / "stack.toml")
 @pytest.fixture(scope="module")
 def production():
     kubectl = Kubectl(Commands(), "kubectl")
-    objects = render(kubectl, environment(DEFAULTS["sutra"], "production"), STACK.services)
+    objects = render(kubectl, environment(DEFAULTS["sutra"], "production"), STACK)
     return capacity(objects, order=STACK.service_names)
 
 

@@ -34,7 +34,7 @@ SETTINGS = VerifySettings.from_settings()
 @pytest.fixture(scope="module")
 def production() -> list[dict]:
     kubectl = Kubectl(Commands(), str(REAL_KUBECTL))
-    return render(kubectl, environment(DEFAULTS["sutra"], "production"), STACK.services)
+    return render(kubectl, environment(DEFAULTS["sutra"], "production"), STACK)
 
 
 def deployments(objects: list[dict]) -> dict[str, dict]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sutra_deploy.core.settings import DEFAULTS
 from sutra_deploy.core.source import PROJECT_DIR
-from sutra_deploy.core.stack import load_stack
+from sutra_deploy.core.stack import Stack, load_stack
 from sutra_deploy.deps import DepsPolicy
 from sutra_deploy.deps.monorepo import package_folder
 from sutra_deploy.images.dockerfiles import Generated, plan_dockerfiles
@@ -222,10 +222,11 @@ def plan(
     force: bool = False,
     extras: tuple[str, ...] = (),
     settings: Mapping[str, object] | None = None,
+    stack: Stack = STACK,
 ) -> dict[str, Generated]:
     """The library's plan for the named services (all when none), by service."""
     results = plan_dockerfiles(
-        STACK,
+        stack,
         root,
         names=list(names),
         extras=list(extras),

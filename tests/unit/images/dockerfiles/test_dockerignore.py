@@ -65,9 +65,9 @@ def test_an_existing_one_stays_and_what_it_misses_is_said(checkout, logged):
 @pytest.mark.parametrize(
     ("pattern", "copied", "ignored"),
     [
-        ("**/node_modules", "packages/sutra-web/node_modules", True),
-        ("**/node_modules", "packages/sutra-web/node_modules/react/index.js", True),
-        ("**/node_modules", "packages/sutra-web/www", False),
+        ("**/node_modules", "packages/sutra-client/node_modules", True),
+        ("**/node_modules", "packages/sutra-client/node_modules/react/index.js", True),
+        ("**/node_modules", "packages/sutra-client/www", False),
         ("**/*.egg-info", "packages/sutra-api/sutra_api.egg-info/PKG-INFO", True),
         ("build", "build/lib", True),
         ("build", "packages/sutra-api/build", False),

@@ -5,12 +5,13 @@ overrides."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from sutra_deploy.images.dockerfiles.model import DockerfileRefused
 
-from .checkout import CONTROL, CONTROL_DOCKERFILE, CONTROL_PORT, final_stage, inv, make_checkout, plan
+from .checkout import CONTROL, CONTROL_DOCKERFILE, CONTROL_PORT, STACK, final_stage, inv, make_checkout, plan
 
 OLD_ENV = "ENV PORT=1234 SUTRA_MODE=prod A=$B PYTHONUNBUFFERED=0 UV_INDEX_URL=x http_proxy=http://proxy:3128"
 
@@ -36,6 +37,26 @@ def test_the_old_environment_is_kept_replaced_or_left_out(checkout):
         "SUTRA_MODE": "prod",
     }
     assert [i.arguments for i in final["EXPOSE"]] == [str(CONTROL_PORT)]
+
+
+def test_with_a_stack_file_written_for_this_checkout_what_its_code_never_reads_is_left_out(checkout):
+    old_env = "ENV SUTRA_MODE=prod CONTROL_HOST=0.0.0.0 TOKENIZERS_PARALLELISM=false"
+    old = CONTROL_DOCKERFILE.replace(f"EXPOSE {CONTROL_PORT}", f"EXPOSE {CONTROL_PORT}\n{old_env}")
+    make_checkout(checkout, {f"{CONTROL}/Dockerfile": old})
+    line = old.splitlines().index(old_env) + 1
+    described = replace(STACK, source_root=checkout)  # as `inv init` records the root it read
+
+    result = plan(checkout, "sutra-control", stack=described)["sutra-control"]
+
+    # CONTROL_HOST is among what control's code reads; the tokenizers library reads its own.
+    assert result.summary["env"] == {"CONTROL_HOST": "0.0.0.0", "TOKENIZERS_PARALLELISM": "false"}
+    assert (
+        f"ENV left out: SUTRA_MODE ({CONTROL}/Dockerfile:{line}): sutra-control's code never reads it "
+        "(stack file `reads`; add the name there if a library it uses does)"
+    ) in result.notes
+    # The reference stack's `reads` say nothing about another checkout's code: all of it stays.
+    kept = plan(checkout, "sutra-control")["sutra-control"].summary["env"]
+    assert kept == {"SUTRA_MODE": "prod", "CONTROL_HOST": "0.0.0.0", "TOKENIZERS_PARALLELISM": "false"}
 
 
 # --- credentials: never carried, never shown ------------------------------------------------
