@@ -34,4 +34,21 @@ if ! docker compose version >/dev/null 2>&1; then
   mkdir -p "${HOME}/.docker/cli-plugins"
   ln -sf "$(pwd)/.venv/bin/docker-compose" "${HOME}/.docker/cli-plugins/docker-compose"
 fi
+# BuildKit's CLI, buildx: Debian trixie's docker-buildx, pinned by version and SHA-256 (the file
+# is checked, so no signed index is needed), unpacked as a CLI plugin; it builds through the
+# engine's own BuildKit. `inv build --builder legacy` keeps working without it.
+BUILDX_DEB=docker-buildx_0.13.1+ds1-3_amd64.deb
+BUILDX_SHA256=fcf8c48204d1603c8f209451d7827eb91bf30759578baf7704e9e1a87e5f1d7f
+plugins="${DOCKER_CONFIG:-${HOME}/.docker}/cli-plugins"
+if ! docker buildx version >/dev/null 2>&1 && [[ $(dpkg --print-architecture 2>/dev/null) == amd64 ]]; then
+  echo "bootstrap: docker-buildx 0.13.1 (Debian trixie) as a CLI plugin in ${plugins}" >&2
+  scratch=$(mktemp -d)
+  trap 'rm -rf "$scratch"' EXIT
+  curl -fsSL --retry 3 -o "$scratch/$BUILDX_DEB" "https://deb.debian.org/debian/pool/main/d/docker-buildx/$BUILDX_DEB"
+  echo "$BUILDX_SHA256  $scratch/$BUILDX_DEB" | sha256sum --check --quiet -
+  dpkg-deb -x "$scratch/$BUILDX_DEB" "$scratch/root"
+  mkdir -p "$plugins"
+  install -m 0755 "$scratch/root/usr/libexec/docker/cli-plugins/docker-buildx" "$plugins/docker-buildx"
+fi
+
 echo "bootstrap: ready; run .venv/bin/inv --list" >&2

@@ -36,6 +36,8 @@ class CodeFacts:
     ports: list[Located] = field(default_factory=list)  # uvicorn.run(port=…) and friends
     setting_ports: list[Located] = field(default_factory=list)  # a settings class's `port` default
     env: list[Located] = field(default_factory=list)  # variable names read
+    # (variable, its default in the code): `os.getenv("STORAGE_URL", "http://storage-server:50051")`
+    env_defaults: list[tuple[str, Located]] = field(default_factory=list)
 
     def route_paths(self, method: str | None = None) -> list[str]:
         return [str(p.value) for m, p in self.routes if method is None or m == method]
@@ -126,6 +128,9 @@ class _Reader:
             name = self.literal(call.args[0]) if call.args else None
             if isinstance(name, str):
                 self.facts.env.append(Located(name, self.at(call)))
+                default = self.literal(call.args[1]) if len(call.args) > 1 else None
+                if isinstance(default, str):
+                    self.facts.env_defaults.append((name, Located(default, self.at(call))))
 
     def environ_subscript(self, node: ast.Subscript) -> None:
         if _dotted(node.value) in ("os.environ", "environ") and isinstance(node.ctx, ast.Load):
@@ -144,6 +149,8 @@ class _Reader:
                     continue
                 self.facts.env.append(Located(f"{prefix}{name}".upper(), self.at(item)))
                 value = self.literal(item.value) if item.value is not None else None
+                if isinstance(value, str):
+                    self.facts.env_defaults.append((f"{prefix}{name}".upper(), Located(value, self.at(item))))
                 if name.lower() == "port" and isinstance(value, int) and not isinstance(value, bool):
                     self.facts.setting_ports.append(Located(value, self.at(item)))
 

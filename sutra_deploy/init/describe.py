@@ -32,7 +32,7 @@ import yaml
 
 from ..core.errors import SutraError
 from ..core.findings import Finding
-from ..core.stack import Stack
+from ..core.stack import Service, Stack
 from ..images.dockerfiles.parse import Dockerfile, DockerfileSyntaxError, read_dockerfile
 from .code import CodeFacts, Located, read_code
 
@@ -91,6 +91,7 @@ def describe(root: Path, reference: Stack) -> Described:
         )
     services = [guess_service(root, folder, compose, reference, findings) for folder in folders]
     assign_host_ports(services)
+    peers_from_code_defaults(services)
     public, journey = propose_journey(services, findings)
     return Described(root.name or "stack", services, public, journey, findings)
 
@@ -195,7 +196,10 @@ def guess_service(
     rel = folder.relative_to(root).as_posix()
     dockerfile = _read(root, folder / "Dockerfile", findings)
     mine = _compose_for(rel, compose)
-    name = mine.name if mine else folder.name
+    # The compose file's name for it; else the plan's, when the folder is one the plan names
+    # (packages/sutra-storage is its storage-server: the name the manifests know); else the folder's.
+    planned = _plan_service(folder.name, folder.name, reference)
+    name = mine.name if mine else planned.name if planned else folder.name
     python = any((folder / n).is_file() for n in ("pyproject.toml", "setup.py"))
     code = read_code(folder, root) if python else CodeFacts()
     optimized = _read(root, folder / "Dockerfile.optimized", findings)
@@ -242,6 +246,23 @@ def _environment(
             continue
         out[variable] = _PEER_ADDRESS.sub(lambda m: "{" + m.group(1) + "}", value)
     return out
+
+
+def peers_from_code_defaults(services: list[ServiceGuess]) -> None:
+    """A variable the code reads whose default there is a peer's address
+    (`os.getenv("STORAGE_URL", "http://storage-server:50051")`), and which the compose file does
+    not set, is given that address as `{storage-server}`: so it follows the peer's port where
+    the stack runs, instead of the code's guess."""
+    names = {s.name for s in services}
+    for service in services:
+        for variable, default in service.routes.env_defaults:  # `routes`: all its code facts
+            if variable in service.environment or not isinstance(default.value, str):
+                continue
+            hosts = {m.group(1) for m in _PEER_ADDRESS.finditer(default.value)}
+            if hosts and hosts <= names - {service.name}:
+                service.environment[variable] = _PEER_ADDRESS.sub(
+                    lambda m: "{" + m.group(1) + "}", default.value
+                )
 
 
 def _read(root: Path, path: Path, findings: list[Finding]) -> Dockerfile | None:
@@ -382,16 +403,24 @@ def _health(name, rel, dockerfile, code: CodeFacts, mine, port, findings) -> tup
     return ("http", chosen)
 
 
-def _budget(name: str, folder: str, reference: Stack) -> tuple[float, float, float] | None:
+def _plan_service(name: str, folder: str, reference: Stack) -> Service | None:
+    """The plan's service this one is: by its name, or by its folder."""
     for service in reference.services:
         if name in (service.name, service.image) or folder in (
             service.name,
             service.image,
             service.context.split("/")[-1],
         ):
-            b = service.budget
-            return (b.old_bytes / 1e6, b.target_bytes / 1e6, b.limit_bytes / 1e6)
+            return service
     return None
+
+
+def _budget(name: str, folder: str, reference: Stack) -> tuple[float, float, float] | None:
+    service = _plan_service(name, folder, reference)
+    if service is None:
+        return None
+    b = service.budget
+    return (b.old_bytes / 1e6, b.target_bytes / 1e6, b.limit_bytes / 1e6)
 
 
 def _image(name: str, reference: Stack) -> str:

@@ -134,18 +134,23 @@ def test_a_root_that_is_no_checkout_or_a_place_it_cannot_write_is_one_line_and_e
 
 def test_the_reference_tree_is_described_as_its_stack_file_says():
     """Run on the reference services, init gives what stack.toml (written by hand) says, where
-    the tree itself says it: ports, health paths, contexts, Dockerfiles, budgets."""
+    the tree itself says it: names (the plan's, for a folder it names), ports, health paths,
+    contexts, Dockerfiles, budgets, and the peers whose addresses the code reads as defaults."""
     result = inv("init", "--root", str(REFERENCE_ROOT), cwd=PROJECT_DIR)
     assert result.returncode == 0, result.stderr
-    found = {s.context.split("/")[-1] if s.context != "." else s.name: s for s in
-             parse_stack(result.stdout, PROJECT_DIR / "stack.toml").services}  # fmt: skip
-    for service in load_stack(PROJECT_DIR / "stack.toml").services:
-        key = service.context.split("/")[-1] if service.context != "." else service.name
-        mine = found[key]
-        assert (mine.port.container, mine.health, mine.context) == (
+    found = {s.name: s for s in parse_stack(result.stdout, PROJECT_DIR / "stack.toml").services}
+    reference = load_stack(PROJECT_DIR / "stack.toml")
+    assert sorted(found) == sorted(reference.service_names)  # packages/sutra-storage: storage-server
+    for service in reference.services:
+        mine = found[service.name]
+        assert (mine.image, mine.port.container, mine.health, mine.context) == (
+            service.image,
             service.port.container,
             service.health,
             service.context,
         )
         assert dict(mine.dockerfiles) == dict(service.dockerfiles)
         assert mine.budget == service.budget
+    # sutra-api's code reads STORAGE_URL and HYBRID_SERVICE_URL with its peers' addresses as
+    # defaults: given as {peer}, as stack.toml gives them, so they follow the peers' ports.
+    assert found["sutra-api"].environment == reference.service("sutra-api").environment
