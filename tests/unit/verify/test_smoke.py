@@ -104,9 +104,7 @@ def test_service_ports_come_from_the_rendered_services():
 
 
 def test_a_dry_smoke_through_port_forwards_prints_one_forward_per_service():
-    objects = render(
-        Kubectl(Commands(), str(REAL_KUBECTL)), environment(DEFAULTS["sutra"], "staging"), STACK
-    )
+    objects = render(Kubectl(Commands(), str(REAL_KUBECTL)), environment(DEFAULTS["sutra"], "staging"), STACK)
     namespace, ports = namespace_of(objects), service_ports(objects)
     commands = Commands(dry=True)
     kubectl = Kubectl(commands, "kubectl")
