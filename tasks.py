@@ -43,7 +43,9 @@ def base_images(c, only=None, force=False):
     print(made)
 
 
-def _build(c, service=None, version=None, no_cache=False, root=None, bases=None, jobs=None, tag=None):
+def _build(
+    c, service=None, version=None, no_cache=False, root=None, bases=None, jobs=None, tag=None, builder=None
+):
     from sutra_deploy.images import build as build_mod
 
     s = session(c)
@@ -63,6 +65,7 @@ def _build(c, service=None, version=None, no_cache=False, root=None, bases=None,
         ca_bundle=s.ca_bundle,
         runtime_ca_bundle=s.runtime_ca_bundle,
         release=release.name if release else None,
+        builder=builder or s.settings["builder"],
     )
     if not s.dry:
         print(build_mod.summary_table(results, s.engine))
@@ -78,13 +81,17 @@ def _build(c, service=None, version=None, no_cache=False, root=None, bases=None,
         "jobs": "Images built at once (default from config sutra.jobs).",
         "tag": "Release name to tag the images with as well (default: the source root's git tag or "
         "commit, for the default version).",
+        "builder": "auto (BuildKit when docker has buildx, else legacy), buildkit or legacy "
+        "(default from config sutra.builder).",
     },
     iterable=["service"],
 )
 @user_errors
-def build(c, service=None, version=None, no_cache=False, root=None, bases=None, jobs=None, tag=None):
+def build(
+    c, service=None, version=None, no_cache=False, root=None, bases=None, jobs=None, tag=None, builder=None
+):
     """Build the stack's images in the plan's order and print how long each took."""
-    _build(c, service, version, no_cache, root, bases, jobs, tag)
+    _build(c, service, version, no_cache, root, bases, jobs, tag, builder)
 
 
 @task(

@@ -185,6 +185,30 @@ def benchmark_verify(options: argparse.Namespace, figures: dict) -> None:
     print(tabulate(rows, headers=["Verify", "Seconds", "Result"], colalign=("left", "right", "left")))
 
 
+def cpu_seconds(project: str) -> dict[str, float]:
+    """Each of the project's containers' CPU time so far (the engine's cgroup counter)."""
+    import docker
+
+    client = docker.from_env()
+    used = {}
+    for container in client.containers.list(filters={"label": f"com.docker.compose.project={project}"}):
+        stats = container.stats(stream=False)
+        used[container.labels["com.docker.compose.service"]] = (
+            stats["cpu_stats"]["cpu_usage"]["total_usage"] / 1e9
+        )
+    return used
+
+
+def idle_cpu(project: str, *, settle: float = 30.0, window: float = 20.0) -> dict[str, float]:
+    """Per container, the share of one core used while nothing calls the stack: ``settle``
+    seconds after local-up returned, over ``window`` seconds."""
+    time.sleep(settle)  # a benchmark's fixed wait: the figure is of the stack left alone
+    before, started = cpu_seconds(project), time.monotonic()
+    time.sleep(window)
+    after, elapsed = cpu_seconds(project), time.monotonic() - started
+    return {name: (after[name] - before.get(name, 0.0)) / elapsed for name in sorted(after)}
+
+
 def benchmark_local(options: argparse.Namespace, figures: dict) -> None:
     stack = load_stack(PROJECT_DIR / "stack.toml")
     # The benchmark's own project on free ports: the user's stack and volume are not touched.
@@ -195,6 +219,7 @@ def benchmark_local(options: argparse.Namespace, figures: dict) -> None:
         figures["local_up_cold_seconds"] = timed_inv("local-up", env=env)
         timed_inv("local-down", env=env)  # containers go, the volume stays
         figures["local_up_warm_seconds"] = timed_inv("local-up", env=env)
+        figures["idle_cpu_share_of_one_core"] = idle_cpu(env["INVOKE_SUTRA_PROJECT"])
         started = time.monotonic()
         for _ in range(rounds):
             timed_inv("smoke", env=env)
@@ -228,6 +253,16 @@ def benchmark_local(options: argparse.Namespace, figures: dict) -> None:
         ],
     ]
     print(tabulate(rows, headers=["Local stack", "Seconds"], colalign=("left", "right")))
+    idle = figures["idle_cpu_share_of_one_core"]
+    print()
+    print(
+        tabulate(
+            [[name, f"{share * 100:.1f} %"] for name, share in idle.items()]
+            + [["whole stack (target <= 5 %)", f"{sum(idle.values()) * 100:.1f} %"]],
+            headers=["Idle, 30 s after local-up, over 20 s", "CPU (one core)"],
+            colalign=("left", "right"),
+        )
+    )
     memory = [
         [name, mb(peak) if peak else "n/a"] for name, peak in sorted(figures["peak_memory_bytes"].items())
     ]

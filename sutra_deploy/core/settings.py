@@ -39,6 +39,7 @@ DEFAULTS: dict[str, Any] = {
         "stack_file": str(REFERENCE_STACK_FILE),
         "root": None,  # SUTRA_ROOT, then the reference implementation
         "bases": "auto",  # auto | local | official
+        "builder": "auto",  # auto (BuildKit when the CLI has buildx, else legacy) | buildkit | legacy
         "jobs": "2",  # images built at once
         # The tags that move to each release a push or deploy ships ("{version}" is v2, v1).
         "floating_tags": ["{version}", "latest"],

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +20,7 @@ from ..core.units import mb
 from ..tools.engine import Engine
 from .base_images import BaseImageMaker
 from .build_cache import BuildCache, fingerprint
+from .buildkit import BUILDER_CHOICES, BuilderName, build_file, choose_builder
 from .preflight import check_builds
 
 log = logging.getLogger("sutra")
@@ -28,6 +29,10 @@ BaseMode = Literal["auto", "local", "official"]
 BASE_MODES: tuple[BaseMode, ...] = ("auto", "local", "official")
 _ARG_LINE = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE | re.IGNORECASE)
 _STEP_LINE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+# BuildKit's plain progress: `#7 [deps 2/4] RUN pip install …`, then `#7 CACHED`, `#7 DONE 3.1s`
+# or `#7 ERROR: …`, vertices interleaved when stages run in parallel.
+_VERTEX_LINE = re.compile(r"^#(\d+) \[([^\]]+)\] (.*)$")
+_VERTEX_STATE = re.compile(r"^#(\d+) (CACHED|DONE|ERROR)\b")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,11 @@ class BuildStep:
     context: Path
     dockerfile: Path
     build_args: Mapping[str, str]
+    build_file: Path | None = None  # what the builder is given (BuildKit: with cache mounts)
+
+    @property
+    def given_file(self) -> Path:
+        return self.build_file or self.dockerfile
 
 
 @dataclass(frozen=True)
@@ -130,19 +140,30 @@ def with_build_args(steps: Sequence[BuildStep], base_args: Mapping[str, str]) ->
     for step in steps:
         declared = declared_build_args(step.dockerfile)
         args = {k: v for k, v in base_args.items() if k in declared}
-        out.append(BuildStep(step.service, step.version, step.ref, step.context, step.dockerfile, args))
+        out.append(replace(step, build_args=args))
     return out
+
+
+def with_build_files(steps: Sequence[BuildStep], builder: BuilderName) -> list[BuildStep]:
+    """Each step with the Dockerfile ``builder`` is given (:func:`.buildkit.build_file`)."""
+    return [replace(step, build_file=build_file(builder, step.dockerfile)) for step in steps]
 
 
 @dataclass
 class BuildProgress:
-    """Turns the builder's output into one readable line per step, prefixed by image."""
+    """Turns the builder's output into one readable line per step, prefixed by image: the
+    legacy builder's `Step N/M` lines, or BuildKit's plain progress (:data:`_VERTEX_LINE`).
+
+    "Cached" counts the steps that ran nothing: answered from the cache, or only metadata (the
+    legacy builder's ENV, FROM, …; BuildKit lists no metadata step, and its FROM runs nothing)."""
 
     ref: str
     emit: Callable[[str], None]
     total: int = 0
     ran: int = 0  # steps that ran a container: the ones not answered from the cache
     current: str = "the start"
+    _vertices: dict[str, str] = field(default_factory=dict)  # BuildKit: number -> its step
+    _cached: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, line: str) -> None:
@@ -153,9 +174,28 @@ class BuildProgress:
             self.emit(f"[{self.ref}] Step {match.group(1)}/{match.group(2)} : {_short(match.group(3), 90)}")
         elif line.strip().startswith("---> Running in "):
             self.ran += 1
+        elif match := _VERTEX_LINE.match(line):
+            number, where, what = match.groups()
+            if where == "internal" or number in self._vertices:
+                return
+            self._vertices[number] = self.current = f"[{where}] {_short(what)}"
+            self.total += 1
+            if what.upper().startswith("FROM "):
+                self._cached.add(number)
+            self.emit(f"[{self.ref}] [{where}] {_short(what, 90)}")
+        elif match := _VERTEX_STATE.match(line):
+            number, state = match.groups()
+            if number not in self._vertices:
+                return
+            if state == "CACHED":
+                self._cached.add(number)
+            elif state == "ERROR":  # with stages in parallel, not always the last one started
+                self.current = self._vertices[number]
 
     @property
     def cached(self) -> int:
+        if self._vertices:
+            return len(self._cached)
         # Steps that only change metadata (ARG, FROM, ENV, ...) run nothing either way.
         return self.total - self.ran
 
@@ -173,8 +213,10 @@ class Builder:
         emit: Callable[[str], None] = log.info,
         release: str | None = None,
         cache: BuildCache | None = None,
+        builder: BuilderName = "legacy",
     ) -> None:
         self.engine = engine
+        self.builder = builder
         self.emit = emit
         self.release = release  # also tag each image with it
         self.cache = cache  # None: always build
@@ -182,9 +224,10 @@ class Builder:
     def build_one(self, step: BuildStep, no_cache: bool) -> BuildResult:
         started = time.monotonic()
         inputs = None
-        if self.cache is not None and not no_cache and not self.engine.dry:
-            inputs = fingerprint(step.context, step.dockerfile, step.build_args, self._image_id)
-            if self.cache.unchanged(step.ref, inputs, self._image_id(step.ref)):
+        if self.cache is not None and not self.engine.dry:
+            # Taken with --no-cache too: what that build makes is recorded like any other.
+            inputs = fingerprint(step.context, step.given_file, step.build_args, self._image_id, self.builder)
+            if not no_cache and self.cache.unchanged(step.ref, inputs, self._image_id(step.ref)):
                 if self.release:
                     self.engine.tag(step.ref, step.service.reference(tag=self.release))
                 seconds = time.monotonic() - started
@@ -196,12 +239,13 @@ class Builder:
             self.engine.build(
                 tag=step.ref,
                 context=step.context,
-                dockerfile=step.dockerfile,
+                dockerfile=step.given_file,
                 build_args=step.build_args,
                 labels={"org.sutra.service": step.service.name, "org.sutra.version": step.version},
                 no_cache=no_cache,
                 on_line=progress,
                 also_tag=[step.service.reference(tag=self.release)] if self.release else [],
+                builder=self.builder,
             )
         except CommandFailed as error:
             failed = BuildFailed(step.ref, progress.current, failure_reason(error.output))
@@ -255,20 +299,25 @@ def build_images(
     ca_bundle: Path | None,
     runtime_ca_bundle: Path | None = None,
     release: str | None = None,
+    builder: str = "auto",
 ) -> list[BuildResult]:
     """The whole build phase: check inputs, pick or make base images, build, report."""
     services = stack.select(names)
     steps = plan_builds(stack, services, version, root)
+    if builder not in BUILDER_CHOICES:  # a wrong flag, named before the daemon is asked anything
+        choose_builder(builder, engine)
     engine.ensure_available()
+    chosen = choose_builder(builder, engine)
     maker = BaseImageMaker(stack, engine, ca_bundle=ca_bundle, runtime_ca_bundle=runtime_ca_bundle, jobs=jobs)
     steps = with_build_args(steps, choose_base_images(stack, engine, maker, steps, bases))
+    steps = with_build_files(steps, chosen)
     # Every Dockerfile against the builder, before the first build.
-    check_builds(steps, engine, root, made_here=[b.local for b in stack.base_images])
+    check_builds(steps, engine, root, made_here=[b.local for b in stack.base_images], builder=chosen)
     # A dry run prints the commands in order, one at a time.
     jobs = 1 if engine.dry else jobs
     if release:
         log.info("[build] release %s: each image is also tagged :%s", release, release)
-    builder = Builder(engine, release=release, cache=BuildCache())
+    builder = Builder(engine, release=release, cache=BuildCache(), builder=chosen)
     results = builder.build_all(steps, jobs=jobs, no_cache=no_cache)
     raise_first_failure(results)
     return results

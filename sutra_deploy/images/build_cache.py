@@ -80,9 +80,14 @@ def context_digest(context: Path, dockerfile: Path) -> str:
 
 
 def fingerprint(
-    context: Path, dockerfile: Path, build_args: Mapping[str, str], image_id: Callable[[str], str | None]
+    context: Path,
+    dockerfile: Path,
+    build_args: Mapping[str, str],
+    image_id: Callable[[str], str | None],
+    builder: str = "legacy",
 ) -> str | None:
-    """The build's inputs as one digest; None when a base image is not there (then build)."""
+    """The build's inputs as one digest; None when a base image is not there (then build).
+    The builder is one of them: `--builder legacy` after a BuildKit build builds again."""
     bases = []
     for image in base_images(dockerfile.read_text(encoding="utf-8", errors="replace"), build_args):
         found = image_id(image)
@@ -90,7 +95,8 @@ def fingerprint(
             return None
         bases.append(f"{image}={found}")
     digest = hashlib.sha256()
-    digest.update(json.dumps({"args": dict(sorted(build_args.items())), "bases": bases}).encode())
+    inputs = {"args": dict(sorted(build_args.items())), "bases": bases, "builder": builder}
+    digest.update(json.dumps(inputs).encode())
     digest.update(context_digest(context, dockerfile).encode())
     return digest.hexdigest()
 

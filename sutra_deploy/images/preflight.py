@@ -1,11 +1,15 @@
 """Before the first build: every Dockerfile that will run, checked against the builder that
 will run it, with each problem named by file:line and the way out (exit 2, nothing built).
 
-The builds here run on the legacy builder (``DOCKER_BUILDKIT=0``), which cannot parse a
-here-document (``RUN <<EOF``) and knows no ``RUN --mount``, ``--network`` or ``--security``;
-the engine's own BuildKit (v0.8) rejects here-documents too, and a ``# syntax=`` frontend that
-would add them must be pulled. A base image (``FROM``) the engine does not have must be
-pullable: a dry run asks the registry (read-only), a real run pulls it, as the build would.
+The legacy builder (``DOCKER_BUILDKIT=0``) cannot parse a here-document (``RUN <<EOF``) and
+knows no ``RUN --mount``, ``--network`` or ``--security``. The engine's own BuildKit (v0.8, the
+one `docker buildx` drives here) rejects here-documents too and takes ``--mount``, but not
+``--network`` or ``--security`` (labs frontends), and a ``# syntax=`` frontend that would add
+them must be pulled. A base image (``FROM``) the engine does not have must be pullable: a dry run
+asks the registry (read-only), a real run pulls it, as the build would.
+
+For BuildKit the file checked is the one it is given (with the cache mounts of
+:mod:`.buildkit`), on the checkout's line numbers, which the rendering keeps.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ from .dockerfiles.parse import Dockerfile, DockerfileSyntaxError, read_dockerfil
 log = logging.getLogger("sutra")
 
 BUILDKIT_ONLY_RUN_FLAGS = ("mount", "network", "security")
+LABS_RUN_FLAGS = ("network", "security")  # BuildKit v0.8's built-in frontend has neither
+_SYNTAX_DIRECTIVE = re.compile(r"^#\s*syntax\s*=\s*(\S+)", re.IGNORECASE)
 _VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}?")
 PROBE_TIMEOUT = (3.05, 10.0)
 WAY_OUT = (
@@ -37,7 +43,9 @@ class PreflightFailed(SutraError):
     """The Dockerfiles to build have problems the builder would stop at: exit 2."""
 
 
-def check_builds(steps: Sequence, engine: Engine, root, made_here: Iterable[str] = ()) -> None:
+def check_builds(
+    steps: Sequence, engine: Engine, root, made_here: Iterable[str] = (), builder: str = "legacy"
+) -> None:
     """Every problem of every planned step, logged one per line; then one error line.
     ``made_here``: images this run makes before it needs them (the local base images, the
     steps' own images), which need not exist yet."""
@@ -47,11 +55,11 @@ def check_builds(steps: Sequence, engine: Engine, root, made_here: Iterable[str]
         path = step.dockerfile
         rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
         try:
-            dockerfile = read_dockerfile(step.dockerfile, rel)
+            dockerfile = read_dockerfile(getattr(step, "build_file", None) or step.dockerfile, rel)
         except DockerfileSyntaxError as error:
             problems.append(Finding(rel, str(error)))
             continue
-        problems += syntax_problems(dockerfile)
+        problems += syntax_problems(dockerfile, builder)
         for where, image in base_images(dockerfile, step.build_args):
             if image not in checked_bases:
                 checked_bases[image] = unavailable(engine, image)
@@ -64,8 +72,17 @@ def check_builds(steps: Sequence, engine: Engine, root, made_here: Iterable[str]
         raise PreflightFailed(f"{count} in the Dockerfiles to build, each named above; nothing was built")
 
 
-def syntax_problems(dockerfile: Dockerfile) -> list[Finding]:
+def syntax_problems(dockerfile: Dockerfile, builder: str = "legacy") -> list[Finding]:
     problems = []
+    first = dockerfile.instructions[0].line if dockerfile.instructions else 1
+    for number, line in enumerate(dockerfile.text.splitlines()[: first - 1], start=1):
+        syntax = _SYNTAX_DIRECTIVE.match(line.strip())
+        if syntax and builder == "buildkit":
+            problems.append(
+                Finding(f"{dockerfile.path}:{number}", f"# syntax={syntax.group(1)}: BuildKit would pull "
+                        "that frontend, and nothing can be pulled here; remove the line (the engine's own "
+                        "frontend builds the rest)")
+            )  # fmt: skip
     for instruction in dockerfile.instructions:
         where = dockerfile.where(instruction)
         if instruction.heredocs:
@@ -74,13 +91,22 @@ def syntax_problems(dockerfile: Dockerfile) -> list[Finding]:
                         " the legacy builder and the engine's BuildKit v0.8 cannot parse it; write the file"
                         " with COPY, or with printf in the RUN, or let `inv dockerfiles` write a v2 one")
             )  # fmt: skip
-        if instruction.keyword == "RUN":
-            for flag in BUILDKIT_ONLY_RUN_FLAGS:
-                if instruction.flag(flag) is not None:
-                    problems.append(
-                        Finding(where, f"RUN --{flag} needs BuildKit; the legacy builder these builds use "
-                                "stops at it: remove the flag (a cache mount only speeds up a build)")
-                    )  # fmt: skip
+        if instruction.keyword != "RUN":
+            continue
+        for flag in BUILDKIT_ONLY_RUN_FLAGS if builder == "legacy" else LABS_RUN_FLAGS:
+            if instruction.flag(flag) is None:
+                continue
+            if builder == "legacy":
+                problem = (
+                    f"RUN --{flag} needs BuildKit; the legacy builder stops at it: build with "
+                    "--builder buildkit, or remove the flag (a cache mount only speeds up a build)"
+                )
+            else:
+                problem = (
+                    f"RUN --{flag} needs a labs Dockerfile frontend, which the engine's BuildKit "
+                    "v0.8 lacks and which would have to be pulled: remove the flag"
+                )
+            problems.append(Finding(where, problem))
     return problems
 
 

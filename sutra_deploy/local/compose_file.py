@@ -24,11 +24,14 @@ HEADER = """\
 # Host ports can be moved with SUTRA_<SERVICE>_PORT (the tests use free ports that way).
 # Rendered by `inv` from {stack} (sutra_deploy/local/compose_file.py): edit that, not this.
 # Health checks come from the images themselves (each works inside its own image); here only
-# their timing is tightened so that a local stack is ready in seconds. Services start side by
-# side: each one's own check says when it answers, and `inv local-up` waits until every one
-# does, so nothing is called healthy early.
+# their timing is set: a calm interval, since each check starts a process in the container for
+# as long as the stack runs. Services start side by side; `inv local-up` asks each one itself
+# (its health check, through its host port) until every one answers, so the stack is ready in
+# seconds and nothing is called ready early.
 """
-HEALTH_TIMING = {"interval": "500ms", "timeout": "3s", "retries": 5, "start_period": "30s"}
+HEALTH_TIMING = {"interval": "30s", "timeout": "3s", "retries": 3, "start_period": "60s"}
+# What verify's own project checks at: its startup figure is the first passing check.
+STARTUP_HEALTH_TIMING = {"interval": "500ms", "timeout": "3s", "retries": 5, "start_period": "30s"}
 
 
 def volume_name(service: Service) -> str:

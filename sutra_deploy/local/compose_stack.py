@@ -19,7 +19,9 @@ from ..core.stack import Service, Stack
 from ..tools.commands import Result
 from ..tools.compose import Compose
 from ..tools.engine import ContainerInfo, Engine
+from ..tools.http import Http
 from ..tools.waiting import SYSTEM_CLOCK, Clock, TimedOut, wait_until
+from .readiness import NotReady, probe
 
 log = logging.getLogger("sutra")
 
@@ -133,6 +135,11 @@ class LocalStack:
     ``env`` is what compose reads besides the tag (the host ports: `SUTRA_API_PORT`, …); by
     default this process's environment. ``overrides`` are compose files laid over the stack's
     (verify's resource limits).
+
+    A service is ready when its container runs and its health check passes: Docker's, or the
+    same check asked from here through its host port (:mod:`.readiness`), which local-up polls
+    every half second while Docker's own runs at a calm interval. Verify waits for Docker's
+    (``probe_readiness=False``): its startup figure is Docker's first passing check.
     """
 
     def __init__(
@@ -144,7 +151,9 @@ class LocalStack:
         *,
         env: Mapping[str, str] | None = None,
         overrides: Sequence[Path] = (),
+        probe_readiness: bool = True,
     ) -> None:
+        self.probe_readiness = probe_readiness  # False: ready only when Docker says healthy
         self.stack = stack
         self.docker = docker
         self.compose_file = Path(compose_file)
@@ -216,15 +225,29 @@ class LocalStack:
         upper = threading.Thread(target=lambda: outcome.append(compose.up(timeout=timeout)), daemon=True)
         upper.start()
         healthy_after: dict[str, float] = {}
+        http = Http(timeout=(1.0, 2.0))
+        urls = self.urls()
+
+        def ready(service: Service, state: ContainerInfo | None) -> bool:
+            if state is None or state.state != "running":
+                return False
+            if state.healthy or not self.probe_readiness:
+                return state.healthy
+            try:
+                probe(http, service, urls[service.name])
+            except NotReady:
+                return False
+            return True
 
         def all_healthy() -> bool:
             states = {c.service: c for c in self.containers()}
-            for name, state in states.items():
-                if state.healthy and name not in healthy_after:
+            now = {s.name: ready(s, states.get(s.name)) for s in self.stack.services}
+            for name, answered in now.items():
+                if answered and name not in healthy_after:
                     healthy_after[name] = clock.now() - started
                     log.info("[local] %s healthy after %.1fs", name, healthy_after[name])
             # All healthy at once: one that came up and then crashed does not count.
-            done = all(n in states and states[n].healthy for n in self.stack.service_names)
+            done = all(now.values())
             if not upper.is_alive() and outcome and not outcome[0].ok and not done:
                 raise StackUnhealthy(self._failure(compose, outcome[0].stderr.strip().splitlines()[-1:]))
             # Only once `compose up` is over: while it recreates a container, the old one
@@ -244,6 +267,8 @@ class LocalStack:
         except TimedOut:
             upper.join()
             raise StackUnhealthy(self._failure(compose, [f"not healthy after {timeout:g}s"])) from None
+        finally:
+            http.close()
         return self.status(version, healthy_after)
 
     def _failure(self, compose: Compose, reason: list[str]) -> str:
@@ -271,7 +296,15 @@ class LocalStack:
                 ServiceStatus(
                     service=service,
                     state=state.state if state else "",
-                    health=state.health if state else "",
+                    # Docker's first check of a calm interval may not have run yet: "ready"
+                    # says local-up's own check passed.
+                    health=(
+                        "ready"
+                        if state and state.health == "starting" and service.name in (healthy_after or {})
+                        else state.health
+                        if state
+                        else ""
+                    ),
                     host_port=self.host_port(service),
                     seconds_to_healthy=(healthy_after or {}).get(service.name),
                 )

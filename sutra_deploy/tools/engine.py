@@ -9,8 +9,8 @@ Under ``--dry``, a call that would change something prints the equivalent ``dock
 line and does nothing, so a dry run reads the same whether a step is a CLI call or an SDK one.
 
 Two things stay on the docker CLI, through :mod:`commands`:
-- ``docker build``: the SDK can only drive the legacy builder, and the CLI is where users with
-  buildx get BuildKit; the same progress lines come out either way.
+- ``docker build`` and ``docker buildx build``: the SDK can only drive the legacy builder, and
+  BuildKit is the CLI's buildx plugin (``--progress=plain`` lines; see images/build.py).
 - ``docker save`` of several images into one archive: the SDK saves one image at a time, and
   counting shared layers once needs them in one archive.
 """
@@ -170,6 +170,7 @@ class Engine:
         self.commands = commands
         self._client_factory = client_factory
         self._client: Any = None
+        self._buildx: str | None = None  # "" once asked and there is none
 
     @property
     def dry(self) -> bool:
@@ -329,6 +330,15 @@ class Engine:
 
     # --- on the docker CLI, through commands ---------------------------------------------
 
+    def buildx_version(self) -> str | None:
+        """The CLI's buildx plugin version (`docker buildx version`), or None without one. Read
+        only, so a dry run asks too: it must say which builder the real run takes."""
+        if self._buildx is None:
+            result = self.commands.run(["docker", "buildx", "version"], check=False)
+            words = result.stdout.split() if result.ok else []
+            self._buildx = words[1] if len(words) > 1 else ""
+        return self._buildx or None
+
     def build(
         self,
         *,
@@ -340,9 +350,17 @@ class Engine:
         no_cache: bool,
         on_line: Callable[[str], None],
         also_tag: Sequence[str] = (),
+        builder: str = "legacy",
     ) -> None:
-        # --force-rm: a failed step's container goes too, not only a successful one's.
-        argv = ["docker", "build", "--force-rm", "--tag", tag]
+        """``builder`` "buildkit": `docker buildx build` (plain progress, the image loaded into
+        the engine); "legacy": `docker build` with BuildKit off."""
+        if builder == "buildkit":
+            argv = ["docker", "buildx", "build", "--progress=plain", "--load", "--tag", tag]
+            env: dict[str, str] = {}
+        else:
+            # --force-rm: a failed step's container goes too, not only a successful one's.
+            argv = ["docker", "build", "--force-rm", "--tag", tag]
+            env = {"DOCKER_BUILDKIT": "0"}  # the "Step N/M" lines progress reporting reads
         for extra in also_tag:  # the release: the same image, under the name it ships as
             argv += ["--tag", extra]
         argv += ["--file", str(dockerfile)]
@@ -353,9 +371,7 @@ class Engine:
         if no_cache:
             argv.append("--no-cache")
         argv.append(str(context))
-        # The legacy builder prints "Step N/M" lines that progress reporting reads; BuildKit
-        # is not always there (no buildx plugin on these engines).
-        self.commands.run(argv, mutates=True, on_line=on_line, env={"DOCKER_BUILDKIT": "0"})
+        self.commands.run(argv, mutates=True, on_line=on_line, env=env)
 
     def import_rootfs(self, tarball: Path, ref: str, changes: Sequence[str]) -> None:
         argv = ["docker", "import"]

@@ -184,7 +184,16 @@ def isolated_stack(run: LocalVerify, limits: Mapping[str, ContainerLimits]) -> I
     with tempfile.TemporaryDirectory(prefix="sutra-verify-") as folder:
         override = Path(folder) / "limits.yml"
         override.write_text(compose_override(limits))
-        local = LocalStack(run.stack, run.engine, run.compose_file, project, env=ports, overrides=[override])
+        # Ready when Docker says healthy: the startup figure is its first passing check.
+        local = LocalStack(
+            run.stack,
+            run.engine,
+            run.compose_file,
+            project,
+            env=ports,
+            overrides=[override],
+            probe_readiness=False,
+        )
         try:
             yield local
         finally:

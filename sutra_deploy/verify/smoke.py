@@ -7,11 +7,9 @@ api -> hybrid -> storage). Locally at the published ports
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from tabulate import tabulate
 
@@ -20,7 +18,8 @@ from ..core.journey import Journey
 from ..core.stack import Service, Stack
 from ..k8s.manifests import service_ports
 from ..local.compose_stack import local_urls
-from ..tools.http import Http, HttpError
+from ..local.readiness import NotReady, probe
+from ..tools.http import Http
 from ..tools.ports import free_port
 from ..tools.waiting import SYSTEM_CLOCK, Clock, TimedOut, wait_until
 from .journey import JourneyFailed
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
     from ..tools.kubectl import Kubectl
 
 END_TO_END = "end-to-end"
-REQUEST_TIMEOUT = 3.0
 
 
 class SmokeFailed(SutraError):
@@ -69,31 +67,8 @@ class SmokeReport:
             raise SmokeFailed("smoke failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed))
 
 
-class Attempt(Exception):
-    """One failed try; retried until the deadline, then its message is the detail."""
-
-
-def http_json(http: Http, method: str, url: str, body: dict | None = None) -> tuple[int, object]:
-    try:
-        answer = http.request(method, url, json_body=body, timeout=REQUEST_TIMEOUT)
-    except HttpError as error:
-        raise Attempt(str(error)) from None
-    return answer.status, answer.json()
-
-
-def probe(http: Http, service: Service, base_url: str) -> str:
-    """One health probe; returns a short detail on success, raises Attempt otherwise."""
-    if service.health.protocol == "tcp":
-        parts = urlsplit(base_url)
-        host, port = parts.hostname or "127.0.0.1", parts.port or service.port.host
-        try:
-            with socket.create_connection((host, port), timeout=REQUEST_TIMEOUT):
-                return f"tcp {host}:{port} accepts connections"
-        except OSError as error:
-            raise Attempt(f"tcp {host}:{port}: {error.strerror or error}") from None
-    url = base_url.rstrip("/") + (service.health.path or "/")
-    status, _ = http_json(http, "GET", url)
-    return f"GET {url} -> {status}"
+# One failed try of a check, retried until the deadline (a failed probe is one too).
+Attempt = NotReady
 
 
 def end_to_end(http: Http, journey: Journey, urls: Mapping[str, str]) -> str:

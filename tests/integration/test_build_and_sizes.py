@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import shutil
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -19,8 +22,10 @@ PLAN_V2_TOTAL = 751 * MB
 def test_build_summary_lists_every_image_in_build_order(built_v2):
     refs = re.findall(r"^(sutra-[a-z-]+:v2)\s", built_v2.stdout, re.MULTILINE)
     assert refs == [s.ref("v2") for s in STACK.services]
-    for service in STACK.services:
-        assert f"[{service.ref('v2')}] Step 1/" in built_v2.stderr  # progress lines on stderr
+    assert "[build] builder: BuildKit (docker buildx " in built_v2.stderr  # auto, with buildx here
+    for service in STACK.services:  # BuildKit's steps on stderr, or that it had nothing to do
+        ref = service.ref("v2")
+        assert f"[{ref}] [" in built_v2.stderr or f"[{ref}] unchanged since" in built_v2.stderr
 
 
 def test_sizes_json_matches_the_engine_and_every_image_is_within_its_limit(built_v2):
@@ -63,17 +68,35 @@ def test_an_image_over_its_limit_fails_the_gate(built_v2, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def test_rebuild_with_nothing_changed_builds_nothing(built_v2):
-    result = inv("build", "--service", "sutra-control,sutra-client")
+def summary_row(result, ref: str) -> list[str]:
+    return next(line for line in result.stdout.splitlines() if line.startswith(ref)).split()
+
+
+@pytest.mark.parametrize("builder", ["buildkit", "legacy"])
+def test_rebuild_with_nothing_changed_builds_nothing_on_either_builder(built_v2, builder):
+    # The session's images came from BuildKit: legacy builds them again (the builder is an
+    # input), then finds them unchanged, as BuildKit does at once.
+    if builder == "legacy":
+        first = inv("build", "--service", "sutra-control,sutra-client", "--builder", builder)
+        assert first.returncode == 0, first.stderr
+        assert "[build] builder: legacy (DOCKER_BUILDKIT=0 docker build; asked for)" in first.stderr
+        assert "[sutra-client:v2] Step 1/" in first.stderr
+    result = inv("build", "--service", "sutra-control,sutra-client", "--builder", builder)
     assert result.returncode == 0, result.stderr
     for ref in ("sutra-control:v2", "sutra-client:v2"):
-        row = next(line for line in result.stdout.splitlines() if line.startswith(ref))
-        assert row.split()[-1] == "unchanged", row  # its inputs are those of the image it has
+        assert summary_row(result, ref)[-1] == "unchanged"  # its inputs are those of the image it has
     # --no-cache builds every step again, and records it: the next build is unchanged again.
-    fresh = inv("build", "--service", "sutra-client", "--no-cache")
+    fresh = inv("build", "--service", "sutra-client", "--no-cache", "--builder", builder)
     assert fresh.returncode == 0, fresh.stderr
-    row = next(line for line in fresh.stdout.splitlines() if line.startswith("sutra-client:v2"))
-    assert row.split()[-1] != "unchanged" and int(row.split()[-1].split("/")[1]) > 0
+    cached, total = summary_row(fresh, "sutra-client:v2")[-1].split("/")
+    assert int(total) > 0 and int(cached) < int(total)
+    again = inv("build", "--service", "sutra-client", "--builder", builder)
+    assert summary_row(again, "sutra-client:v2")[-1] == "unchanged"
+    # What either builder made runs: its health check passes (the services' own test below).
+    assert (
+        docker("image", "inspect", "-f", "{{.Config.User}}", "sutra-client:v2").stdout.strip()
+        == "65532:65532"
+    )
 
 
 def test_every_image_runs_as_non_root_and_becomes_healthy(built_v2):
@@ -108,7 +131,8 @@ def wait_healthy(container: str) -> None:
     wait_until(status, timeout=90, interval=1, what=f"{container} to become healthy")
 
 
-def test_a_failing_build_names_the_image_and_the_step(tmp_path):
+@pytest.mark.parametrize("builder", ["buildkit", "legacy"])
+def test_a_failing_build_names_the_image_and_the_step(tmp_path, builder):
     root = tmp_path / "sutra"
     shutil.copytree(
         STACK.path.parent / "reference" / "packages" / "sutra-control", root / "packages" / "sutra-control"
@@ -118,10 +142,11 @@ def test_a_failing_build_names_the_image_and_the_step(tmp_path):
     first_from = next(i for i, line in enumerate(lines) if line.startswith("FROM"))
     lines.insert(first_from + 1, "RUN python3 -c \"raise SystemExit('deliberate failure for the test')\"")
     dockerfile.write_text("\n".join(lines) + "\n")
-    result = inv("build", "--service", "sutra-control", "--root", str(root))
+    result = inv("build", "--service", "sutra-control", "--root", str(root), "--builder", builder)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: building sutra-control:v2 failed at Step ")
+    step = "Step " if builder == "legacy" else "[build 2/"  # legacy counts the ARGs as steps
+    assert last.startswith(f"error: building sutra-control:v2 failed at {step}"), last
     assert "RUN python3 -c" in last and "deliberate failure for the test" in last
 
 
@@ -149,8 +174,9 @@ def test_dry_build_prints_the_exact_commands_and_builds_nothing():
     # Local bases: a dry run with official ones asks their registry first (the preflight),
     # which these machines cannot reach.
     result = inv(
-        "--dry", "build", "--service", "sutra-client,storage-server", "--bases", "local", "--version", "v1"
-    )
+        "--dry", "build", "--service", "sutra-client,storage-server", "--bases", "local", "--version", "v1",
+        "--builder", "legacy",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     root = STACK.path.parent / "reference"
     rust, debian = STACK.base_image("rust"), STACK.base_image("debian")
@@ -166,6 +192,24 @@ def test_dry_build_prints_the_exact_commands_and_builds_nothing():
         "--label org.sutra.service=sutra-client --label org.sutra.version=v1 "
         f"{root}/packages/sutra-client",
     ]
+
+
+def test_a_dry_buildkit_build_prints_commands_that_run_as_printed(built_v2):
+    result = inv("--dry", "build", "--service", "sutra-api", "--bases", "local", "--builder", "buildkit")
+    assert result.returncode == 0, result.stderr
+    [line] = [line for line in result.stdout.splitlines() if line.startswith("docker buildx build ")]
+    argv = shlex.split(line)
+    assert argv[:5] == ["docker", "buildx", "build", "--progress=plain", "--load"]
+    given = Path(argv[argv.index("--file") + 1])
+    # The checkout's Dockerfile, line for line, with pip's download cache as a mount.
+    source = STACK.path.parent / "reference" / STACK.service("sutra-api").dockerfile("v2")
+    assert len(given.read_text().splitlines()) == len(source.read_text().splitlines())
+    assert "RUN --mount=type=cache,target=/root/.cache/pip,sharing=locked python3 -m pip install" in (
+        given.read_text()
+    )
+    # Copied from the dry run, it builds (from the cache the session's build left).
+    built = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr[-2000:]
 
 
 def test_dry_base_images_prints_mmdebstrap_and_import_without_running_them():

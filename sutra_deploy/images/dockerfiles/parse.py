@@ -102,6 +102,7 @@ class Dockerfile:
     instructions: tuple[Instruction, ...]
     escape: str = "\\"
     stages: tuple[Stage, ...] = field(default=())
+    text: str = ""  # the file as read (its directives are comments before the first instruction)
 
     @property
     def final(self) -> Stage | None:
@@ -160,7 +161,7 @@ def parse_dockerfile(text: str, name: str = "Dockerfile") -> Dockerfile:
         if keyword == "FROM":
             stage += 1
         instructions.append(Instruction(keyword, start + 1, arguments, flags, heredocs, stage))
-    return Dockerfile(name, tuple(instructions), escape, _stages(instructions, name))
+    return Dockerfile(name, tuple(instructions), escape, _stages(instructions, name), text)
 
 
 def _directives(lines: list[str], name: str) -> tuple[str, int]:

@@ -68,6 +68,53 @@ def test_progress_reads_steps_and_cache_hits():
     assert len(emitted) == 3
 
 
+# What `docker buildx build --progress=plain` printed here (buildx 0.13.1, the engine's BuildKit
+# v0.8) for sutra-control, two stages, its build stage cached.
+BUILDKIT_OUTPUT = """\
+#0 building with "default" instance using docker driver
+
+#1 [internal] load build definition from Dockerfile.optimized
+#1 transferring dockerfile: 1.48kB done
+#1 DONE 0.0s
+
+#5 [stage-1 1/3] FROM docker.io/sutra-base/python-distroless:3.11
+#5 DONE 0.0s
+
+#6 [build 1/3] FROM docker.io/sutra-base/python:3.11-slim
+#6 DONE 0.0s
+
+#8 [build 2/3] COPY sutra_control /opt/app/sutra_control
+#8 CACHED
+
+#9 [build 3/3] RUN python3 -m compileall -q -f --invalidation-mode unchecked-hash /opt/app
+#9 CACHED
+
+#10 [stage-1 2/3] COPY --from=build /opt/app /opt/app
+#10 DONE 0.0s
+
+#11 [stage-1 3/3] RUN ["python3", "-c", "import sutra_control.main"]
+#11 0.412 Traceback (most recent call last):
+#11 ERROR: process "python3 -c import sutra_control.main" did not complete successfully: exit code: 1
+------
+ > [stage-1 3/3] RUN ["python3", "-c", "import sutra_control.main"]:
+------
+ERROR: failed to solve: process "python3 -c import sutra_control.main" did not complete successfully
+"""
+
+
+def test_progress_reads_buildkits_steps_cache_hits_and_the_step_that_failed():
+    emitted: list[str] = []
+    progress = BuildProgress("sutra-control:v2", emitted.append)
+    for line in BUILDKIT_OUTPUT.splitlines():
+        progress(line)
+    # Six steps (the internal ones are not the Dockerfile's); the two FROMs and two cache hits ran
+    # nothing.
+    assert (progress.total, progress.cached) == (6, 4)
+    assert progress.current == '[stage-1 3/3] RUN ["python3", "-c", "import sutra_control.main"]'
+    assert emitted[0] == "[sutra-control:v2] [stage-1 1/3] FROM docker.io/sutra-base/python-distroless:3.11"
+    assert len(emitted) == 6
+
+
 def test_failure_reason_prefers_the_error_line():
     output = "\n".join(
         [

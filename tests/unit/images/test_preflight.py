@@ -34,6 +34,17 @@ def test_what_the_legacy_builder_stops_at_is_named_by_line():
     )
 
 
+def test_what_the_engines_buildkit_stops_at_is_named_by_line():
+    labs = DOCKERFILE.replace("RUN true", "RUN --network=none true")
+    problems = [str(p) for p in syntax_problems(parse_dockerfile(labs, "packages/x/Dockerfile"), "buildkit")]
+    assert len(problems) == 3  # a cache mount is fine: BuildKit v0.8 has it
+    assert problems[0].startswith(
+        "packages/x/Dockerfile:1: # syntax=docker/dockerfile:1.4: BuildKit would pull"
+    )
+    assert problems[1].startswith("packages/x/Dockerfile:6: RUN <<EOF (a heredoc)")
+    assert problems[2].startswith("packages/x/Dockerfile:11: RUN --network needs a labs Dockerfile frontend")
+
+
 def test_the_base_images_a_build_needs_with_its_args_filled():
     dockerfile = parse_dockerfile(DOCKERFILE, "Dockerfile")
     assert [image for _, image in base_images(dockerfile, {})] == [
