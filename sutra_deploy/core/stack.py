@@ -128,6 +128,10 @@ class BaseImage:
     keep: tuple[str, ...] = ()
     drop: tuple[str, ...] = ()
     customize: tuple[str, ...] = ()  # mmdebstrap --customize-hook commands; "$1" is the root
+    # A distilled base only: paths left out (shell-style patterns, `**` for any depth), and
+    # folders whose Python sources are replaced by their byte-code (loaded sourceless).
+    exclude: tuple[str, ...] = ()
+    sourceless: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -432,7 +436,17 @@ class _StackReader:
         if not BASE_KEY.fullmatch(key):
             raise self.fail(f"base_images.{key!r}", "a base image key is letters, digits, '_' and '-'")
         where = f"base_images.{key}"
-        optional = {"variant", "suite", "packages", "distill_from", "keep", "drop", "customize"}
+        optional = {
+            "variant",
+            "suite",
+            "packages",
+            "distill_from",
+            "keep",
+            "drop",
+            "customize",
+            "exclude",
+            "sourceless",
+        }
         raw = self.table(raw, where, {"official", "local", "build_arg"}, optional)
         variant = raw.get("variant", "minbase")
         if variant not in ("minbase", "essential", "apt"):
@@ -454,4 +468,6 @@ class _StackReader:
             keep=self.strings(raw.get("keep", []), f"{where}.keep"),
             drop=self.strings(raw.get("drop", []), f"{where}.drop"),
             customize=self.strings(raw.get("customize", []), f"{where}.customize"),
+            exclude=self.strings(raw.get("exclude", []), f"{where}.exclude"),
+            sourceless=self.strings(raw.get("sourceless", []), f"{where}.sourceless"),
         )

@@ -25,7 +25,7 @@ import re
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
@@ -243,6 +243,8 @@ class BaseImageMaker:
                         base.keep,
                         base.drop,
                         extra_ca=self.runtime_ca,
+                        exclude=base.exclude,
+                        sourceless=base.sourceless,
                     )
                 results.append(self._import(base, tarballs[base.key], started))
         order = {b.key: i for i, b in enumerate(self.stack.base_images)}
@@ -347,12 +349,22 @@ def canonical_path(path: str) -> str:
 
 
 def distill(
-    source: Path, output: Path, keep: Sequence[str], drop: Sequence[str], *, extra_ca: bytes = b""
+    source: Path,
+    output: Path,
+    keep: Sequence[str],
+    drop: Sequence[str],
+    *,
+    extra_ca: bytes = b"",
+    exclude: Sequence[str] = (),
+    sourceless: Sequence[str] = (),
 ) -> int:
     """Write a tarball with only the files of ``keep`` (and dependencies); return its file count.
 
     The trust store is the source's Debian set, with ``extra_ca`` (a site's runtime bundle)
-    appended; the build machine's store beside it is never taken.
+    appended; the build machine's store beside it is never taken. Paths matching ``exclude``
+    stay out. Under each ``sourceless`` folder a module whose byte-code Debian compiled is
+    shipped as that byte-code alone, in the module's place (`os.pyc` for `os.py`), which Python
+    imports without the source: the runtime loads the same code, and the image carries it once.
     """
     trust_store = DISTRO_CA_BUNDLE.lstrip("/")
     with tarfile.open(source) as src:
@@ -392,11 +404,13 @@ def distill(
         for name in list(wanted):
             wanted.update(str(parent) for parent in PurePosixPath(name).parents if str(parent) != ".")
         wanted.difference_update(path.lstrip("/") for path in (BUILD_HOST_CA_BUNDLE, *HOST_COPIED_FILES))
+        wanted = {n for n in wanted if not any(_matches(n, pattern) for pattern in exclude)}
+        renamed = _sourceless(wanted, members, sourceless)
         selected = sorted(n for n in wanted if n in members)
         with tarfile.open(output, "w", format=tarfile.PAX_FORMAT) as out:
             for name in selected:
                 member = members[name]
-                copy = tarfile.TarInfo(name)
+                copy = tarfile.TarInfo(renamed.get(name, name))
                 copy.mode, copy.type, copy.linkname = member.mode, member.type, member.linkname
                 copy.size = member.size if member.isreg() else 0
                 copy.uid = copy.gid = 0
@@ -416,6 +430,36 @@ def distill(
                 info.size, info.mode, info.mtime = len(content), 0o644, SOURCE_DATE_EPOCH
                 out.addfile(info, io.BytesIO(content))
     return len(selected)
+
+
+def _matches(name: str, pattern: str) -> bool:
+    """``name`` is ``pattern`` or under it; `*` within a segment, `**` across segments."""
+    regex = re.escape(pattern.strip("/")).replace(r"\*\*", ".*").replace(r"\*", "[^/]*")
+    return re.fullmatch(f"{regex}(/.*)?", name) is not None
+
+
+def _sourceless(
+    wanted: set[str], members: Mapping[str, tarfile.TarInfo], folders: Sequence[str]
+) -> dict[str, str]:
+    """Under ``folders``: drop each `x.py` whose `__pycache__/x.cpython-3NN.pyc` is kept, and
+    ship that byte-code as `x.pyc` (returned: tar name -> name in the image)."""
+    renamed = {}
+    for name in sorted(wanted):
+        if not any(_matches(name, folder) for folder in folders):
+            continue
+        found = re.fullmatch(r"(.*)/__pycache__/([^/.]+)\.cpython-\d+\.pyc", name)
+        if not found or name not in members:
+            continue
+        source = f"{found.group(1)}/{found.group(2)}.py"
+        if source in wanted and source in members and members[source].isreg():
+            wanted.discard(source)
+            renamed[name] = f"{found.group(1)}/{found.group(2)}.pyc"
+    # A __pycache__ folder whose byte-code all moved out goes too.
+    emptied = {n.rpartition("/")[0] for n in renamed}
+    for folder in emptied:
+        if not any(n.startswith(folder + "/") and n not in renamed for n in wanted):
+            wanted.discard(folder)
+    return renamed
 
 
 def _account_files() -> dict[str, bytes]:

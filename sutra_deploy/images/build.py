@@ -111,8 +111,7 @@ def choose_base_images(
     made by ``inv base-images``, making missing or stale ones first. ``auto`` keeps an
     official image the engine has or can pull, and falls back to the local one otherwise.
     """
-    if mode not in BASE_MODES:
-        raise SutraError(f"unknown base image mode {mode!r}; choose one of {', '.join(BASE_MODES)}")
+    check_base_mode(mode)
     declared = set().union(*(declared_build_args(s.dockerfile) for s in steps)) if steps else set()
     bases = [b for b in stack.base_images if b.build_arg in declared]
     if mode == "official":
@@ -133,6 +132,11 @@ def choose_base_images(
     if local_needed:
         maker.ensure([b.key for b in local_needed])
     return {b.build_arg: b.local for b in local_needed}
+
+
+def check_base_mode(mode: str) -> None:
+    if mode not in BASE_MODES:
+        raise SutraError(f"unknown base image mode {mode!r}; choose one of {', '.join(BASE_MODES)}")
 
 
 def with_build_args(steps: Sequence[BuildStep], base_args: Mapping[str, str]) -> list[BuildStep]:
@@ -304,7 +308,9 @@ def build_images(
     """The whole build phase: check inputs, pick or make base images, build, report."""
     services = stack.select(names)
     steps = plan_builds(stack, services, version, root)
-    if builder not in BUILDER_CHOICES:  # a wrong flag, named before the daemon is asked anything
+    # Wrong flags are named before the daemon is asked anything.
+    check_base_mode(bases)
+    if builder not in BUILDER_CHOICES:
         choose_builder(builder, engine)
     engine.ensure_available()
     chosen = choose_builder(builder, engine)
