@@ -239,9 +239,11 @@ class LocalStack:
                 return False
             return True
 
+        now: dict[str, bool] = {}
+
         def all_healthy() -> bool:
             states = {c.service: c for c in self.containers()}
-            now = {s.name: ready(s, states.get(s.name)) for s in self.stack.services}
+            now.update({s.name: ready(s, states.get(s.name)) for s in self.stack.services})
             for name, answered in now.items():
                 if answered and name not in healthy_after:
                     healthy_after[name] = clock.now() - started
@@ -249,7 +251,7 @@ class LocalStack:
             # All healthy at once: one that came up and then crashed does not count.
             done = all(now.values())
             if not upper.is_alive() and outcome and not outcome[0].ok and not done:
-                raise StackUnhealthy(self._failure(compose, outcome[0].stderr.strip().splitlines()[-1:]))
+                raise StackUnhealthy(self._failure(compose, outcome[0].stderr.strip().splitlines()[-1:], now))
             # Only once `compose up` is over: while it recreates a container, the old one
             # shows as exited for a moment.
             if not upper.is_alive() and not done:
@@ -259,21 +261,26 @@ class LocalStack:
                     if n in states and (death := why_it_will_not_get_healthy(states[n], restarts_before))
                 ]
                 if deaths:
-                    raise StackUnhealthy(self._failure(compose, ["; ".join(deaths)]))
+                    raise StackUnhealthy(self._failure(compose, ["; ".join(deaths)], now))
             return done and not upper.is_alive()
 
         try:
             wait_until(all_healthy, timeout=timeout, interval=0.5, what="the stack", clock=clock)
         except TimedOut:
             upper.join()
-            raise StackUnhealthy(self._failure(compose, [f"not healthy after {timeout:g}s"])) from None
+            raise StackUnhealthy(self._failure(compose, [f"not healthy after {timeout:g}s"], now)) from None
         finally:
             http.close()
         return self.status(version, healthy_after)
 
-    def _failure(self, compose: Compose, reason: list[str]) -> str:
+    def _failure(self, compose: Compose, reason: list[str], ready: Mapping[str, bool]) -> str:
+        """``ready``: each service's readiness at the last poll (Docker's health, or the probe)."""
         states = {c.service: c for c in self.containers()}
-        sick = [n for n in self.stack.service_names if not (n in states and states[n].healthy)]
+        sick = [
+            n
+            for n in self.stack.service_names
+            if not ready.get(n) and not (n in states and states[n].healthy)
+        ]
         for name in sick:
             tail = compose.logs([name], tail=LOG_LINES_ON_FAILURE, check=False).rstrip()
             log.info("[local] last log lines of %s:\n%s", name, tail or "(no output)")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shlex
 import shutil
 import subprocess
+import tarfile
 import uuid
 from pathlib import Path
 
@@ -148,6 +150,44 @@ def test_a_failing_build_names_the_image_and_the_step(tmp_path, builder):
     step = "Step " if builder == "legacy" else "[build 2/"  # legacy counts the ARGs as steps
     assert last.startswith(f"error: building sutra-control:v2 failed at {step}"), last
     assert "RUN python3 -c" in last and "deliberate failure for the test" in last
+
+
+def image_files(ref: str) -> dict[str, int]:
+    """Every regular file of the image's filesystem: path -> size (docker export of a container
+    that never starts)."""
+    container = docker("create", ref, "unused").stdout.strip()
+    try:
+        exported = subprocess.run(["docker", "export", container], capture_output=True, check=True).stdout
+    finally:
+        docker("rm", container, check=False)
+    with tarfile.open(fileobj=io.BytesIO(exported)) as tar:
+        return {m.name: m.size for m in tar.getmembers() if m.isreg()}
+
+
+@pytest.mark.parametrize("service", ["sutra-api", "sutra-hybrid"])
+def test_the_images_carry_only_what_a_runtime_loads(built_v2, service):
+    """Each file class left out, checked in the built image; the images still start healthy and
+    answer the journey (test_every_image_runs_… above, tests/integration/test_local_stack.py)."""
+    files = image_files(STACK.service(service).ref("v2"))
+    site = [name for name in files if name.startswith("opt/site/")]
+    assert site, "no dependencies installed"
+    assert not [n for n in site if "/tests/" in n or "/test/" in n]  # test suites
+    assert not [n for n in site if n.endswith((".pyi", ".pxd", ".pyx", ".c", ".h"))]  # stubs, C
+    assert not [n for n in site if n.endswith(".py")]  # byte-code alone, in each module's place
+    assert "opt/site/fastapi/__init__.pyc" in files
+    assert not [n for n in site if "/bin/" in n or n.split("/")[2] in ("pip", "setuptools", "wheel")]
+    # The runtime base: the standard library as byte-code, without its tests, docs and tools.
+    assert "usr/lib/python3.11/os.pyc" in files and "usr/lib/python3.11/os.py" not in files
+    for gone in (
+        "usr/lib/python3.11/pydoc_data/",
+        "usr/lib/python3.11/test/",
+        "usr/lib/python3.11/ensurepip/",
+    ):
+        assert not [n for n in files if n.startswith(gone)], gone
+    libraries = [n.rpartition("/")[2] for n in files if n.startswith("usr/lib/x86_64-linux-gnu/")]
+    assert not [n for n in libraries if n.startswith(("libreadline", "libkrb5", "libncursesw", "libdb-"))]
+    assert not [n for n in files if n.startswith("usr/share/man/")]
+    assert [n for n in files if n.startswith("usr/share/doc/") and n.endswith("/copyright")]  # licences stay
 
 
 def test_local_base_images_are_up_to_date_after_a_build(built_v2):

@@ -14,6 +14,33 @@ from pathlib import Path
 from .health import health_probe
 from .model import APP, OWN_ENV, RUNTIME_USER, SITE, ImageSpec
 
+# Only what a runtime loads, in the deps stage after the install: no test suites, type stubs,
+# C sources or headers of compiled modules; shared objects without their symbol tables (strip,
+# when the stage has binutils: the local python base does; a spike found uvloop's unstripped).
+# The reference Dockerfiles repeat these lines (tests/unit/images/dockerfiles/test_render.py
+# holds them equal).
+PRUNE_SITE = (
+    f"find {SITE} -mindepth 2 -type d \\( -name tests -o -name test \\) -prune -exec rm -rf {{}} +",
+    f"find {SITE} -type f \\( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' -o -name '*.c'"
+    " -o -name '*.h' \\) -delete",
+    # Not what auditwheel patched (vendored `*.libs/`, an $ORIGIN run path): binutils' strip
+    # breaks a patchelf'd file ("ELF load command address/offset not page-aligned").
+    f"if command -v strip >/dev/null; then find {SITE} -type f -name '*.so*' ! -path '*.libs/*'"
+    """ -exec sh -c 'for f; do readelf -d "$f" | grep -q "PATH.*ORIGIN" """
+    """|| strip --strip-unneeded "$f"; done' sh {} +; fi""",
+)
+# After byte-compiling: each dependency module as its byte-code alone, in the module's place
+# (`x.pyc` for `x.py`), which Python imports without the source: the runtime loads the same
+# code and the image carries it once. The service's own code keeps its sources (tracebacks).
+SOURCELESS_SITE = (
+    'python3 -c "import pathlib, sys; tag = sys.implementation.cache_tag; '
+    "[(c.replace(s.with_suffix('.pyc')), s.unlink()) for c in pathlib.Path('"
+    + SITE
+    + "').rglob(f'__pycache__/*.{tag}.pyc') for s in [c.parent.parent / (c.name.split('.')[0] + '.py')] "
+    'if s.is_file()]"',
+    f"find {SITE} -type d -name __pycache__ -empty -delete",
+)
+
 
 def render(spec: ImageSpec) -> str:
     service = spec.service
@@ -46,8 +73,18 @@ def render(spec: ImageSpec) -> str:
             "# valid whatever mtimes COPY gives the sources.",
         ]
     compiled = f"{APP} {SITE}" if installs else APP
+    compile_line = f"RUN python3 -m compileall -q -f -j 0 --invalidation-mode unchecked-hash {compiled}"
+    if installs:
+        lines += [
+            compile_line + " \\",
+            *(
+                f"    && {step}" + (" \\" if i < len(SOURCELESS_SITE) - 1 else "")
+                for i, step in enumerate(SOURCELESS_SITE)
+            ),
+        ]
+    else:
+        lines.append(compile_line)
     lines += [
-        f"RUN python3 -m compileall -q -f -j 0 --invalidation-mode unchecked-hash {compiled}",
         "",
         f"FROM ${{{runtime_arg}}}",
     ]
@@ -125,6 +162,7 @@ def _install(spec: ImageSpec) -> list[str]:
         target += " -c /tmp/constraints.txt"
     steps.append([install, target])
     steps.append([f"rm -rf {SITE}/bin"])
+    steps += [[step] for step in PRUNE_SITE]
     out: list[str] = []
     for index, step in enumerate(steps):
         first, *more = step

@@ -13,6 +13,7 @@ from sutra_deploy.images.base_images import (
     DISTRO_CA_BUNDLE,
     SOURCE_DATE_EPOCH,
     BaseImageMaker,
+    _matches,
     canonical_path,
     dependency_closure,
     distill,
@@ -119,7 +120,7 @@ def test_mmdebstrap_argv_for_python_base():
     assert argv[:2] == ["mmdebstrap", "--variant=minbase"]
     assert (
         "--include=python3.11-minimal,libpython3.11-stdlib,python3-minimal,python3.11-venv,python3-pip,"
-        "ca-certificates" in argv
+        "ca-certificates,binutils" in argv
     )
     assert "--dpkgopt=path-exclude=/usr/share/doc/*" in argv
     assert "--dpkgopt=path-include=/usr/share/doc/*/copyright" in argv
@@ -298,6 +299,37 @@ def test_distill_keeps_only_the_closure_and_is_reproducible(tmp_path):
     # Debian's trust store, and nothing of the machine that made the source.
     assert tar_text(first, "etc/ssl/certs/ca-certificates.crt") == pem("DEBIAN").decode()
     assert not {"etc/ssl/certs/build-host-ca.crt", "etc/resolv.conf", "etc/hostname"} & set(members)
+
+
+def test_distill_leaves_out_what_it_is_told_and_ships_byte_code_in_place_of_sources(tmp_path):
+    source = tmp_path / "rootfs.tar"
+    make_rootfs(source)
+    out = tmp_path / "out.tar"
+    distill(source, out, keep=["app"], drop=[], exclude=["usr/bin/app"], sourceless=["usr/lib/app"])
+    with tarfile.open(out) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert "usr/bin/app" not in members
+    # mod.py goes; its byte-code takes its place, where Python imports it without the source.
+    assert tar_text(out, "usr/lib/app/mod.pyc") == "pyc"
+    assert not {"usr/lib/app/mod.py", "usr/lib/app/__pycache__/mod.cpython-311.pyc"} & set(members)
+    assert "usr/lib/app/__pycache__" not in members  # emptied, so gone
+    assert "usr/lib/libc.so.6" in members  # what no pattern names stays
+
+
+@pytest.mark.parametrize(
+    ("name", "pattern", "matches"),
+    [
+        ("usr/lib/python3.11/test/x.py", "usr/lib/python3.11/test", True),
+        ("usr/lib/python3.11/testing.py", "usr/lib/python3.11/test", False),  # a segment, not a prefix
+        ("usr/lib/x86_64-linux-gnu/libkrb5.so.3", "usr/lib/x86_64-linux-gnu/libkrb5*", True),
+        ("usr/share/doc/a/changelog.gz", "usr/share/doc/*/changelog*", True),
+        ("usr/share/doc/a/copyright", "usr/share/doc/*/changelog*", False),
+        ("usr/share/doc/a/b/changelog", "usr/share/doc/*/changelog*", False),  # * stays in a segment
+        ("usr/share/doc/a/b/changelog", "usr/share/doc/**/changelog*", True),
+    ],
+)
+def test_exclude_patterns_match_whole_segments(name, pattern, matches):
+    assert _matches(name, pattern) is matches
 
 
 def test_distill_appends_the_runtime_bundle_to_debians_store(tmp_path):

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 
+from sutra_deploy.core.source import REFERENCE_ROOT
 from sutra_deploy.images.dockerfiles.parse import parse_dockerfile
+from sutra_deploy.images.dockerfiles.render import PRUNE_SITE, SOURCELESS_SITE
 
 from ....facts import check_health_command
 from .checkout import API, API_PORT, CLIENT, CONTROL, STACK, final_stage, hadolint, make_checkout, plan
@@ -40,8 +42,12 @@ def test_api_follows_the_reference_v2_shape(checkout):
     assert (
         deps[-1].startswith("RUN python3 -m compileall") and "--invalidation-mode unchecked-hash" in deps[-1]
     )
-    for absent in ("tests", "torch", "prometheus", "curl", "apk", "apt-get", "--user", ".local"):
+    for absent in ("torch", "prometheus", "curl", "apk", "apt-get", "--user", ".local"):
         assert absent not in text, absent
+    assert not any("tests" in i.arguments for i in dockerfile.stages[0].instructions if i.keyword == "COPY")
+    # Only what the runtime loads: the install is pruned, the dependencies shipped as byte-code.
+    assert all(step in install for step in PRUNE_SITE)
+    assert all(step in deps[-1] for step in SOURCELESS_SITE)
     # The runtime: both folders, non-root, no shell anywhere (every RUN and CMD in exec form).
     final = final_stage(text)
     assert [i.arguments for i in final["COPY"]] == ["/opt/site /opt/site", "/opt/app /opt/app"]
@@ -105,3 +111,13 @@ def test_every_generated_dockerfile_passes_hadolint(checkout, tmp_path):
     assert len(files) == 8
     linted = hadolint(*files)
     assert linted.returncode == 0 and linted.stdout == "", linted.stdout + linted.stderr
+
+
+def test_the_reference_dockerfiles_prune_and_ship_byte_code_as_the_generator_does():
+    """One recipe for what a runtime carries: the reference v2 files repeat the generator's."""
+    for service in ("sutra-api", "sutra-hybrid"):
+        dockerfile = parse_dockerfile((REFERENCE_ROOT / STACK.service(service).dockerfile("v2")).read_text())
+        runs = [i.arguments for i in dockerfile.stages[0].instructions if i.keyword == "RUN"]
+        install = next(r for r in runs if "pip install" in r)
+        assert all(step in install for step in PRUNE_SITE), service
+        assert all(step in runs[-1] for step in SOURCELESS_SITE), service
