@@ -7,10 +7,12 @@ Startup (--startup): `inv --list`, and a no-op `inv build` against five plain `d
 Build: cold and no-change build times, parallel against serial, each image's bytes against
 the plan. Local (--local): seconds from `inv local-up` to all healthy, cold (new containers,
 empty volume) and warm (containers recreated, data kept), against the plan's fixed
-`sleep 10`; and each container's peak memory while the smoke test runs in a loop.
+`sleep 10`; the whole stack's idle CPU 30 s after local-up; and each container's peak memory
+while the smoke test runs in a loop. Load client (--load-client): verify's finds-only closed
+loop against ApacheBench (`ab -k`, apache2-utils) on the same request and stack, in turns.
 
     .venv/bin/python scripts/benchmark.py [--bases] [--skip-serial] [--v1] [--no-build] [--startup] [--local]
-        [--verify] [--json out.json]
+        [--verify] [--load-client [--load-requests N] [--load-concurrency C]] [--json out.json]
 """
 
 from __future__ import annotations
@@ -270,6 +272,58 @@ def benchmark_local(options: argparse.Namespace, figures: dict) -> None:
     print(tabulate(memory, headers=["Container", "Peak memory"], colalign=("left", "right")))
 
 
+def ab_percentiles(url: str, method: str, body, *, requests: int, concurrency: int) -> dict[int, float]:
+    """ApacheBench, keep-alive (`ab -k`), on the same request: its percentiles in milliseconds."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        csv = Path(folder) / "percentiles.csv"
+        argv = ["ab", "-q", "-k", "-c", str(concurrency), "-n", str(requests), "-e", str(csv)]
+        if method == "POST":
+            payload = Path(folder) / "body.json"
+            payload.write_text(json.dumps(body))
+            argv += ["-p", str(payload), "-T", "application/json"]
+        subprocess.run([*argv, url], check=True, capture_output=True, text=True)
+        rows = [line.split(",") for line in csv.read_text().splitlines()[1:]]
+        return {int(float(p)): float(ms) for p, ms in rows}
+
+
+def benchmark_load_client(options: argparse.Namespace, figures: dict) -> None:
+    """verify's finds-only closed loop against ApacheBench, on one running stack, in turns."""
+    from sutra_deploy.local.compose_stack import local_urls
+    from sutra_deploy.tools.http import Http
+    from sutra_deploy.verify.closed_loop import closed_loop
+    from sutra_deploy.verify.journey import learn, new_marker
+
+    stack = load_stack(PROJECT_DIR / "stack.toml")
+    env = {"INVOKE_SUTRA_PROJECT": f"sutra-bench-{os.getpid()}"}
+    env.update({port_env(s): str(free_port()) for s in stack.services})
+    requests, concurrency, rounds = options.load_requests, options.load_concurrency, 3
+    rows = []
+    try:
+        timed_inv("local-up", env=env)
+        urls = local_urls(stack, env)
+        fact = learn(Http(), stack.journey, urls, new_marker())
+        method, path, body = stack.journey.find.render({"marker": fact.marker, "id": fact.id})
+        url = urls[stack.journey.find.service].rstrip("/") + path
+        closed_loop(url, method, body, requests=50, concurrency=concurrency)  # warm both sides up
+        for round_ in range(1, rounds + 1):
+            ours = closed_loop(url, method, body, requests=requests, concurrency=concurrency)
+            theirs = ab_percentiles(url, method, body, requests=requests, concurrency=concurrency)
+            mine = {p: ours.percentile(p) * 1000 for p in (50, 95)}
+            rows.append([round_, f"{mine[50]:.1f}", f"{theirs[50]:.1f}", f"{mine[50] / theirs[50]:.2f}",
+                         f"{mine[95]:.1f}", f"{theirs[95]:.1f}", f"{mine[95] / theirs[95]:.2f}"])  # fmt: skip
+            figures.setdefault("load_client", []).append(
+                {"ours_ms": mine, "ab_ms": {50: theirs[50], 95: theirs[95]}}
+            )
+    finally:
+        timed_inv("local-down", "--volumes", env=env)
+    print(f"finds only: {requests} x {method} {path}, {concurrency} connections kept alive, in turns")
+    print(
+        tabulate(rows, headers=["Round", "p50 ours", "p50 ab -k", "ratio", "p95 ours", "p95 ab -k", "ratio"])
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bases", action="store_true", help="also time remaking the base images")
@@ -280,6 +334,9 @@ def main() -> int:
     parser.add_argument("--smoke-rounds", type=int, default=20, help="smoke runs while memory is watched")
     parser.add_argument("--startup", action="store_true", help="also time inv's startup and a no-op build")
     parser.add_argument("--verify", action="store_true", help="also time inv verify --env local")
+    parser.add_argument("--load-client", action="store_true", help="verify's finds-only client against ab -k")
+    parser.add_argument("--load-requests", type=int, default=1000, help="finds per round of --load-client")
+    parser.add_argument("--load-concurrency", type=int, default=16, help="connections of --load-client")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     options = parser.parse_args()
     figures: dict = {}
@@ -294,6 +351,9 @@ def main() -> int:
     if options.verify:
         print()
         benchmark_verify(options, figures)
+    if options.load_client:
+        print()
+        benchmark_load_client(options, figures)
     if options.json:
         options.json.write_text(json.dumps(figures, indent=2))
     return 0

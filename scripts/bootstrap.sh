@@ -12,6 +12,8 @@ command -v docker-registry >/dev/null || need_apt+=(docker-registry)
 command -v openssl >/dev/null || need_apt+=(openssl)
 # The report page's browser test renders it in a real headless browser: Debian's chromium.
 command -v chromium >/dev/null || need_apt+=(chromium)
+# scripts/benchmark.py --load-client sets verify's finds-only client beside ApacheBench.
+command -v ab >/dev/null || need_apt+=(apache2-utils)
 if ((${#need_apt[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "bootstrap: please install ${need_apt[*]} (apt-get install ${need_apt[*]}) and run again" >&2

@@ -30,6 +30,7 @@ from ..local.compose_stack import LocalStack, StackUnhealthy, port_env
 from ..tools.engine import ContainerInfo, Engine
 from ..tools.ports import free_port
 from ..tools.waiting import TimedOut, wait_until
+from .closed_loop import closed_loop
 from .limits import ContainerLimits, compose_override, container_limits
 from .load import LoadResult, missing_facts, run_load
 from .model import ESTIMATE, FAIL, INFO, NOT_MEASURED, PASS, Metric, VerifyReport, gate
@@ -296,6 +297,7 @@ def measure_running(
     report.add(load_metrics(load, settings))
     report.add(memory_metrics(sampler, limits, settings, report))
     report.add(cpu_metrics(sampler, limits, settings))
+    report.add(finds_only_metrics(journey, urls, load, settings, run.progress))
     report.add(integrity(run, local, urls, load))
     after = containers_of(local)
     report.add(oom_and_restarts(run, after))
@@ -335,6 +337,50 @@ def load_metrics(load: LoadResult, settings: VerifySettings) -> list[Metric]:
                 "ms",
                 INFO if value is not None else NOT_MEASURED,
                 "per request, successful ones",
+            )
+        )
+    return metrics
+
+
+def finds_only_metrics(
+    journey, urls: Mapping[str, str], load: LoadResult, settings: VerifySettings, progress
+) -> list[Metric]:
+    """The journey's find of one learned fact, alone, in a closed loop (:mod:`.closed_loop`):
+    latencies a load client on the same machine does not inflate, comparable with `ab -k`."""
+    if not load.facts:
+        why = "nothing was learned during the load, so there is nothing to find"
+        return [Metric("finds only: p50 latency", "-", None, "ms", NOT_MEASURED, why)]
+    fact = load.facts[0]
+    method, path, body = journey.find.render({"marker": fact.marker, "id": fact.id})
+    url = urls[journey.find.service].rstrip("/") + path
+    count = max(2, settings.requests // 2)
+    progress(f"[verify] finds only: {count} x {method} {path}, {settings.concurrency} connections")
+    result = closed_loop(url, method, body, requests=count, concurrency=settings.concurrency)
+    how = (
+        f"{count} x {journey.find.describe()} on {journey.find.service}, closed loop, "
+        f"{settings.concurrency} connections kept alive (as `ab -k -c {settings.concurrency} -n {count}`)"
+    )
+    metrics = [
+        gate(
+            "finds only: errors",
+            "0",
+            result.errors,
+            "",
+            result.errors == 0,
+            how + (f"; first: {result.first_error}" if result.first_error else ""),
+        ),
+        Metric("finds only: throughput", "-", round(result.throughput, 1), "req/s", INFO, how),
+    ]
+    for p in (50, 95):
+        value = result.percentile(p)
+        metrics.append(
+            Metric(
+                f"finds only: p{p} latency",
+                "-",
+                None if value is None else round(value * 1000, 1),
+                "ms",
+                INFO if value is not None else NOT_MEASURED,
+                "first byte sent to last byte read, 2xx answers",
             )
         )
     return metrics

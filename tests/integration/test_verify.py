@@ -16,7 +16,10 @@ from sutra_deploy.tools.kubectl import Kubectl
 
 from .conftest import STACK, docker, inv
 
-MEASURED = ("image size:", "image pull:", "pod startup:", "memory:", "cpu:", "load: throughput", "load: p")
+MEASURED = (
+    "image size:", "image pull:", "pod startup:", "memory:", "cpu:", "load: throughput", "load: p",
+    "finds only: throughput", "finds only: p",
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +57,10 @@ def test_verify_on_the_reference_stack_passes_with_real_measurements(built_v2, p
         assert shown.startswith(f"{memory_mib // 1024}Gi" if memory_mib >= 1024 else f"{memory_mib}Mi"), shown
         assert f"{min(limits.cpu_millicores, cpus * 1000)}m CPU" in shown and "swap off" in shown
     assert metrics["integrity: facts found after a storage restart"]["status"] == "pass"
+    # The finds alone, in a closed loop: 60 of them (half the requests), none failing.
+    assert metrics["finds only: errors"]["status"] == "pass"
+    assert "60 x POST /query on sutra-api, closed loop, 3 connections" in metrics["finds only: errors"]["how"]
+    assert metrics["finds only: p95 latency"]["value"] >= metrics["finds only: p50 latency"]["value"] > 0
     assert metrics["HPA scale-up"]["status"] == "estimate"
     assert metrics["zero-downtime deployments"]["status"] == "needs a cluster"
     assert (tmp_path / "r" / "index.html").is_file() and (tmp_path / "r" / "verify.json").is_file()
