@@ -21,13 +21,13 @@ from urllib.parse import urlsplit
 
 
 @dataclass
-class ClosedLoopResult:
+class TimedRequests:
+    """Requests made and timed: what the mixed load and the closed loop both report."""
+
     requests: int
-    concurrency: int
     errors: int
     seconds: float
-    latencies: list[float] = field(default_factory=list)  # seconds, the 2xx answers
-    first_error: str | None = None
+    latencies: list[float] = field(default_factory=list)  # seconds, the successful ones
 
     @property
     def throughput(self) -> float:
@@ -37,6 +37,12 @@ class ClosedLoopResult:
         if len(self.latencies) < 2:
             return self.latencies[0] if self.latencies else None
         return statistics.quantiles(self.latencies, n=100, method="inclusive")[int(p) - 1]
+
+
+@dataclass
+class ClosedLoopResult(TimedRequests):
+    concurrency: int = 1
+    first_error: str | None = None
 
 
 def encode_request(method: str, url: str, body: Any) -> tuple[str, int, bytes]:
@@ -108,6 +114,7 @@ def closed_loop(
         return time.perf_counter() - started
 
     seconds = asyncio.run(everything())
+    first = errors[0] if errors else None
     return ClosedLoopResult(
-        requests, concurrency, len(errors), seconds, latencies, errors[0] if errors else None
+        requests, len(errors), seconds, latencies, concurrency=concurrency, first_error=first
     )

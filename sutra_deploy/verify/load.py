@@ -8,7 +8,6 @@ reference stack the queries exercise the whole path api -> hybrid -> storage.
 
 from __future__ import annotations
 
-import statistics
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -17,28 +16,16 @@ from dataclasses import dataclass, field
 
 from ..core.journey import Journey
 from ..tools.http import Http, new_session
+from .closed_loop import TimedRequests
 from .journey import Fact, JourneyFailed, find, learn, new_marker
 
 REQUEST_TIMEOUT = (3.05, 30.0)
 
 
 @dataclass
-class LoadResult:
-    requests: int
-    errors: int
-    seconds: float
-    latencies: list[float] = field(default_factory=list)  # seconds, successful requests
+class LoadResult(TimedRequests):
     facts: list[Fact] = field(default_factory=list)
     first_errors: list[str] = field(default_factory=list)
-
-    @property
-    def throughput(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
-
-    def percentile(self, p: float) -> float | None:
-        if len(self.latencies) < 2:
-            return self.latencies[0] if self.latencies else None
-        return statistics.quantiles(self.latencies, n=100, method="inclusive")[int(p) - 1]
 
 
 def run_load(

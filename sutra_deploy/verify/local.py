@@ -30,7 +30,7 @@ from ..local.compose_stack import LocalStack, StackUnhealthy, port_env
 from ..tools.engine import ContainerInfo, Engine
 from ..tools.ports import free_port
 from ..tools.waiting import TimedOut, wait_until
-from .closed_loop import closed_loop
+from .closed_loop import TimedRequests, closed_loop
 from .limits import ContainerLimits, compose_override, container_limits
 from .load import LoadResult, missing_facts, run_load
 from .model import ESTIMATE, FAIL, INFO, NOT_MEASURED, PASS, Metric, VerifyReport, gate
@@ -316,27 +316,38 @@ def measure_running(
 
 def load_metrics(load: LoadResult, settings: VerifySettings) -> list[Metric]:
     how = f"{load.requests} learn + query requests through sutra-api, {settings.concurrency} at a time"
-    metrics = [
-        gate(
-            "load: errors",
-            "0",
-            load.errors,
-            "",
-            load.errors == 0,
-            how + (f"; first: {load.first_errors[0]}" if load.first_errors else ""),
-        ),
-        Metric("load: throughput", "-", round(load.throughput, 1), "req/s", INFO, how),
-    ]
-    for p in (50, 95, 99):
-        value = load.percentile(p)
+    first = load.first_errors[0] if load.first_errors else None
+    return timed_metrics("load", load, first, how, (50, 95, 99), "per request, successful ones")
+
+
+def timed_metrics(
+    prefix: str, timed: TimedRequests, first_error: str | None, how: str, percentiles: Sequence[int], per: str
+) -> list[Metric]:
+    """Errors (a gate: none), throughput and latency percentiles of requests made and timed."""
+    errors = gate(
+        f"{prefix}: errors",
+        "0",
+        timed.errors,
+        "",
+        timed.errors == 0,
+        how + (f"; first: {first_error}" if first_error else ""),
+    )
+    throughput = Metric(f"{prefix}: throughput", "-", round(timed.throughput, 1), "req/s", INFO, how)
+    return [errors, throughput, *latency_metrics(prefix, timed, percentiles, per)]
+
+
+def latency_metrics(prefix: str, timed: TimedRequests, percentiles: Sequence[int], how: str) -> list[Metric]:
+    metrics = []
+    for p in percentiles:
+        value = timed.percentile(p)
         metrics.append(
             Metric(
-                f"load: p{p} latency",
+                f"{prefix}: p{p} latency",
                 "-",
                 None if value is None else round(value * 1000, 1),
                 "ms",
                 INFO if value is not None else NOT_MEASURED,
-                "per request, successful ones",
+                how,
             )
         )
     return metrics
@@ -360,30 +371,8 @@ def finds_only_metrics(
         f"{count} x {journey.find.describe()} on {journey.find.service}, closed loop, "
         f"{settings.concurrency} connections kept alive (as `ab -k -c {settings.concurrency} -n {count}`)"
     )
-    metrics = [
-        gate(
-            "finds only: errors",
-            "0",
-            result.errors,
-            "",
-            result.errors == 0,
-            how + (f"; first: {result.first_error}" if result.first_error else ""),
-        ),
-        Metric("finds only: throughput", "-", round(result.throughput, 1), "req/s", INFO, how),
-    ]
-    for p in (50, 95):
-        value = result.percentile(p)
-        metrics.append(
-            Metric(
-                f"finds only: p{p} latency",
-                "-",
-                None if value is None else round(value * 1000, 1),
-                "ms",
-                INFO if value is not None else NOT_MEASURED,
-                "first byte sent to last byte read, 2xx answers",
-            )
-        )
-    return metrics
+    per = "first byte sent to last byte read, 2xx answers"
+    return timed_metrics("finds only", result, result.first_error, how, (50, 95), per)
 
 
 def memory_metrics(
