@@ -13,7 +13,7 @@ from invoke import Collection, task
 
 from sutra_deploy.core.inputs import split_names
 from sutra_deploy.core.settings import DEFAULTS
-from sutra_deploy.deps.model import DEFAULT_FAIL_ON, FINDING_KINDS
+from sutra_deploy.deps.kinds import DEFAULT_FAIL_ON, FINDING_KINDS
 from sutra_deploy.edge import session, user_errors
 
 

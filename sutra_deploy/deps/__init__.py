@@ -19,14 +19,36 @@ The parts, each depending only on those above it:
 - ``auditing``: the findings and changes per package, the report, the gate
 """
 
+from __future__ import annotations
+
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..core.stack import Stack
-from .auditing import DepsReport, audit, finding_kinds, gate
-from .edit import apply_changes
-from .model import DEFAULT_FAIL_ON, FINDING_KINDS, DependencyFileError, DependencyProblems, DepsPolicy
+from .kinds import DEFAULT_FAIL_ON, FINDING_KINDS
+
+if TYPE_CHECKING:
+    from ..core.stack import Stack
+
+# Loaded on first use: every `inv` start imports this package (for the kinds above), and the
+# parsers behind the rest (packaging, tomlkit, libcst) take a tenth of a second to import.
+_LAZY = {
+    "DepsReport": ".auditing",
+    "audit": ".auditing",
+    "finding_kinds": ".auditing",
+    "gate": ".auditing",
+    "apply_changes": ".edit",
+    "DependencyFileError": ".model",
+    "DependencyProblems": ".model",
+    "DepsPolicy": ".model",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name], __name__), name)
 
 
 def fix_deps(
@@ -42,6 +64,10 @@ def fix_deps(
     emit: Callable[[str], None] = print,
 ) -> None:
     """`inv fix-deps`: audit, show the report, apply the fix if asked, then gate on what is left."""
+    from .auditing import audit, finding_kinds, gate
+    from .edit import apply_changes
+    from .model import DepsPolicy
+
     kinds = finding_kinds(fail_on)
     policy = DepsPolicy.from_settings(settings)
     report = audit(stack, root, names, policy)

@@ -18,20 +18,18 @@ from packaging.utils import canonicalize_name
 
 from ..core.errors import SutraError
 from ..core.inputs import number
+from .kinds import (  # noqa: F401  (the finding kinds, named here too for the modules above)
+    COUPLING,
+    DEFAULT_FAIL_ON,
+    DISAGREEMENT,
+    FINDING_KINDS,
+    OPTIONAL_UNDECLARED,
+    UNDECLARED,
+    UNUSED,
+)
 
 PYPROJECT = "pyproject.toml"
 SETUP_PY = "setup.py"
-
-COUPLING = "service-coupling"
-UNDECLARED = "undeclared"
-UNUSED = "unused"
-DISAGREEMENT = "disagreement"
-# Imported only where the code runs on without it (`except ImportError`, `find_spec`), and
-# declared nowhere, not even in an extra: worth a look, not a broken image.
-OPTIONAL_UNDECLARED = "optional-undeclared"
-FINDING_KINDS = (COUPLING, UNDECLARED, UNUSED, DISAGREEMENT, OPTIONAL_UNDECLARED)
-# What fails the check when --fail-on names nothing.
-DEFAULT_FAIL_ON = (COUPLING, UNDECLARED, UNUSED, DISAGREEMENT)
 
 
 class DependencyFileError(SutraError):
