@@ -33,6 +33,7 @@ _STEP_LINE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 # or `#7 ERROR: …`, vertices interleaved when stages run in parallel.
 _VERTEX_LINE = re.compile(r"^#(\d+) \[([^\]]+)\] (.*)$")
 _VERTEX_STATE = re.compile(r"^#(\d+) (CACHED|DONE|ERROR)\b")
+_VERTEX_OUTPUT = re.compile(r"^#(\d+) \d+\.\d+ (.*\S)")  # what a step printed, after its seconds
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,8 @@ class BuildProgress:
     current: str = "the start"
     _vertices: dict[str, str] = field(default_factory=dict)  # BuildKit: number -> its step
     _cached: set[str] = field(default_factory=set)
+    _printed: dict[str, str] = field(default_factory=dict)  # BuildKit: number -> its last output line
+    failure: str | None = None  # BuildKit: what the step that failed printed last
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, line: str) -> None:
@@ -195,6 +198,9 @@ class BuildProgress:
                 self._cached.add(number)
             elif state == "ERROR":  # with stages in parallel, not always the last one started
                 self.current = self._vertices[number]
+                self.failure = self._printed.get(number)
+        elif match := _VERTEX_OUTPUT.match(line):
+            self._printed[match.group(1)] = match.group(2)
 
     @property
     def cached(self) -> int:
@@ -252,7 +258,8 @@ class Builder:
                 builder=self.builder,
             )
         except CommandFailed as error:
-            failed = BuildFailed(step.ref, progress.current, failure_reason(error.output))
+            reason = progress.failure or failure_reason(error.output)
+            failed = BuildFailed(step.ref, progress.current, reason)
             self.emit(f"[{step.ref}] FAILED at {progress.current}")
             return BuildResult(step, time.monotonic() - started, progress.total, progress.cached, failed)
         seconds = time.monotonic() - started

@@ -94,6 +94,7 @@ BUILDKIT_OUTPUT = """\
 
 #11 [stage-1 3/3] RUN ["python3", "-c", "import sutra_control.main"]
 #11 0.412 Traceback (most recent call last):
+#11 0.413 ModuleNotFoundError: No module named 'sutra_control'
 #11 ERROR: process "python3 -c import sutra_control.main" did not complete successfully: exit code: 1
 ------
  > [stage-1 3/3] RUN ["python3", "-c", "import sutra_control.main"]:
@@ -111,6 +112,7 @@ def test_progress_reads_buildkits_steps_cache_hits_and_the_step_that_failed():
     # nothing.
     assert (progress.total, progress.cached) == (6, 4)
     assert progress.current == '[stage-1 3/3] RUN ["python3", "-c", "import sutra_control.main"]'
+    assert progress.failure == "ModuleNotFoundError: No module named 'sutra_control'"  # what it said
     assert emitted[0] == "[sutra-control:v2] [stage-1 1/3] FROM docker.io/sutra-base/python-distroless:3.11"
     assert len(emitted) == 6
 
