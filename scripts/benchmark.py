@@ -12,7 +12,12 @@ while the smoke test runs in a loop. Load client (--load-client): verify's finds
 loop against ApacheBench (`ab -k`, apache2-utils) on the same request and stack, in turns.
 
     .venv/bin/python scripts/benchmark.py [--bases] [--skip-serial] [--v1] [--no-build] [--startup] [--local]
-        [--verify] [--load-client [--load-requests N] [--load-concurrency C]] [--json out.json]
+        [--verify] [--load-client [--load-requests N] [--load-concurrency C]] [--peer] [--json out.json]
+
+Peer (--peer): the plan's way against ours, pair by pair, on BuildKit and on the legacy builder:
+cold builds (the five build commands `inv --dry build` prints, one after another, against `inv
+build --no-cache`, each after `docker builder prune -af`), no-op builds, and `docker compose up
+-d` plus the plan's `sleep 10` against `inv local-up`; wall and CPU time, and the ratios.
 """
 
 from __future__ import annotations
@@ -164,6 +169,91 @@ def benchmark_startup(options: argparse.Namespace, figures: dict) -> None:
         [f"{len(builds)} plain docker builds in a row (best of 3)", f"{plain:.2f}", ""],
     ]
     print(tabulate(rows, headers=["Startup", "Seconds", "Target"], colalign=("left", "right", "right")))
+
+
+def timed_cpu(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the process and its children): one run of ``argv``."""
+    before = os.times()
+    wall = timed(argv, env)
+    after = os.times()
+    return wall, (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+
+
+def plain_builds(builder: str) -> list[list[str]]:
+    """The plan's way: the build commands `inv --dry build` prints, one per image, as they are."""
+    dry = subprocess.run(
+        [sys.executable, "-m", "invoke", "--dry", "build", "--builder", builder],
+        cwd=PROJECT_DIR, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    lines = [line for line in dry.stdout.splitlines() if line.startswith(("docker build ", "docker buildx "))]
+    return [shlex.split(line) for line in lines]
+
+
+def run_all(commands: list[list[str]], env: dict[str, str]) -> tuple[float, float]:
+    walls, cpus = zip(*(timed_cpu(argv, env) for argv in commands), strict=True)
+    return sum(walls), sum(cpus)
+
+
+def benchmark_peer(options: argparse.Namespace, figures: dict) -> None:
+    """The plan's way and ours, pair by pair, on each builder: a cold build (`docker builder
+    prune -af` first, cache mounts included, for both sides) and a no-op build; then the local
+    stack: `docker compose up -d` and the plan's fixed `sleep 10` against `inv local-up`."""
+    inv = [sys.executable, "-m", "invoke"]
+    rows = []
+    timed_inv("base-images")  # never count making the bases
+    for builder in ("buildkit", "legacy"):
+        env = {"DOCKER_BUILDKIT": "0"} if builder == "legacy" else {}
+        commands = plain_builds(builder)
+        pairs = {}
+        for side in ("plain", "inv"):
+            subprocess.run(["docker", "builder", "prune", "-af"], check=True, capture_output=True)
+            if side == "plain":
+                pairs[side] = run_all(commands, env)
+            else:
+                pairs[side] = timed_cpu([*inv, "build", "--builder", builder, "--no-cache"])
+        rows.append([f"cold build, {builder}", *_pair(pairs)])
+        figures[f"peer_cold_{builder}"] = pairs
+        timed_cpu([*inv, "build", "--builder", builder])  # both sides' caches warm and recorded
+        noop = {"plain": min(run_all(commands, env) for _ in range(3))}
+        noop["inv"] = min(timed_cpu([*inv, "build", "--builder", builder]) for _ in range(3))
+        rows.append([f"no-op build, {builder} (best of 3)", *_pair(noop)])
+        figures[f"peer_noop_{builder}"] = noop
+    stack = load_stack(PROJECT_DIR / "stack.toml")
+    env = {"INVOKE_SUTRA_PROJECT": f"sutra-peer-{os.getpid()}"}
+    env.update({port_env(s): str(free_port()) for s in stack.services})
+    compose = [
+        "docker",
+        "compose",
+        "-f",
+        str(PROJECT_DIR / "compose" / "docker-compose.yml"),
+        "-p",
+        env["INVOKE_SUTRA_PROJECT"],
+    ]
+    try:
+        plan_up = timed([*compose, "up", "-d"], env) + 10.0  # the plan: up, then `sleep 10`, unchecked
+        subprocess.run([*compose, "down"], env={**os.environ, **env}, check=True, capture_output=True)
+        ours = timed_inv("local-up", env=env)
+    finally:
+        subprocess.run([*compose, "down", "--volumes"], env={**os.environ, **env}, capture_output=True)
+    label = "local stack up (plan: up -d + sleep 10, unchecked)"
+    rows.append([label, f"{plan_up:.2f}", "", f"{ours:.2f}", "", f"{plan_up / ours:.1f}x", ""])
+    figures["peer_local_up"] = {"plain": plan_up, "inv": ours}
+    headers = ["Pair", "plan wall", "plan CPU", "inv wall", "inv CPU", "wall ratio", "CPU ratio"]
+    print(
+        tabulate(
+            rows, headers=headers, colalign=("left", "right", "right", "right", "right", "right", "right")
+        )
+    )
+
+
+def _pair(pair: dict[str, tuple[float, float]]) -> list[str]:
+    (plan_wall, plan_cpu), (inv_wall, inv_cpu) = pair["plain"], pair["inv"]
+    return [
+        f"{plan_wall:.2f}", f"{plan_cpu:.2f}", f"{inv_wall:.2f}", f"{inv_cpu:.2f}",
+        f"{plan_wall / inv_wall:.2f}x", f"{plan_cpu / inv_cpu:.2f}x" if inv_cpu else "-",
+    ]  # fmt: skip
 
 
 def benchmark_verify(options: argparse.Namespace, figures: dict) -> None:
@@ -334,6 +424,9 @@ def main() -> int:
     parser.add_argument("--smoke-rounds", type=int, default=20, help="smoke runs while memory is watched")
     parser.add_argument("--startup", action="store_true", help="also time inv's startup and a no-op build")
     parser.add_argument("--verify", action="store_true", help="also time inv verify --env local")
+    parser.add_argument(
+        "--peer", action="store_true", help="the plan's way and ours, pair by pair, both builders"
+    )
     parser.add_argument("--load-client", action="store_true", help="verify's finds-only client against ab -k")
     parser.add_argument("--load-requests", type=int, default=1000, help="finds per round of --load-client")
     parser.add_argument("--load-concurrency", type=int, default=16, help="connections of --load-client")
@@ -354,6 +447,9 @@ def main() -> int:
     if options.load_client:
         print()
         benchmark_load_client(options, figures)
+    if options.peer:
+        print()
+        benchmark_peer(options, figures)
     if options.json:
         options.json.write_text(json.dumps(figures, indent=2))
     return 0
