@@ -138,8 +138,12 @@ def local_up(c, version=None, build=False, timeout=None):
     """Start the local stack and wait until every service is healthy."""
     from sutra_deploy.local.compose_stack import status_table
 
+    from sutra_deploy.core.references import parse_tag
+
     s = session(c)
     version = version or s.stack.default_version
+    if version not in s.stack.versions:  # a release the images were also built as
+        parse_tag(version, "--version")
     timeout = s.seconds(timeout, "local_timeout")
     if build:
         _build(c, version=version)

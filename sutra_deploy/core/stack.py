@@ -170,7 +170,8 @@ class Stack:
         for base in self.base_images:
             if base.key == key:
                 return base
-        raise StackFileError(f"{self.path}: no base image {key!r}")
+        known = ", ".join(b.key for b in self.base_images)
+        raise StackFileError(f"no base image {key!r}; {self.path.name} defines {known}")
 
     def check_version(self, version: str) -> str:
         if version not in self.versions:

@@ -500,6 +500,8 @@ def make_base_images(
     runtime_ca_bundle: Path | None = None,
 ) -> str:
     """`inv base-images`: make the named local bases (all by default) and say what happened."""
+    for key in only:  # a wrong name is named before the daemon is asked anything
+        stack.base_image(key)
     engine.ensure_available()
     maker = BaseImageMaker(stack, engine, ca_bundle=ca_bundle, runtime_ca_bundle=runtime_ca_bundle, jobs=jobs)
     return results_table(maker.ensure(list(only) or None, force=force))

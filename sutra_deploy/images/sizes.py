@@ -145,8 +145,7 @@ def measure(
     baseline: Baseline = "recorded",
 ) -> SizeReport:
     stack.check_version(version)
-    if baseline not in BASELINES:
-        raise SutraError(f"unknown baseline {baseline!r}; choose one of {', '.join(BASELINES)}")
+    check_baseline(baseline)
     new = _inspect_all(docker, services, version)
     old = _inspect_all(docker, services, "v1") if baseline == "v1" else {}
     rows = tuple(
@@ -216,6 +215,11 @@ class SizesOutput:
             gate(self.report)
 
 
+def check_baseline(baseline: str) -> None:
+    if baseline not in BASELINES:
+        raise SutraError(f"unknown baseline {baseline!r}; choose one of {', '.join(BASELINES)}")
+
+
 def run_sizes(
     stack: Stack,
     docker: Engine,
@@ -231,6 +235,7 @@ def run_sizes(
     """`inv sizes`: one service's image explained, the cost comparison, or the size table;
     the last two carry the report to gate on."""
     version = version or stack.default_version
+    check_baseline(baseline)  # wrong flags first, before the daemon is asked anything
     if explain:
         service = stack.service(explain)
         docker.ensure_available()

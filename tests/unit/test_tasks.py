@@ -73,9 +73,27 @@ def test_bad_base_mode(flag):
     assert_one_line_error(result, 2, "unknown base image mode 'weird'")
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ("build", "--bases", "nosuch"),
+            "unknown base image mode 'nosuch'; choose one of auto, local, official",
+        ),
+        (("build", "--builder", "nosuch"), "unknown builder 'nosuch'; choose one of auto, buildkit, legacy"),
+        (("sizes", "--baseline", "v3"), "unknown baseline 'v3'; choose one of recorded, v1"),
+        (("base-images", "--only", "nosuch"), "no base image 'nosuch'; stack.toml defines debian, python,"),
+        (("local-up", "--version", "a b"), "--version 'a b' is not a valid tag"),
+    ],
+)
+def test_a_wrong_flag_is_named_before_the_daemon_is_asked(args, expected):
+    result = inv(*args, DOCKER_HOST="unix:///nonexistent/docker.sock")  # no daemon there
+    assert_one_line_error(result, 2, expected)
+
+
 def test_loading_the_tasks_imports_no_heavy_library():
     # Every `inv` call loads tasks.py; each task imports what it needs when it runs.
-    heavy = ("docker", "sh", "requests", "libcst", "tomlkit", "kubernetes_validate")
+    heavy = ("docker", "sh", "requests", "libcst", "tomlkit", "kubernetes_validate", "packaging")
     probe = f"import sys, tasks; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     loaded = subprocess.run(
         [sys.executable, "-c", probe], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
