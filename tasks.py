@@ -14,7 +14,7 @@ from invoke import Collection, task
 from sutra_deploy.core.inputs import split_names
 from sutra_deploy.core.settings import DEFAULTS
 from sutra_deploy.deps.kinds import DEFAULT_FAIL_ON, FINDING_KINDS
-from sutra_deploy.edge import session, user_errors
+from sutra_deploy.edge import hint_parse_errors, session, user_errors
 
 
 @task(
@@ -136,9 +136,8 @@ def sizes(c, service=None, version=None, json_=False, baseline="recorded", expla
 @user_errors
 def local_up(c, version=None, build=False, timeout=None):
     """Start the local stack and wait until every service is healthy."""
-    from sutra_deploy.local.compose_stack import status_table
-
     from sutra_deploy.core.references import parse_tag
+    from sutra_deploy.local.compose_stack import status_table
 
     s = session(c)
     version = version or s.stack.default_version
@@ -547,6 +546,8 @@ def init(c, root, write=None, force=False):
     elif result.written is None:
         print(result.text, end="")
 
+
+hint_parse_errors()
 
 ns = Collection(
     init,

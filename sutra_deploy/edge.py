@@ -47,6 +47,56 @@ def one_line(error: BaseException) -> str:
     return " ".join(line.strip() for line in str(error).splitlines() if line.strip())
 
 
+def hint_parse_errors() -> None:
+    """Invoke's own parse errors (an unknown flag or task, a flag without its value) exit 1,
+    which this tool keeps for a check that failed, and suggest nothing. tasks.py is loaded before
+    the task arguments are parsed, so from there they become one line, exit 2, with the name
+    that was probably meant. (A wrong flag before the task, `inv --dyr build`, is parsed before
+    tasks.py loads: Invoke's own words and exit 1 stay for it.)"""
+    from invoke.program import Program
+
+    if getattr(Program.parse_tasks, "hinted", False):
+        return
+    original = Program.parse_tasks
+
+    def parse_tasks(self: Program) -> None:
+        from invoke.exceptions import ParseError
+
+        try:
+            original(self)
+        except ParseError as error:
+            raise Exit(f"error: {parse_error_hint(error, self.collection)}", 2) from None
+
+    parse_tasks.hinted = True  # type: ignore[attr-defined]
+    Program.parse_tasks = parse_tasks  # type: ignore[method-assign]
+
+
+def parse_error_hint(error: Exception, collection: Any) -> str:
+    """Invoke's parse error in this tool's words, with the closest name when there is one."""
+    import difflib
+    import re
+
+    message = str(error)
+    unknown = re.fullmatch(r"No idea what '(.*)' is!", message)
+    if unknown is None:
+        valueless = re.search(r"<Argument: ([\w-]+)", message) if "needed value" in message else None
+        if valueless:
+            flag = "--" + valueless.group(1).replace("_", "-")
+            return f"{flag} needs a value ({flag} VALUE, or {flag}=VALUE)"
+        return message[0].lower() + message[1:].rstrip("!")
+    token = unknown.group(1)[:80]
+    context = getattr(error, "context", None)
+    if token.startswith("-") and context is not None and getattr(context, "name", None):
+        flags = [name for name in context.flags if name.startswith("--")]
+        close = difflib.get_close_matches(token.split("=", 1)[0], flags, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        return f"{context.name} has no flag {token}{hint} (`inv --help {context.name}` lists them)"
+    names = [n for name, aliases in collection.task_names.items() for n in (name, *aliases)]
+    close = difflib.get_close_matches(token, names, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"no task {token!r}{hint} (`inv --list` lists them)"
+
+
 def user_errors(task_body: F) -> F:
     """Turn the library's typed errors into one line on stderr and a non-zero exit.
 

@@ -91,6 +91,23 @@ def test_a_wrong_flag_is_named_before_the_daemon_is_asked(args, expected):
     assert_one_line_error(result, 2, expected)
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ("build", "--servce", "x"),
+            "build has no flag --servce; did you mean --service? (`inv --help build`",
+        ),
+        (("biuld",), "no task 'biuld'; did you mean build? (`inv --list` lists them)"),
+        (("deploy", "--env"), "--env needs a value (--env VALUE, or --env=VALUE)"),
+        (("build", "--frobnicate"), "build has no flag --frobnicate (`inv --help build` lists them)"),
+    ],
+)
+def test_invokes_parse_errors_are_one_line_exit_2_with_the_name_meant(args, expected):
+    result = inv(*args)
+    assert_one_line_error(result, 2, f"error: {expected}")
+
+
 def test_loading_the_tasks_imports_no_heavy_library():
     # Every `inv` call loads tasks.py; each task imports what it needs when it runs.
     heavy = ("docker", "sh", "requests", "libcst", "tomlkit", "kubernetes_validate", "packaging")
