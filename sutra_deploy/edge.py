@@ -97,19 +97,56 @@ def parse_error_hint(error: Exception, collection: Any) -> str:
     return f"no task {token!r}{hint} (`inv --list` lists them)"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP (a CI job cancelled, `timeout`, `kill`, a closed terminal): raised in the
+    task like Ctrl-C, so every `finally` that tears something down (verify's project, a local
+    stack being started, a port-forward) runs as it does for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    import signal
+
+    # Once: a second signal while tearing down would cut the teardown short.
+    for name in ("SIGTERM", "SIGHUP"):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    raise Terminated(signum)
+
+
+def _tear_down_on_termination() -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGTERM", "SIGHUP"):
+            signal.signal(getattr(signal, name), _terminated)
+
+
 def user_errors(task_body: F) -> F:
     """Turn the library's typed errors into one line on stderr and a non-zero exit.
 
     Anything else is a bug: one line too, `internal error: …; please report`, and exit 3, never
     1 (a check that ran and failed) nor a traceback; `inv --debug` or SUTRA_DEBUG=1 shows it.
+    SIGTERM and SIGHUP end a task as Ctrl-C does, after its teardown, exit 128 + the signal.
     """
 
     @functools.wraps(task_body)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _tear_down_on_termination()
         try:
             return task_body(*args, **kwargs)
         except SutraError as error:
             raise Exit(f"error: {one_line(error)}", code=error.exit_code) from None
+        except Terminated as stop:
+            import signal
+
+            name = signal.Signals(stop.signum).name
+            raise Exit(
+                f"stopped by {name}: what it had started was torn down", code=128 + stop.signum
+            ) from None
         except KeyboardInterrupt:
             raise Exit("interrupted", code=130) from None
         except BrokenPipeError:  # the reader went away (`inv sizes --json | head`)

@@ -4,10 +4,14 @@ production manifests' limits, a real load, and a what-if that cannot fit."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 
 import pytest
 
 from sutra_deploy.core.settings import DEFAULTS
+from sutra_deploy.core.source import PROJECT_DIR
 from sutra_deploy.k8s.capacity import capacity
 from sutra_deploy.k8s.environments import environment
 from sutra_deploy.k8s.manifests import render
@@ -91,3 +95,31 @@ def test_verify_refuses_bad_input_before_starting_anything(built_v2):
         assert result.stderr.strip().splitlines() == [f"error: {result.stderr.strip()[7:]}"]
         assert message in result.stderr
     assert verify_projects() == before
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_verify_stopped_by_a_signal_tears_its_project_down(built_v2, signum):
+    """`timeout 60 inv verify`, a cancelled CI job: the signal ends it as Ctrl-C does, after its
+    teardown, instead of leaving its whole compose project running."""
+    before = verify_projects()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "verify", "--requests", "400"],
+        cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    lines = []
+    try:
+        for line in process.stderr:  # until its project is up and the load runs
+            lines.append(line)
+            if line.startswith("[verify] load: "):
+                break
+        assert set(verify_projects()) - set(before), "".join(lines[-20:])
+        process.send_signal(signum)
+        rest = process.stderr.read()
+        assert process.wait(timeout=120) == 128 + signum, rest[-2000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    name = signal.Signals(signum).name
+    assert rest.strip().splitlines()[-1] == f"stopped by {name}: what it had started was torn down"
+    assert verify_projects() == before  # no container of its project is left
