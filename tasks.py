@@ -151,6 +151,19 @@ def local_up(c, version=None, build=False, timeout=None):
         print(status_table(rows))
 
 
+@task(help={"json": "Print one JSON object on stdout instead of the table."})
+@user_errors
+def cleanup(c, json_=False):
+    """Remove what a killed verify left: its compose project (owner gone), its image tags."""
+    from sutra_deploy.local.leftovers import find_leftovers, remove_leftovers
+
+    s = session(c)
+    s.engine.ensure_available()
+    found = find_leftovers(s.engine)
+    remove_leftovers(s.engine, found)
+    print(found.to_json() if json_ else found.table())
+
+
 @task(help={"volumes": "Also delete the storage data volume (kept by default)."})
 @user_errors
 def local_down(c, volumes=False):
@@ -557,6 +570,7 @@ ns = Collection(
     local_up,
     local_down,
     local_status,
+    cleanup,
     logs,
     smoke,
     push,

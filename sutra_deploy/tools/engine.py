@@ -165,6 +165,20 @@ def engine_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(f"{match.group(1)}.{fraction}{zone}")
 
 
+@dataclass(frozen=True)
+class ProjectObject:
+    """A container, network or volume of a compose project, as the engine lists it."""
+
+    kind: str  # "container", "network" or "volume"
+    name: str
+    id: str
+    labels: Mapping[str, str]
+
+    @property
+    def project(self) -> str:
+        return self.labels.get(COMPOSE_PROJECT_LABEL, "")
+
+
 class Engine:
     def __init__(self, commands: Commands, *, client_factory: Callable[[], Any] | None = None) -> None:
         self.commands = commands
@@ -252,6 +266,44 @@ class Engine:
                 with contextlib.suppress(docker_not_found()):  # removed between the list and the inspect
                     found.append(ContainerInfo.from_attrs(self.client.api.inspect_container(summary["Id"])))
             return found
+
+    def compose_objects(self) -> list[ProjectObject]:
+        """Every container, network and volume a compose project labels, with its labels."""
+        label = {"label": COMPOSE_PROJECT_LABEL}
+        with translated_errors():
+            found = [
+                ProjectObject("container", c["Names"][0].lstrip("/"), c["Id"], c.get("Labels") or {})
+                for c in self.client.api.containers(all=True, filters=label)
+            ]
+            found += [
+                ProjectObject("network", n["Name"], n["Id"], n.get("Labels") or {})
+                for n in self.client.api.networks(filters=label)
+            ]
+            volumes = self.client.api.volumes(filters=label).get("Volumes") or []
+            found += [ProjectObject("volume", v["Name"], v["Name"], v.get("Labels") or {}) for v in volumes]
+        return found
+
+    def image_tags(self) -> list[str]:
+        """Every repository:tag the engine holds."""
+        with translated_errors():
+            return sorted(tag for image in self.client.api.images() for tag in image.get("RepoTags") or ())
+
+    def remove(self, thing: ProjectObject) -> None:
+        """Remove a container (forced: running or not), a network or a volume."""
+        argv = {"container": ["docker", "rm", "--force"], "network": ["docker", "network", "rm"]}
+        if self.commands.skip_when_dry(
+            [*argv.get(thing.kind, ["docker", "volume", "rm"]), thing.name], mutates=True
+        ):
+            return
+        from docker.errors import NotFound
+
+        with translated_errors(), contextlib.suppress(NotFound):  # gone meanwhile: as asked
+            if thing.kind == "container":
+                self.client.api.remove_container(thing.id, force=True, v=False)
+            elif thing.kind == "network":
+                self.client.api.remove_network(thing.id)
+            else:
+                self.client.api.remove_volume(thing.name)
 
     def logs(self, container: str, *, tail: int) -> str:
         with translated_errors():
@@ -456,4 +508,13 @@ def _first_line(text: str) -> str:
     return next((line.strip() for line in str(text).splitlines() if line.strip()), "")
 
 
-__all__ = ["CommandFailed", "ContainerInfo", "Engine", "EngineError", "ImageInfo", "PushFailed", "split_tag"]
+__all__ = [
+    "CommandFailed",
+    "ContainerInfo",
+    "Engine",
+    "EngineError",
+    "ImageInfo",
+    "ProjectObject",
+    "PushFailed",
+    "split_tag",
+]

@@ -15,6 +15,7 @@ from ..core.errors import SutraError
 from ..k8s.capacity import CapacityReport
 from ..k8s.quantities import format_bytes_binary, memory_bytes, millicores
 from ..local.compose_file import STARTUP_HEALTH_TIMING
+from ..local.leftovers import owner_labels
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,8 @@ def compose_override(limits: Mapping[str, ContainerLimits]) -> str:
             "memswap_limit": entry.memory_bytes,  # equal to the limit: no swap, as on a node
             "cpus": round(entry.cpu_millicores / 1000, 3),
             "healthcheck": dict(STARTUP_HEALTH_TIMING),
+            # Who owns the project: `inv cleanup` takes it only once this process is gone.
+            "labels": owner_labels(),
         }
         for name, entry in limits.items()
     }

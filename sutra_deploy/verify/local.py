@@ -27,6 +27,7 @@ from ..images.sizes import measure
 from ..k8s.capacity import CapacityReport
 from ..k8s.quantities import format_bytes_binary
 from ..local.compose_stack import LocalStack, StackUnhealthy, port_env
+from ..local.leftovers import VERIFY_PROJECT_PREFIX, find_leftovers
 from ..tools.engine import ContainerInfo, Engine
 from ..tools.ports import free_port
 from ..tools.waiting import TimedOut, wait_until
@@ -180,7 +181,13 @@ def sizes_and_pulls(run: LocalVerify, report: VerifyReport) -> list[Metric]:
 @contextlib.contextmanager
 def isolated_stack(run: LocalVerify, limits: Mapping[str, ContainerLimits]) -> Iterator[LocalStack]:
     """Verify's own compose project on free ports, capped by ``limits``; always torn down."""
-    project = f"sutra-verify-{secrets.token_hex(3)}"
+    earlier = find_leftovers(run.engine)
+    if earlier.found:
+        run.progress(
+            f"[verify] left by an earlier run that was killed: {earlier.summary()};"
+            " `inv cleanup` removes them"
+        )
+    project = f"{VERIFY_PROJECT_PREFIX}{secrets.token_hex(3)}"
     ports = {port_env(s): str(free_port()) for s in run.stack.services}
     with tempfile.TemporaryDirectory(prefix="sutra-verify-") as folder:
         override = Path(folder) / "limits.yml"

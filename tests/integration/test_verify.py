@@ -4,6 +4,7 @@ production manifests' limits, a real load, and a what-if that cannot fit."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -123,3 +124,33 @@ def test_a_verify_stopped_by_a_signal_tears_its_project_down(built_v2, signum):
     name = signal.Signals(signum).name
     assert rest.strip().splitlines()[-1] == f"stopped by {name}: what it had started was torn down"
     assert verify_projects() == before  # no container of its project is left
+
+
+def test_what_a_killed_verify_left_is_named_and_inv_cleanup_removes_it(built_v2):
+    """SIGKILL leaves no chance to tear down: the next verify names the leftovers, and `inv
+    cleanup` removes them, and only them (its owner is gone)."""
+    before = verify_projects()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "verify", "--requests", "400"],
+        cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        for line in process.stderr:
+            if line.startswith("[verify] load: "):
+                break
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)  # it and its children: no teardown at all
+        process.wait(timeout=30)
+    [left] = sorted(set(verify_projects()) - set(before))
+    dry = inv("--dry", "cleanup")
+    assert dry.returncode == 0, dry.stderr
+    assert f"docker rm --force {left}-" in dry.stdout and left in verify_projects()  # dry: named only
+    removed = inv("cleanup", "--json")
+    assert removed.returncode == 0, removed.stderr
+    found = json.loads(removed.stdout)["leftovers"]
+    assert {f["project"] for f in found if f["kind"] == "container"} == {left}
+    assert all("is gone" in f["why"] for f in found if f["kind"] == "container")
+    assert verify_projects() == before
+    assert left not in docker("network", "ls", "--format", "{{.Name}}").stdout
+    assert inv("cleanup").stdout.strip() == "nothing left behind by an earlier run"
