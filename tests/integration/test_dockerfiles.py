@@ -196,15 +196,20 @@ def test_a_pre_plan_dockerfile_the_builder_cannot_run_stops_at_the_preflight(gen
     dockerfile = f"{API}/Dockerfile"
     heredoc = 1 + unpullable.splitlines().index("RUN cat > requirements.txt <<EOF")
     runtime = 1 + unpullable.splitlines().index("FROM registry.invalid/python:3.11-alpine")
-    for dry in ((), ("--dry",)):
+    # The legacy builder ignores the file's `# syntax=` line; BuildKit would pull that frontend.
+    for dry, builder, count in (((), "legacy", 3), (("--dry",), "buildkit", 4)):
         result = inv(
-            *dry, "build", "--version", "v1", "--root", str(fresh), "--service", SERVICE.name, **gentest.env
-        )
+            *dry, "build", "--version", "v1", "--root", str(fresh), "--service", SERVICE.name,
+            "--builder", builder, **gentest.env,
+        )  # fmt: skip
         assert result.returncode == 2, result.stderr[-2000:]
         lines = result.stderr.strip().splitlines()
         assert (
-            lines[-1] == "error: 3 problems in the Dockerfiles to build, each named above; nothing was built"
+            lines[-1]
+            == f"error: {count} problems in the Dockerfiles to build, each named above; nothing was built"
         )
+        syntax = f"[preflight] {dockerfile}:1: # syntax=docker/dockerfile:1.4: BuildKit would pull"
+        assert any(line.startswith(syntax) for line in lines) is (builder == "buildkit"), lines
         assert any(
             line.startswith(f"[preflight] {dockerfile}:{heredoc}: RUN <<EOF (a heredoc)") for line in lines
         )
