@@ -25,6 +25,8 @@ import requests
 import yaml
 
 from sutra_deploy.local.compose_stack import port_env
+from sutra_deploy.local.readiness import NotReady, probe
+from sutra_deploy.tools.http import Http
 from sutra_deploy.tools.registry import RegistryClient
 from sutra_deploy.tools.waiting import wait_until
 
@@ -199,11 +201,18 @@ def test_every_acknowledged_learn_survives_a_sigkill_of_storage(killable_stack):
             wait_until(lambda: stream.refused > 0, timeout=30, what="a learn refused while storage is down")
             docker("start", storage)
             restarted_by = "docker start"
-        wait_until(
-            lambda: (container_state(storage).get("Health") or {}).get("Status") == "healthy",
-            timeout=60,
-            what="storage-server healthy again",
-        )
+        # Its health check as local-up asks it (Docker's own runs every 30 s): answering again.
+        storage_service = STACK.service("storage-server")
+        storage_url = f"tcp://127.0.0.1:{env[port_env(storage_service)]}"
+
+        def answering() -> bool:
+            try:
+                probe(Http(), storage_service, storage_url)
+            except NotReady:
+                return False
+            return container_state(storage)["Status"] == "running"
+
+        wait_until(answering, timeout=60, interval=0.2, what="storage-server answering again")
         acked_at_restart = stream.acked()
         wait_until(
             lambda: stream.acked() >= acked_at_restart + ACKED_AFTER_RESTART,
