@@ -435,21 +435,17 @@ def main() -> int:
     figures: dict = {}
     if not options.no_build:
         benchmark_build(options, figures)
-    if options.startup:
-        print()
-        benchmark_startup(options, figures)
-    if options.local:
-        print()
-        benchmark_local(options, figures)
-    if options.verify:
-        print()
-        benchmark_verify(options, figures)
-    if options.load_client:
-        print()
-        benchmark_load_client(options, figures)
-    if options.peer:
-        print()
-        benchmark_peer(options, figures)
+    chosen = (
+        (options.startup, benchmark_startup),
+        (options.local, benchmark_local),
+        (options.verify, benchmark_verify),
+        (options.load_client, benchmark_load_client),
+        (options.peer, benchmark_peer),
+    )
+    for wanted, benchmark in chosen:
+        if wanted:
+            print()
+            benchmark(options, figures)
     if options.json:
         options.json.write_text(json.dumps(figures, indent=2))
     return 0
