@@ -453,6 +453,9 @@ def verify(
     """Measure the plan's success metrics: sizes, pulls, startup, load, memory, CPU, health."""
     from sutra_deploy import verify as verify_mod
 
+    local_flags = {"version": version, "registry": registry, "requests": requests}
+    local_flags.update({"concurrency": concurrency, "memory": memory, "cpu": cpu})
+    verify_mod.refuse_local_flags(env, local_flags)
     report_folder = verify_mod.check_report_folder(report) if report is not None else None
     s = session(c)
     if env != "local":

@@ -27,6 +27,7 @@ __all__ = [
     "VerifyReport",
     "check_report_folder",
     "publish",
+    "refuse_local_flags",
     "verify_cluster_environment",
     "verify_local_stack",
 ]
@@ -67,6 +68,19 @@ def verify_local_stack(
     return verify_local(
         run, capacity(objects, order=names), objects, memory=memory_overrides, cpu=cpu_overrides
     )
+
+
+def refuse_local_flags(env: str, flags: Mapping[str, Any]) -> None:
+    """The flags that shape verify's own local project (its images, load and what-if limits)
+    mean nothing for a cluster, which runs what it runs: given with one, a refusal, not silence."""
+    from ..core.errors import SutraError
+
+    given = [f"--{name}" for name, value in flags.items() if value not in (None, [], (), False)]
+    if env != "local" and given:
+        raise SutraError(
+            f"{', '.join(given)}: only for `inv verify --env local` (verify reads the {env} cluster as it "
+            "runs; change its manifests or load to change what it measures)"
+        )
 
 
 def verify_cluster_environment(

@@ -84,6 +84,10 @@ def test_bad_base_mode(flag):
         (("sizes", "--baseline", "v3"), "unknown baseline 'v3'; choose one of recorded, v1"),
         (("base-images", "--only", "nosuch"), "no base image 'nosuch'; stack.toml defines debian, python,"),
         (("local-up", "--version", "a b"), "--version 'a b' is not a valid tag"),
+        (
+            ("verify", "--env", "staging", "--memory", "sutra-api=1Gi"),
+            "--memory: only for `inv verify --env local`",
+        ),
     ],
 )
 def test_a_wrong_flag_is_named_before_the_daemon_is_asked(args, expected):
