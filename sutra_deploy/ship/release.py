@@ -40,6 +40,10 @@ class Release:
 
 def floating_tags(patterns: Sequence[str], version: str, *, latest: bool = True) -> list[str]:
     """The tags that move to each new release (`sutra.floating_tags`: "{version}", "latest")."""
+    if not isinstance(patterns, (list, tuple)):  # a text would be taken apart, letter by letter
+        raise SutraError(
+            f"sutra.floating_tags must be a list of tags, e.g. ['{{version}}', 'latest'], got {patterns!r}"
+        )
     tags = []
     for pattern in patterns:
         if not isinstance(pattern, str):

@@ -12,7 +12,7 @@ from sutra_deploy.core.source import PROJECT_DIR
 from sutra_deploy.core.stack import load_stack
 from sutra_deploy.local.compose_stack import previous_version
 from sutra_deploy.ship.push import ReleaseExists, already_there
-from sutra_deploy.ship.release import NoRelease, Release, git_release, resolve_release
+from sutra_deploy.ship.release import NoRelease, Release, floating_tags, git_release, resolve_release
 from sutra_deploy.tools.commands import Commands
 from sutra_deploy.tools.engine import ImageInfo
 from sutra_deploy.tools.http import HttpError
@@ -191,3 +191,13 @@ def test_a_local_stack_running_a_release_has_no_previous_version_to_guess():
         SutraError, match="the local stack runs release 0123456789ab; say where to go with --to"
     ):
         previous_version(stack, "0123456789ab")
+
+
+def test_floating_tags_follow_the_version_and_a_text_in_place_of_a_list_is_refused():
+    assert floating_tags(["{version}", "latest", "v2"], "v2") == ["v2", "latest"]
+    assert floating_tags(["{version}", "latest"], "v1", latest=False) == ["v1"]
+    # `floating_tags: "latest"` in invoke.yaml: once five one-letter tags; now one line.
+    with pytest.raises(SutraError, match=r"sutra.floating_tags must be a list of tags, .* got 'latest'"):
+        floating_tags("latest", "v2")
+    with pytest.raises(SutraError, match=r"sutra\.floating_tags must be a list of tags, got 3"):
+        floating_tags([3], "v2")
