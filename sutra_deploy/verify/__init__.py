@@ -62,6 +62,16 @@ def verify_local_stack(
     if registry is not None:
         validate_registry(registry)
     verify_settings = VerifySettings.from_settings(settings, requests=requests, concurrency=concurrency)
+    stray = sorted(set(verify_settings.memory_targets) - set(names))
+    if stray:  # a typo, or the reference stack's names on a stack of another shape: said, not dropped
+        import logging
+
+        logging.getLogger("sutra").info(
+            "[verify] sutra.verify.memory_targets names %s: no service of %s (%s); no target checked for it",
+            ", ".join(stray),
+            stack.path.name,
+            ", ".join(names),
+        )
     stack.check_version(version)
     objects = render(kubectl, environment(verify_settings.limits_from), stack)
     run = LocalVerify(stack, engine, compose_file, verify_settings, version, registry)

@@ -115,6 +115,10 @@ def test_a_new_checkout_from_init_to_verify(checkout):
         assert metrics[f"pod startup: {name}"]["status"] == "pass"
         assert metrics[f"limits: {name}"]["status"] == "pass"
     assert "limits: sutra-hybrid" not in metrics
+    # The plan's memory target for hybrid names no service of this stack: said, not dropped silently.
+    assert "[verify] sutra.verify.memory_targets names sutra-hybrid: no service of stack.toml" in (
+        verified.stderr
+    )
     assert metrics["load: errors"]["status"] == "pass"
     assert metrics["integrity: facts found after the load"]["status"] == "pass"
     print({name: (m["value"], m["unit"], m["status"]) for name, m in metrics.items()})
