@@ -21,6 +21,8 @@ import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from ..tools.files import cache_folder
+
 log = logging.getLogger("sutra")
 
 _ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?\s*$", re.IGNORECASE)
@@ -29,8 +31,7 @@ _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]
 
 
 def cache_file() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "sutra-deploy" / "builds.json"
+    return cache_folder() / "builds.json"
 
 
 def base_images(dockerfile_text: str, build_args: Mapping[str, str]) -> list[str]:

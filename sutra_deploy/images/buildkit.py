@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Literal
 
 from ..core.errors import SutraError
 from ..tools.engine import Engine
+from ..tools.files import cache_folder, write_if_changed
 from .dockerfiles.parse import DockerfileSyntaxError, parse_dockerfile
 
 log = logging.getLogger("sutra")
@@ -38,7 +38,7 @@ CARGO_CACHE = (
     "--mount=type=cache,target=/usr/local/cargo/registry,sharing=locked "
     "--mount=type=cache,target=/root/.cargo/registry,sharing=locked"
 )
-_PIP_INSTALL = re.compile(r"\bpip3?(\.\d+)?\s+install\b|\bpip\s+install\b")
+_PIP_INSTALL = re.compile(r"\bpip3?(\.\d+)?\s+install\b")  # pip, pip3, pip3.11, `-m pip`
 _CARGO_DOWNLOADS = re.compile(r"\bcargo\s+(build|fetch|install)\b")
 _NO_CACHE_DIR = re.compile(r"[ \t]+--no-cache-dir\b")
 _RUN_KEYWORD = re.compile(r"^(\s*RUN\s+)", re.IGNORECASE)
@@ -114,14 +114,6 @@ def build_file(builder: BuilderName, dockerfile: Path, cache: Path | None = None
     rendered = for_buildkit(text, dockerfile.name)
     if rendered == text:
         return dockerfile
-    folder = (
-        cache or Path(os.environ.get("SUTRA_CACHE", Path.home() / ".cache" / "sutra-deploy")) / "dockerfiles"
-    )
     digest = hashlib.sha256(rendered.encode()).hexdigest()[:12]
-    path = folder / f"{dockerfile.parent.name}-{dockerfile.name}.{digest}.buildkit"
-    if not path.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        staged.write_text(rendered, encoding="utf-8")
-        os.replace(staged, path)
-    return path
+    name = f"{dockerfile.parent.name}-{dockerfile.name}.{digest}.buildkit"
+    return write_if_changed((cache or cache_folder("dockerfiles")) / name, rendered)

@@ -16,7 +16,6 @@ storage volume's size) stays as the base has it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from ..core import yaml_text
 from ..core.errors import SutraError
 from ..core.source import PROJECT_DIR
 from ..core.stack import Service, Stack
+from ..tools.files import write_if_changed
 
 BASE = PROJECT_DIR / "k8s" / "base"
 PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
@@ -86,11 +86,7 @@ def write_component(stack: Stack, base: Sequence[dict], service_ports: Mapping[s
     text = HEADER.format(stack=stack.path.name) + yaml_text.dump(component(stack, base, service_ports))
     path = folder / "kustomization.yaml"
     try:
-        if not path.is_file() or path.read_text(encoding="utf-8") != text:
-            folder.mkdir(exist_ok=True)
-            staged = path.with_name(f".kustomization.{os.getpid()}.tmp")
-            staged.write_text(text, encoding="utf-8")
-            os.replace(staged, path)
+        write_if_changed(path, text)
     except OSError as error:
         raise SutraError(
             f"cannot write the stack's Kubernetes component {path}: {error.strerror or error}"

@@ -10,11 +10,11 @@ what it makes (:func:`compose_file_for`), unless `sutra.compose_file` names one.
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from ..core import yaml_text
 from ..core.stack import Service, Stack
+from ..tools.files import cache_folder, write_if_changed
 from .compose_stack import port_env
 
 HEADER = """\
@@ -79,12 +79,5 @@ def render(stack: Stack, *, project: str, shown_as: str = "compose/docker-compos
 def compose_file_for(stack: Stack, project: str, cache: Path | None = None) -> Path:
     """The stack's own compose file, rendered into the tool's cache (named by its content)."""
     text = render(stack, project=project, shown_as="<this file>")
-    folder = cache or Path(os.environ.get("SUTRA_CACHE", Path.home() / ".cache" / "sutra-deploy")) / "compose"
-    folder.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(text.encode()).hexdigest()[:12]
-    path = folder / f"{stack.name}-{digest}.yml"
-    if not path.exists():
-        staged = path.with_suffix(f".{os.getpid()}.tmp")
-        staged.write_text(text, encoding="utf-8")
-        os.replace(staged, path)
-    return path
+    return write_if_changed((cache or cache_folder("compose")) / f"{stack.name}-{digest}.yml", text)

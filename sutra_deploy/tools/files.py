@@ -8,6 +8,10 @@ Two ways to write, one per kind of file:
   leads out of the checkout, or to nothing, is refused: editing a file elsewhere was not asked.
 - `write_new` makes a file that must not exist yet (a report): a link or file already at the
   name is never followed or overwritten.
+
+And what the tool makes for itself (a rendered compose file, a Dockerfile for BuildKit, a stack
+file's Kubernetes component) goes through `write_if_changed`, under `cache_folder` when it is
+the tool's own.
 """
 
 from __future__ import annotations
@@ -59,6 +63,29 @@ def replace_file(path: Path, data: bytes, *, root: Path, suffix: str = ".sutra")
         raise
     sync_folder(target.parent)
     return target
+
+
+def cache_folder(*parts: str) -> Path:
+    """Where the tool keeps what it makes: `SUTRA_CACHE`, else `$XDG_CACHE_HOME/sutra-deploy`,
+    else `~/.cache/sutra-deploy`; ``parts`` name a folder in it."""
+    base = (
+        os.environ.get("SUTRA_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sutra-deploy"
+    )
+    return Path(base).joinpath(*parts)
+
+
+def write_if_changed(path: Path, text: str) -> Path:
+    """``text`` at ``path``, its folder made: written (atomically, as `replace_file` writes) only
+    when the file is missing or holds something else, so an unchanged file keeps its time."""
+    try:
+        if path.is_file() and path.read_text(encoding="utf-8") == text:
+            return path
+    except (OSError, UnicodeDecodeError):
+        pass  # unreadable or not text: written again
+    path.parent.mkdir(parents=True, exist_ok=True)
+    replace_file(path, text.encode(), root=path.parent)
+    return path
 
 
 def write_new(path: Path, data: bytes) -> None:
