@@ -20,7 +20,7 @@ from ..core.units import mb
 from ..tools.engine import Engine
 from .base_images import BaseImageMaker
 from .build_cache import BuildCache, fingerprint
-from .buildkit import BUILDER_CHOICES, BuilderName, build_file, choose_builder
+from .buildkit import BuilderName, build_file, check_builder, choose_builder
 from .preflight import check_builds
 
 log = logging.getLogger("sutra")
@@ -317,8 +317,7 @@ def build_images(
     steps = plan_builds(stack, services, version, root)
     # Wrong flags are named before the daemon is asked anything.
     check_base_mode(bases)
-    if builder not in BUILDER_CHOICES:
-        choose_builder(builder, engine)
+    check_builder(builder)
     engine.ensure_available()
     chosen = choose_builder(builder, engine)
     maker = BaseImageMaker(stack, engine, ca_bundle=ca_bundle, runtime_ca_bundle=runtime_ca_bundle, jobs=jobs)

@@ -49,10 +49,15 @@ class UnknownBuilder(SutraError):
     pass
 
 
-def choose_builder(choice: str, engine: Engine) -> BuilderName:
-    """`auto`, `buildkit` or `legacy` (`--builder`, `sutra.builder`) as the builder that runs."""
+def check_builder(choice: str) -> None:
+    """`--builder` / `sutra.builder` is one of the choices (checked before the daemon is asked)."""
     if choice not in BUILDER_CHOICES:
         raise UnknownBuilder(f"unknown builder {choice!r}; choose one of {', '.join(BUILDER_CHOICES)}")
+
+
+def choose_builder(choice: str, engine: Engine) -> BuilderName:
+    """`auto`, `buildkit` or `legacy` (`--builder`, `sutra.builder`) as the builder that runs."""
+    check_builder(choice)
     buildx = engine.buildx_version()
     if choice == "buildkit" and buildx is None:
         raise UnknownBuilder(
