@@ -518,11 +518,13 @@ def fix_deps(c, root=None, service=None, apply=False, json_=False, fail_on=None)
         "force": "Also regenerate v2 Dockerfiles that exist (shown as a diff; --write overwrites).",
         "json": "Print one JSON object on stdout instead of the files, diffs or table.",
         "extras": "Also install this optional extra of the package (repeatable, or comma-separated).",
+        "lock": "A lock file (name==version lines) in the checkout: every install pins to it, and "
+        "dependencies services share go into shared layers (setting sutra.dockerfiles.lock).",
     },
     iterable=["service", "extras"],
 )
 @user_errors
-def dockerfiles(c, root=None, service=None, write=False, force=False, json_=False, extras=None):
+def dockerfiles(c, root=None, service=None, write=False, force=False, json_=False, extras=None, lock=None):
     """Write the v2 Dockerfiles a checkout lacks, from its packages and pre-plan Dockerfiles."""
     from sutra_deploy.images.dockerfiles import generate_dockerfiles
 
@@ -533,6 +535,7 @@ def dockerfiles(c, root=None, service=None, write=False, force=False, json_=Fals
         names=split_names(service),
         extras=split_names(extras),
         settings=s.settings.get("dockerfiles"),
+        lock=lock,
         deps_settings=s.settings["deps"],
         write=write,
         force=force,

@@ -13,12 +13,14 @@ The parts, each depending only on those above it:
 - ``shell``: enough of the shell's grammar to read RUN and CMD lines
 - ``parse``: Dockerfiles (continuations, here-documents, exec and shell form, stages)
 - ``pins``: version specifiers compared; requirements files read
+- ``lock``: the lock file every install pins to
 - ``preplan``: what a pre-plan Dockerfile says about its service
 - ``package``: what a service's package says (through :mod:`sutra_deploy.deps`)
 - ``model``: settings, errors, the image's layout, and the records passed between the parts
 - ``dependencies``, ``command``, ``environment``, ``package_data``, ``health``: the parts of
   one image's plan (what it installs, runs, sets, carries and checks)
 - ``image``: the plan of one image, its parts assembled
+- ``layers``: the dependencies several images share, as layers they share (with a lock)
 - ``render``: that plan written as Dockerfile text
 
 Everything is worked out before anything is written ("converge, then act"): a refusal for
@@ -44,6 +46,8 @@ from ...tools import files
 from .dockerignore import plan_dockerignores, write_dockerignores
 from .environment import check_carries_no_credential
 from .image import plan_image
+from .layers import share_layers
+from .lock import read_lock
 from .model import DockerfileRefused, DockerfileSettings, Generated, ImageSpec, Inputs
 from .package import PackageFacts, read_package
 from .preplan import PrePlan, read_preplan
@@ -77,6 +81,7 @@ def generate_dockerfiles(
     names: Sequence[str],
     extras: Sequence[str] = (),
     settings: Mapping[str, Any] | None = None,
+    lock: str | None = None,
     deps_settings: Mapping[str, Any],
     write: bool,
     force: bool,
@@ -84,13 +89,17 @@ def generate_dockerfiles(
     as_json: bool = False,
     emit: Callable[[str], None] = print,
 ) -> list[Generated]:
-    """`inv dockerfiles`: plan every missing v2 Dockerfile, then show or write them."""
+    """`inv dockerfiles`: plan every missing v2 Dockerfile, then show or write them. ``lock``
+    (the --lock flag) wins over the setting sutra.dockerfiles.lock."""
+    chosen = DockerfileSettings.from_settings(settings)
+    if lock is not None:
+        chosen = replace(chosen, lock=lock)
     results = plan_dockerfiles(
         stack,
         root,
         names=names,
         extras=extras,
-        settings=DockerfileSettings.from_settings(settings),
+        settings=chosen,
         policy=DepsPolicy.from_settings(deps_settings),
         force=force,
     )
@@ -137,6 +146,8 @@ def plan_dockerfiles(
         )
     _check_extras(extras, candidates)
     findings = audit(stack, root, [c.service.name for c in candidates], policy).findings if candidates else ()
+    lock = read_lock(root, settings.lock) if settings.lock and candidates else None
+    planned = []
     for candidate in candidates:
         service = candidate.service
         preplan = _preplan(root, service, candidate.old)
@@ -152,18 +163,31 @@ def plan_dockerfiles(
                 services_by_package=by_package,
                 extras=[e for e in extras if e in candidate.facts.extras],
                 settings=settings,
+                lock=lock,
             )
         )
+        planned.append((candidate, preplan, spec))
+    shared = share_layers([spec for _, _, spec in planned])
+    for (candidate, preplan, _), spec in zip(planned, shared, strict=True):
+        service = candidate.service
         text = render(spec)
         check_carries_no_credential(service.name, candidate.target, text, preplan)
         path = root / candidate.target
         existing = path.read_bytes().decode("utf-8", "replace") if path.is_file() else None
         status = "new" if existing is None else "unchanged" if existing == text else "changed"
-        notes = (*(preplan.notes if preplan else ()), *spec.notes)
+        notes = (*(preplan.notes if preplan else ()), *spec.notes, *_layer_notes(spec))
         results[service.name] = Generated(
             service.name, candidate.target, status, text, existing, spec.summary(), notes
         )
     return [results[s.name] for s in selected if s.name in results]
+
+
+def _layer_notes(spec: ImageSpec) -> list[str]:
+    return [
+        f"shares {len(layer.requirements)} dependencies ({', '.join(layer.requirements)}, with theirs) "
+        f"with {', '.join(n for n in layer.services if n != spec.service.name)} in one layer ({layer.folder})"
+        for layer in spec.shared
+    ]
 
 
 def _candidate(

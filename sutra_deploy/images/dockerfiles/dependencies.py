@@ -103,15 +103,46 @@ def _local_line(pkg: PythonPackage, requirement: Requirement) -> str:
     return f"{LOCAL}/{pkg.folder.name}{extras}"
 
 
+def check_lock(plan: ImagePlanning, requirements: list[Requirement], local: set[str]) -> None:
+    """Every declared requirement the lock pins is pinned inside its declared range: a stale
+    lock is refused (pip would only fail later, inside the build)."""
+    lock = plan.inputs.lock
+    if lock is None:
+        return
+    unpinned = []
+    for requirement in requirements:
+        key = canonicalize_name(requirement.name)
+        if key in local:
+            continue
+        pin = lock.pin(key)
+        if pin is None:
+            unpinned.append(requirement.name)
+        elif not requirement.specifier.contains(pin.version, prereleases=True):
+            raise plan.refuse(
+                f"{lock.path}:{pin.line} pins {pin.text}, outside {plan.facts.declared_in}'s "
+                f"{requirement}: the lock is stale; regenerate it"
+            )
+    if lock.hashed:
+        plan.notes.append(f"{lock.path}'s hashes are not carried: the Dockerfile pins versions only")
+    if unpinned:
+        plan.notes.append(
+            f"{lock.path} does not pin {', '.join(unpinned)}: pip picks a version at each build"
+        )
+
+
 def kept_constraints(
     plan: ImagePlanning, requirements: list[Requirement], local: set[str]
 ) -> list[tuple[str, str]]:
-    """Old pins tighter than the metadata, kept as constraints; the rest reported."""
+    """Old pins tighter than the metadata, kept as constraints; the rest reported. With a lock,
+    its pins are the constraints: an old pin of a package it pins is not kept."""
     if plan.preplan is None:
         return []
+    lock = plan.inputs.lock
     declared = {canonicalize_name(r.name): r for r in requirements}
     old: dict[str, list] = {}
     for pin in plan.preplan.pins:
+        if lock is not None and lock.pin(pin.requirement.name) is not None:
+            continue
         old.setdefault(canonicalize_name(pin.requirement.name), []).append(pin)
     kept: list[tuple[str, str]] = []
     not_declared = []

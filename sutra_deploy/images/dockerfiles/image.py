@@ -18,6 +18,7 @@ from .command import check_server, runtime_command, smoke_imports
 from .dependencies import (
     build_packages_for,
     check_findings,
+    check_lock,
     declared_requirements,
     kept_constraints,
     local_packages,
@@ -37,6 +38,7 @@ def plan_image(inputs: Inputs) -> ImageSpec:
     requirements = declared_requirements(plan)
     local = local_packages(plan, requirements)
     local_keys = {pkg.key for pkg, _, _ in local}
+    check_lock(plan, requirements, local_keys)
     constraints = kept_constraints(plan, requirements, local_keys)
     entrypoint, cmd, source = runtime_command(plan)
     check_server(plan, [*entrypoint, *cmd], requirements, local_keys)
@@ -61,6 +63,7 @@ def plan_image(inputs: Inputs) -> ImageSpec:
         build_packages=build_packages,
         requirements=tuple(lines),
         constraints=tuple(constraints),
+        lock=inputs.lock if lines else None,
         local_copies=tuple(
             (plan.in_context(pkg.folder), f"{LOCAL}/{pkg.folder.name}") for pkg, _, _ in local
         ),

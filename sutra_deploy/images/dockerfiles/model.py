@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from packaging.utils import canonicalize_name
+
 from ...core.errors import SutraError
 from ...core.stack import HealthCheck, Service, Stack
 from ...deps.model import Finding
@@ -25,6 +27,7 @@ from .preplan import PrePlan
 SITE = "/opt/site"
 APP = "/opt/app"
 LOCAL = "/opt/local"
+SHARED = "/opt/shared"  # layers of dependencies several images share, one folder each
 RUNTIME_USER = "65532:65532"
 # What the generated image sets itself (PYTHONPATH to its own folders).
 OWN_ENV = {"PYTHONPATH": "", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
@@ -48,6 +51,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # The [base_images] keys of the build image (pip, compileall) and the runtime image.
     "build_base": "python",
     "runtime_base": "python-runtime",
+    # A lock file (relative to the source root) whose exact pins every deps stage installs
+    # with (pip constraints); "" for none. `inv dockerfiles --lock FILE` gives it too.
+    "lock": "",
 }
 
 
@@ -63,6 +69,7 @@ class DockerfileSettings:
     script_modules: Mapping[str, str]
     build_base: str
     runtime_base: str
+    lock: str = ""
 
     @classmethod
     def from_settings(cls, raw: Mapping[str, Any] | None) -> DockerfileSettings:
@@ -103,7 +110,10 @@ class DockerfileSettings:
         for key in ("build_base", "runtime_base"):
             if not isinstance(merged[key], str) or not merged[key]:
                 raise SutraError(f"setting sutra.dockerfiles.{key}: expected a [base_images] key")
-        return cls(checked, {**SCRIPT_MODULES, **modules}, merged["build_base"], merged["runtime_base"])
+        lock = merged["lock"] or ""
+        if not isinstance(lock, str):
+            raise SutraError(f"setting sutra.dockerfiles.lock: expected a file's path, got {lock!r}")
+        return cls(checked, {**SCRIPT_MODULES, **modules}, merged["build_base"], merged["runtime_base"], lock)
 
     def packages_for(self, service: str) -> tuple[str, ...]:
         return tuple(
@@ -126,6 +136,46 @@ def _debian_name(name: object) -> bool:
 
 
 @dataclass(frozen=True)
+class LockedPin:
+    name: str  # canonical
+    version: str
+    text: str  # the constraint line: name==version, with its marker
+    line: int
+
+
+@dataclass(frozen=True)
+class Lock:
+    path: str  # relative to the source root
+    pins: tuple[LockedPin, ...]  # sorted by name
+    hashed: bool  # the file carried --hash options (not carried into the Dockerfiles)
+
+    def pin(self, name: str) -> LockedPin | None:
+        key = canonicalize_name(name)
+        return next((p for p in self.pins if p.name == key), None)
+
+    @property
+    def constraints(self) -> tuple[str, ...]:
+        return tuple(p.text for p in self.pins)
+
+
+@dataclass(frozen=True)
+class SharedLayer:
+    key: str  # a digest of what makes it: the same in every Dockerfile that uses it
+    requirements: tuple[str, ...]  # what it installs, the lock deciding versions
+    services: tuple[str, ...]  # the images that carry it
+    parents: tuple[SharedLayer, ...]  # the shared layers under it, most shared first
+    constraints: tuple[str, ...]  # the lock's pins
+
+    @property
+    def folder(self) -> str:
+        return f"{SHARED}/{self.key}"
+
+    @property
+    def stage(self) -> str:
+        return f"shared-{self.key}"
+
+
+@dataclass(frozen=True)
 class ImageSpec:
     """One service's v2 Dockerfile as worked out (:mod:`.image`), before it is written as
     text (:mod:`.render`)."""
@@ -141,6 +191,7 @@ class ImageSpec:
     build_packages: tuple[str, ...]
     requirements: tuple[str, ...]  # lines of the requirements file pip installs
     constraints: tuple[tuple[str, str], ...]  # (constraint, why)
+    lock: Lock | None  # its pins are constraints too
     local_copies: tuple[tuple[str, str], ...]  # (source in the context, folder in the deps stage)
     code_copies: tuple[tuple[str, str], ...]
     app_data: tuple[tuple[str, str], ...]  # package data into /opt/app, from the context
@@ -154,6 +205,9 @@ class ImageSpec:
     cmd: tuple[str, ...]
     entrypoint_source: str
     notes: tuple[str, ...] = field(default=())
+    # Layers of dependencies this image shares with other services' images, most shared first
+    # (:mod:`.layers`); its own deps stage installs the rest.
+    shared: tuple[SharedLayer, ...] = field(default=())
 
     def summary(self) -> dict:
         return {
@@ -161,6 +215,15 @@ class ImageSpec:
             "from": [p for p in (self.declared_in, self.old) if p],
             "requirements": list(self.requirements),
             "constraints": [c for c, _ in self.constraints],
+            "lock": self.lock.path if self.lock else None,
+            "shared_layers": [
+                {
+                    "folder": layer.folder,
+                    "requirements": list(layer.requirements),
+                    "services": list(layer.services),
+                }
+                for layer in self.shared
+            ],
             "local_packages": [s for s, _ in self.local_copies],
             "package_data": [s for s, _ in (*self.app_data, *self.other_data)],
             "build_packages": list(self.build_packages),
@@ -184,6 +247,7 @@ class Inputs:
     services_by_package: Mapping[str, str]  # canonical distribution -> service
     extras: Sequence[str]
     settings: DockerfileSettings
+    lock: Lock | None = None
 
     @property
     def reads_known(self) -> bool:
