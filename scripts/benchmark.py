@@ -12,7 +12,13 @@ while the smoke test runs in a loop. Load client (--load-client): verify's finds
 loop against ApacheBench (`ab -k`, apache2-utils) on the same request and stack, in turns.
 
     .venv/bin/python scripts/benchmark.py [--bases] [--skip-serial] [--v1] [--no-build] [--startup] [--local]
-        [--verify] [--load-client [--load-requests N] [--load-concurrency C]] [--peer] [--json out.json]
+        [--verify] [--load-client [--load-requests N] [--load-concurrency C]] [--peer]
+        [--checkout [--checkout-baseline REV]] [--json out.json]
+
+Checkout (--checkout [--checkout-baseline REV]): scripts/benchmark-checkout, three services with
+a real checkout's dependency sets and one lock: `inv init`, `inv dockerfiles --lock`, build, each
+image's size against the plan and its start to a first health answer; with a baseline commit,
+that commit's generator and base images on the same checkout, side by side.
 
 Peer (--peer): the plan's way against ours, pair by pair, on BuildKit and on the legacy builder:
 cold builds (the five build commands `inv --dry build` prints, one after another, against `inv
@@ -26,6 +32,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -256,6 +263,141 @@ def _pair(pair: dict[str, tuple[float, float]]) -> list[str]:
     ]  # fmt: skip
 
 
+BENCHMARK_CHECKOUT = PROJECT_DIR / "scripts" / "benchmark-checkout"
+
+
+def checkout_stack_file(tree: Path, root: Path, prefix: str, bases_prefix: str | None) -> Path:
+    """The checkout described by this tree's `inv init`, its images named ``prefix…`` so the
+    reference's are never overwritten. For an older tree (``bases_prefix``), only the keys its
+    parser knows, and its own base images under other local names, so both sides' bases stay."""
+    stack_file = root / "stack.toml"
+    subprocess.run(
+        [sys.executable, "-m", "invoke", "init", "--root", str(root), "--write", str(stack_file)],
+        cwd=PROJECT_DIR, check=True, capture_output=True,
+    )  # fmt: skip
+    text = stack_file.read_text().replace('image = "sutra-', f'image = "{prefix}')
+    if bases_prefix is not None:
+        services = (
+            text.split("\n[journey", 1)[0].split("\n# The end-to-end", 1)[0].split("\n[base_images", 1)[0]
+        )
+        kept = [
+            line
+            for line in services.splitlines()
+            if line.split(" =")[0] not in ("root", "reads", "environment")
+        ]
+        old = (tree / "stack.toml").read_text()
+        bases = old[old.index("[base_images.") :].replace('local = "sutra-base/', f'local = "{bases_prefix}')
+        text = "\n".join(kept) + "\n\n" + bases
+    stack_file.write_text(text)
+    return stack_file
+
+
+def seconds_to_healthy(ref: str, port: int, path: str, timeout: float = 60.0) -> float:
+    """From `docker run` to the first answer of the health route, polled every 50 ms."""
+    import requests
+
+    started = time.monotonic()
+    cid = subprocess.run(
+        ["docker", "run", "-d", "-p", f"127.0.0.1::{port}", ref], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    try:
+        mapped = subprocess.run(
+            ["docker", "port", cid, str(port)], check=True, capture_output=True, text=True
+        )
+        url = f"http://127.0.0.1:{mapped.stdout.splitlines()[0].rsplit(':', 1)[1]}{path}"
+        while time.monotonic() - started < timeout:
+            try:
+                if requests.get(url, timeout=1).ok:
+                    return time.monotonic() - started
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{ref} did not answer {path} within {timeout:.0f} s")
+    finally:
+        subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
+
+
+def benchmark_checkout(options: argparse.Namespace, figures: dict) -> None:
+    """The benchmark checkout's three images as `inv dockerfiles --lock` writes them: built,
+    sized (each, and unique bytes across them), run to their first health answer; with
+    --checkout-baseline REV, the same with that commit's generator and base images beside them."""
+    import tempfile
+
+    from sutra_deploy.core.stack import load_stack as load
+
+    sides: list[tuple[str, Path, str, str | None]] = [("now", PROJECT_DIR, "sutra-bench-", None)]
+    scratch = Path(tempfile.mkdtemp(prefix="sutra-bench-"))
+    if options.checkout_baseline:
+        tree = scratch / "baseline-tree"
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(tree), options.checkout_baseline],
+            cwd=PROJECT_DIR, check=True, capture_output=True,
+        )  # fmt: skip
+        sides.insert(0, (options.checkout_baseline, tree, "sutra-bench-base-", "sutra-base-baseline/"))
+    results: dict[str, dict] = {}
+    try:
+        for label, tree, prefix, bases_prefix in sides:
+            root = scratch / f"checkout-{prefix}"
+            shutil.copytree(BENCHMARK_CHECKOUT, root)
+            stack_file = checkout_stack_file(tree, root, prefix, bases_prefix)
+            env = {**os.environ, "INVOKE_SUTRA_STACK_FILE": str(stack_file)}
+
+            def inv(*args: str, tree: Path = tree, env: dict = env) -> subprocess.CompletedProcess:
+                return subprocess.run(
+                    [sys.executable, "-m", "invoke", *args], cwd=tree, env=env, check=True,
+                    capture_output=True, text=True,
+                )  # fmt: skip
+
+            lock = () if bases_prefix else ("--lock", "requirements.lock")
+            inv("base-images", "--only", "python", "--only", "python-runtime")
+            inv("dockerfiles", "--root", str(root), *lock, "--write")
+            started = time.monotonic()
+            inv("build", "--root", str(root), "--bases", "local")
+            built = time.monotonic() - started
+            report = json.loads(inv("sizes", "--json").stdout)
+            stack = load(stack_file)
+            startup = {
+                s.name: sorted(
+                    seconds_to_healthy(s.ref("v2"), s.port.container, s.health.path or "/") for _ in range(3)
+                )[1]
+                for s in stack.services
+            }
+            results[label] = {"sizes": report, "build_seconds": built, "startup_seconds": startup}
+            print(f"[checkout] {label}: built in {built:.1f} s", file=sys.stderr)
+    finally:
+        if options.checkout_baseline:
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(scratch / "baseline-tree")], cwd=PROJECT_DIR
+            )
+        shutil.rmtree(scratch, ignore_errors=True)
+    figures["checkout"] = results
+    labels = list(results)
+    rows = []
+    for service in results[labels[-1]]["sizes"]["services"]:
+        name = service["name"]
+        row = [name, mb(service["target_bytes"]), mb(service["limit_bytes"])]
+        for label in labels:
+            mine = next(s for s in results[label]["sizes"]["services"] if s["name"] == name)
+            row += [mb(mine["size_bytes"]), f"{results[label]['startup_seconds'][name]:.2f}"]
+        if len(labels) == 2:
+            old, new = (next(s for s in results[x]["sizes"]["services"] if s["name"] == name) for x in labels)
+            row.append(f"{100 * (1 - new['size_bytes'] / old['size_bytes']):.0f}%")
+        rows.append(row)
+    totals = ["unique bytes", "", ""]
+    for label in labels:
+        totals += [mb(results[label]["sizes"]["unique_bytes"]), ""]
+    if len(labels) == 2:
+        old, new = (results[x]["sizes"]["unique_bytes"] for x in labels)
+        totals.append(f"{100 * (1 - new / old):.0f}%")
+    rows.append(totals)
+    headers = ["Benchmark checkout", "target", "limit"]
+    for label in labels:
+        headers += [f"{label} size", f"{label} start s"]
+    if len(labels) == 2:
+        headers.append("smaller by")
+    print(tabulate(rows, headers=headers))
+
+
 def benchmark_verify(options: argparse.Namespace, figures: dict) -> None:
     """`inv verify`'s own wall time, with its default load, and what it measured."""
     started = time.monotonic()
@@ -430,6 +572,14 @@ def main() -> int:
     parser.add_argument("--load-client", action="store_true", help="verify's finds-only client against ab -k")
     parser.add_argument("--load-requests", type=int, default=1000, help="finds per round of --load-client")
     parser.add_argument("--load-concurrency", type=int, default=16, help="connections of --load-client")
+    parser.add_argument(
+        "--checkout", action="store_true", help="the benchmark checkout's images: sizes and startup"
+    )
+    parser.add_argument(
+        "--checkout-baseline",
+        metavar="REV",
+        help="with --checkout: also this commit's generator, side by side",
+    )
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     options = parser.parse_args()
     figures: dict = {}
@@ -441,6 +591,7 @@ def main() -> int:
         (options.verify, benchmark_verify),
         (options.load_client, benchmark_load_client),
         (options.peer, benchmark_peer),
+        (options.checkout, benchmark_checkout),
     )
     for wanted, benchmark in chosen:
         if wanted:

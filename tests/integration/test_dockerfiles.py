@@ -77,7 +77,8 @@ def remove_what_this_run_made(prefix: str, started: float) -> None:
     ).stdout.split():
         created = docker("image", "inspect", "-f", "{{.Created}}", image, check=False).stdout.strip()
         history = docker("history", "--no-trunc", "--format", "{{.CreatedBy}}", image, check=False).stdout
-        if DEPS_STAGE_MARK in history and _epoch(created) >= started - 1:
+        ours = DEPS_STAGE_MARK in history or "/opt/shared/" in history  # a deps or a shared stage
+        if ours and _epoch(created) >= started - 1:
             docker("image", "rm", image, check=False)
 
 
@@ -224,3 +225,45 @@ def test_a_pre_plan_dockerfile_the_builder_cannot_run_stops_at_the_preflight(gen
     v2 = inv("--dry", "build", "--root", str(fresh), "--service", SERVICE.name, **gentest.env)
     assert v2.returncode == 0, v2.stderr[-2000:]
     assert "[preflight]" not in v2.stderr
+
+
+@pytest.mark.parametrize("builder", ["buildkit", "legacy"])
+def test_with_a_lock_the_images_share_their_common_dependencies_layer(gentest, tmp_path, builder):
+    """api and hybrid both declare fastapi and uvicorn: with a lock (the benchmark checkout's),
+    both images carry the same layer for them (one digest: a node pulls it once), straight on
+    the runtime base, on either builder; the API still answers its health check from it."""
+    from ..unit.images.dockerfiles.benchmark_checkout import BENCHMARK_CHECKOUT
+
+    root = make_checkout(tmp_path / "locked")
+    (root / "requirements.lock").write_bytes((BENCHMARK_CHECKOUT / "requirements.lock").read_bytes())
+    names = ("sutra-api", "sutra-hybrid")
+    selected = [arg for name in names for arg in ("--service", name)]
+    written = inv(
+        "dockerfiles", "--root", str(root), *selected, "--lock", "requirements.lock", "--write", **gentest.env
+    )
+    assert written.returncode == 0, written.stderr[-2000:]
+    assert "in one layer (/opt/shared/" in written.stderr
+    built = inv(
+        "build", "--root", str(root), *selected, "--bases", "local", "--builder", builder, **gentest.env
+    )
+    assert built.returncode == 0, built.stderr[-3000:]
+
+    def layers(ref: str) -> list[str]:
+        return json.loads(docker("image", "inspect", "-f", "{{json .RootFS.Layers}}", ref).stdout)
+
+    runtime = gentest.stack.base_image("python-runtime").local
+    base = layers(runtime)
+    api, hybrid = (layers(gentest.stack.service(n).ref("v2")) for n in names)
+    assert api[: len(base)] == hybrid[: len(base)] == base
+    # The shared layer is the first after the runtime base, the same in both; then each differs.
+    assert api[len(base)] == hybrid[len(base)]
+    assert api[len(base) + 1 :] != hybrid[len(base) + 1 :]
+
+    ref = gentest.stack.service("sutra-api").ref("v2")
+    container = f"{gentest.prefix}api-locked-{builder}"
+    docker("run", "-d", "--name", container, ref)
+    wait_healthy(container)
+    answer = docker(
+        "exec", container, "python3", "-c", "import fastapi, sutra_api.main; print(fastapi.__file__)"
+    )
+    assert answer.stdout.startswith("/opt/shared/"), answer.stdout
