@@ -34,6 +34,8 @@ _STEP_LINE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _VERTEX_LINE = re.compile(r"^#(\d+) \[([^\]]+)\] (.*)$")
 _VERTEX_STATE = re.compile(r"^#(\d+) (CACHED|DONE|ERROR)\b")
 _VERTEX_OUTPUT = re.compile(r"^#(\d+) \d+\.\d+ (.*\S)")  # what a step printed, after its seconds
+# A stage several Dockerfiles declare alike (`inv dockerfiles --lock`: a layer images share).
+_SHARED_STAGE = re.compile(r"^FROM\s+\S+\s+AS\s+(shared-[0-9a-f]+)\s*$", re.MULTILINE | re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -275,7 +277,10 @@ class Builder:
         return info.id if info else None
 
     def build_all(self, steps: Sequence[BuildStep], *, jobs: int, no_cache: bool) -> list[BuildResult]:
-        """Build in order, ``jobs`` at a time; after a failure, start nothing new."""
+        """Build in order, ``jobs`` at a time; after a failure, start nothing new. An image
+        that first declares a shared stage builds alone, before those that share it: built at
+        the same time, each would make its own copy of the stage, and of the layer (files
+        written at another time are other bytes); built after, they take it from the cache."""
         stop = threading.Event()
 
         def guarded(step: BuildStep) -> BuildResult | None:
@@ -286,9 +291,35 @@ class Builder:
                 stop.set()
             return result
 
+        leaders, others = leaders_first(steps)
+        done = {id(step): guarded(step) for step in leaders}
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            results = list(pool.map(guarded, steps))
+            done.update(zip(map(id, others), pool.map(guarded, others), strict=True))
+        results = [done[id(step)] for step in steps]
         return [r for r in results if r is not None]
+
+
+def shared_stages(step: BuildStep) -> frozenset[str]:
+    try:
+        text = step.dockerfile.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    return frozenset(_SHARED_STAGE.findall(text))
+
+
+def leaders_first(steps: Sequence[BuildStep]) -> tuple[list[BuildStep], list[BuildStep]]:
+    """(the images that declare a shared stage no image before them declares, in order; the
+    rest): the first are built one at a time, before the rest."""
+    seen: set[str] = set()
+    leaders, others = [], []
+    for step in steps:
+        stages = shared_stages(step)
+        if stages - seen and any(stages & shared_stages(o) for o in steps if o is not step):
+            leaders.append(step)
+            seen |= stages
+        else:
+            others.append(step)
+    return leaders, others
 
 
 def raise_first_failure(results: Sequence[BuildResult]) -> None:

@@ -1,3 +1,5 @@
+import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -5,7 +7,15 @@ import pytest
 from sutra_deploy.core.errors import SourceRootError, failure_reason
 from sutra_deploy.core.source import PROJECT_DIR, REFERENCE_ROOT
 from sutra_deploy.core.stack import load_stack
-from sutra_deploy.images.build import BuildProgress, declared_build_args, plan_builds, with_build_args
+from sutra_deploy.images.build import (
+    Builder,
+    BuildProgress,
+    BuildResult,
+    declared_build_args,
+    leaders_first,
+    plan_builds,
+    with_build_args,
+)
 
 STACK = load_stack(PROJECT_DIR / "stack.toml")
 
@@ -137,3 +147,48 @@ def test_reference_dockerfiles_take_their_bases_as_args():
             args = declared_build_args(path)
             assert args & {b.build_arg for b in STACK.base_images}, f"{path} declares no base image ARG"
             assert Path(path).read_text().count("USER ") >= 1, f"{path} does not drop root"
+
+
+def test_an_image_that_first_declares_a_shared_stage_is_built_alone_before_the_others(tmp_path):
+    """Two images with the same shared stage, built at the same time, would each make their
+    own copy of the layer: the first builds alone, the others after it, side by side."""
+    shared = "FROM ${PYTHON_IMAGE} AS shared-0123456789ab\nRUN true\n"
+    texts = {
+        "storage-server": "FROM scratch\n",
+        "sutra-api": f"ARG PYTHON_IMAGE=python\n{shared}\nFROM ${{PYTHON_IMAGE}} AS deps\n",
+        "sutra-hybrid": f"ARG PYTHON_IMAGE=python\n{shared}\nFROM ${{PYTHON_IMAGE}} AS deps\n",
+        "sutra-control": "FROM ${PYTHON_IMAGE} AS shared-ffffffffffff\nFROM scratch\n",  # only its own
+        "sutra-client": "FROM scratch\n",
+    }
+    steps = []
+    for step in plan_builds(STACK, STACK.services, "v2", REFERENCE_ROOT):
+        path = tmp_path / f"{step.service.name}.Dockerfile"
+        path.write_text(texts[step.service.name])
+        steps.append(replace(step, dockerfile=path))
+    leaders, others = leaders_first(steps)
+    assert [s.service.name for s in leaders] == ["sutra-api"]
+    assert [s.service.name for s in others] == [
+        "storage-server",
+        "sutra-hybrid",
+        "sutra-control",
+        "sutra-client",
+    ]
+
+    running: set[str] = set()
+    overlaps: list[set[str]] = []
+    lock = threading.Lock()
+
+    class Recording(Builder):
+        def build_one(self, step, no_cache):
+            with lock:
+                running.add(step.service.name)
+                overlaps.append(set(running))
+            threading.Event().wait(0.05)
+            with lock:
+                running.discard(step.service.name)
+            return BuildResult(step, 0.05, 1, 0)
+
+    results = Recording(engine=None).build_all(steps, jobs=2, no_cache=False)
+    assert [r.step.service.name for r in results] == [s.service.name for s in steps]  # plan order
+    assert overlaps[0] == {"sutra-api"}  # alone, first
+    assert any(len(o) == 2 for o in overlaps)  # the rest side by side
