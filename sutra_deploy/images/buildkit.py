@@ -58,7 +58,7 @@ def check_builder(choice: str) -> None:
 def choose_builder(choice: str, engine: Engine) -> BuilderName:
     """`auto`, `buildkit` or `legacy` (`--builder`, `sutra.builder`) as the builder that runs."""
     check_builder(choice)
-    buildx = engine.buildx_version()
+    buildx = None if choice == "legacy" else engine.buildx_version()
     if choice == "buildkit" and buildx is None:
         raise UnknownBuilder(
             "--builder buildkit: this docker CLI has no buildx plugin (scripts/bootstrap.sh installs "

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,7 +31,35 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..core.errors import CommandFailed, DockerUnavailable, SutraError
+from . import files
 from .commands import Commands
+
+# Where the docker CLI looks for plugins (docker/cli's defaultSystemPluginDirs), after the
+# user's config folder and the folders its config.json adds (cliPluginsExtraDirs).
+_SYSTEM_PLUGIN_DIRS = (
+    "/usr/local/lib/docker/cli-plugins",
+    "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins",
+    "/usr/libexec/docker/cli-plugins",
+)
+
+
+def _buildx_files() -> list[list]:
+    """What decides whether and which buildx the CLI runs: the docker binary, the user's
+    config.json, and each place a docker-buildx plugin may be, with their sizes and times."""
+    config = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    places = [shutil.which("docker") or "docker", str(config / "config.json")]
+    places += [str(Path(d) / "docker-buildx") for d in (str(config / "cli-plugins"), *_SYSTEM_PLUGIN_DIRS)]
+    found = []
+    for place in places:
+        try:
+            stat = os.stat(place)
+        except OSError:
+            found.append([place])
+            continue
+        found.append([place, stat.st_size, stat.st_mtime_ns])
+    return found
+
 
 log = logging.getLogger("sutra")
 
@@ -384,11 +414,26 @@ class Engine:
 
     def buildx_version(self) -> str | None:
         """The CLI's buildx plugin version (`docker buildx version`), or None without one. Read
-        only, so a dry run asks too: it must say which builder the real run takes."""
+        only, so a dry run asks too: it must say which builder the real run takes. Starting
+        the CLI and its plugin costs a tenth of a second, as much as a no-op build's other
+        work, so the answer is kept in the cache folder for as long as the files the CLI
+        finds plugins by stay as they are."""
         if self._buildx is None:
-            result = self.commands.run(["docker", "buildx", "version"], check=False)
-            words = result.stdout.split() if result.ok else []
-            self._buildx = words[1] if len(words) > 1 else ""
+            key = json.dumps(_buildx_files())
+            remembered = files.cache_folder("buildx-version.json")
+            try:
+                known = json.loads(remembered.read_text())
+            except (OSError, ValueError):
+                known = {}
+            known = known if isinstance(known, dict) else {}
+            if known.get("files") == key and isinstance(known.get("version"), str):
+                self._buildx = known["version"]
+            else:
+                result = self.commands.run(["docker", "buildx", "version"], check=False)
+                words = result.stdout.split() if result.ok else []
+                self._buildx = words[1] if len(words) > 1 else ""
+                with contextlib.suppress(OSError):
+                    files.write_if_changed(remembered, json.dumps({"files": key, "version": self._buildx}))
         return self._buildx or None
 
     def build(

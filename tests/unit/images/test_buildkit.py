@@ -83,3 +83,39 @@ def test_auto_takes_buildkit_where_the_cli_has_buildx_and_legacy_where_it_has_no
         UnknownBuilder, match="unknown builder 'kaniko'; choose one of auto, buildkit, legacy"
     ):
         choose_builder("kaniko", engine)
+
+
+def test_the_buildx_answer_is_kept_until_the_plugin_changes(tmp_path, monkeypatch):
+    """`docker buildx version` costs a tenth of a second: the answer is kept in the cache
+    folder, and asked again once a file the CLI finds plugins by changes."""
+    monkeypatch.setenv("SUTRA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker"))
+    plugin = tmp_path / "docker" / "cli-plugins" / "docker-buildx"
+    plugin.parent.mkdir(parents=True)
+
+    def install(version: str) -> None:
+        plugin.write_text(
+            "#!/bin/sh\n"
+            'if [ "$1" = docker-cli-plugin-metadata ]; then\n'
+            f'  echo \'{{"SchemaVersion":"0.1.0","Vendor":"test","Version":"{version}"}}\'; exit 0\n'
+            "fi\n"
+            f'echo "github.com/docker/buildx {version} test"\n'
+        )
+        plugin.chmod(0o755)
+
+    class Counting(Commands):
+        runs = 0
+
+        def run(self, argv, **kwargs):
+            Counting.runs += 1
+            return super().run(argv, **kwargs)
+
+    install("v9.9.1")
+    assert Engine(Counting()).buildx_version() == "v9.9.1" and Counting.runs == 1
+    assert Engine(Counting()).buildx_version() == "v9.9.1" and Counting.runs == 1  # kept
+    install("v9.9.22")  # another size: another plugin
+    assert Engine(Counting()).buildx_version() == "v9.9.22" and Counting.runs == 2
+    plugin.unlink()
+    assert Engine(Counting()).buildx_version() is None and Counting.runs == 3
+    (tmp_path / "cache" / "buildx-version.json").write_text("[1]")  # whatever is there is no answer
+    assert Engine(Counting()).buildx_version() is None and Counting.runs == 4
