@@ -14,7 +14,7 @@ from invoke import Collection, task
 from sutra_deploy.core.inputs import split_names
 from sutra_deploy.core.settings import DEFAULTS
 from sutra_deploy.deps.kinds import DEFAULT_FAIL_ON, FINDING_KINDS
-from sutra_deploy.edge import hint_parse_errors, session, user_errors
+from sutra_deploy.edge import guard_invoke_settings, hint_parse_errors, session, user_errors
 
 
 @task(
@@ -567,6 +567,7 @@ def init(c, root, write=None, force=False):
 
 
 hint_parse_errors()
+guard_invoke_settings()
 
 ns = Collection(
     init,

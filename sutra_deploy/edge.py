@@ -17,7 +17,7 @@ from invoke.exceptions import Exit, UnexpectedExit
 
 from .core.errors import StackFileError, SutraError
 from .core.inputs import number
-from .core.settings import DEFAULTS
+from .core.settings import DEFAULTS, setting_from_variable, shape_problem
 from .core.source import resolve_source_root
 from .core.stack import Stack, load_stack
 from .tools.commands import Commands
@@ -69,6 +69,64 @@ def hint_parse_errors() -> None:
 
     parse_tasks.hinted = True  # type: ignore[attr-defined]
     Program.parse_tasks = parse_tasks  # type: ignore[method-assign]
+
+
+def guard_invoke_settings() -> None:
+    """Invoke reads settings before any task runs, so what it cannot read is a traceback no
+    task can catch: a list from an INVOKE_* variable, an invoke.yaml with a table where a value
+    belongs (or the other way round), a YAML syntax error. tasks.py loads before the project's
+    invoke.yaml and the variables are read, so from there each becomes one line, exit 2, naming
+    the variable, or the file and the key; lists come from variables comma-separated."""
+    from invoke.config import AmbiguousMergeError, Config
+    from invoke.env import Environment
+
+    if getattr(Environment._path_set, "guarded", False):
+        return
+    import yaml
+
+    def _path_set(self: Environment, key_path: Any, value: str) -> None:
+        target = self.data
+        for key in key_path[:-1]:
+            target = target.setdefault(key, {})
+        try:
+            target[key_path[-1]] = setting_from_variable(key_path, self._path_get(key_path), value)
+        except SutraError as error:
+            raise Exit(f"error: {error}", error.exit_code) from None
+
+    def _load_yaml(self: Config, path: Any) -> Any:
+        try:
+            with open(path) as stream:
+                data = yaml.safe_load(stream)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+            problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+            raise Exit(f"error: {where}: not YAML Invoke can read ({problem})", 2) from None
+        if data is not None and not isinstance(data, dict):
+            kind = type(data).__name__
+            raise Exit(f"error: {path}: expected a table of settings (sutra: …), got a {kind}", 2)
+        return data
+
+    original_merge = Config.merge
+
+    def merge(self: Config) -> None:
+        try:
+            original_merge(self)
+        except AmbiguousMergeError:
+            # Invoke's own defaults, and ours (`ns.configure`: the collection's level).
+            defaults = {**self._defaults, **self._collection}
+            for level in ("system", "user", "project", "runtime"):
+                problem = shape_problem(defaults, getattr(self, f"_{level}", None) or {}, "")
+                if problem:
+                    raise Exit(f"error: {getattr(self, f'_{level}_path', level)}: {problem}", 2) from None
+            problem = shape_problem(defaults, {**self._env, **self._overrides}, "") or "a table and a value"
+            raise Exit(f"error: settings that Invoke cannot merge: {problem}", 2) from None
+
+    _path_set.guarded = True  # type: ignore[attr-defined]
+    Environment._path_set = _path_set  # type: ignore[method-assign]
+    Config._load_yaml = _load_yaml  # type: ignore[method-assign]
+    Config._load_yml = _load_yaml  # type: ignore[attr-defined]
+    Config.merge = merge  # type: ignore[method-assign]
 
 
 def parse_error_hint(error: Exception, collection: Any) -> str:

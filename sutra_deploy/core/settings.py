@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .errors import SutraError
 from .source import PROJECT_DIR, REFERENCE_STACK_FILE
 from .units import GB, MB
 
@@ -30,10 +31,10 @@ PLAN_COST_RATES = {
 # Numbers that a variable may set are written as text. Invoke reads INVOKE_SUTRA_X by casting it
 # to the type of X's default (invoke/env.py `Environment._cast`: `int("abc")` for
 # INVOKE_SUTRA_JOBS=abc) in `Executor.execute`, before any task runs, so a failed cast is a
-# traceback that no task can catch (and `tasks.py` cannot reach Invoke's Executor or Config: the
-# loader copies `ns` into a plain Collection). Text passes through uncast, and `inputs.number`
+# traceback that no task can catch. Text passes through uncast, and `inputs.number`
 # converts and checks it where it is read, one line naming the setting (`nan`, `inf`, 0 and
-# negatives too). Lists cannot come from a variable at all (Invoke's `UncastableEnvVar`).
+# negatives too). Lists and yes/no settings are read from variables by `setting_from_variable`
+# (below), which `edge.guard_invoke_settings` puts in place of Invoke's cast.
 DEFAULTS: dict[str, Any] = {
     "sutra": {
         "stack_file": str(REFERENCE_STACK_FILE),
@@ -145,3 +146,65 @@ DEFAULTS: dict[str, Any] = {
         },
     }
 }
+
+
+# --- settings as Invoke reads them: variables and files ---------------------------------
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def variable_name(key_path: list[str] | tuple[str, ...]) -> str:
+    return "INVOKE_" + "_".join(key.upper() for key in key_path)
+
+
+def setting_from_variable(key_path: list[str] | tuple[str, ...], default: Any, text: str) -> Any:
+    """An INVOKE_* variable's text as the setting it sets, by the kind of the setting's default.
+    Invoke itself cannot read a list from a variable (a traceback before any task runs) and
+    reads any text but "0" and "" as true; here a list is comma-separated (`50,80`, `latest`),
+    a yes/no is true/false/yes/no/on/off/1/0, and anything else is one line naming the variable."""
+    name = variable_name(key_path)
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    if isinstance(default, bool):
+        word = text.strip().lower()
+        if word in _TRUE | _FALSE:
+            return word in _TRUE
+        raise SutraError(f"{name}={shown!r}: expected true or false (or yes/no, on/off, 1/0)")
+    if isinstance(default, (list, tuple)):
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if default and all(isinstance(d, int) and not isinstance(d, bool) for d in default):
+            try:
+                return [int(item) for item in items]
+            except ValueError:
+                example = ",".join(map(str, default))
+                raise SutraError(
+                    f"{name}={shown!r}: expected whole numbers separated by commas, e.g. {example}"
+                ) from None
+        return items
+    if default is None or isinstance(default, str):
+        return text
+    try:
+        return type(default)(text)
+    except (TypeError, ValueError):
+        raise SutraError(f"{name}={shown!r}: expected {type(default).__name__}, like {default!r}") from None
+
+
+def shape_problem(default: Any, given: Any, path: str) -> str | None:
+    """Where ``given`` (a settings file's data) has a table where the default has a value, or a
+    value where it has a table, as one line (`sutra.environments.staging: expected a table
+    of settings, got 'oops'`); None when the shapes agree. Invoke cannot merge such files."""
+    if isinstance(default, dict) and isinstance(given, dict):
+        for key, value in given.items():
+            if key in default:
+                found = shape_problem(default[key], value, f"{path}.{key}" if path else str(key))
+                if found:
+                    return found
+        return None
+    if isinstance(default, dict) != isinstance(given, dict):
+        shown = repr(given) if len(repr(given)) <= 60 else repr(given)[:57] + "..."
+        if isinstance(default, dict):
+            keys = sorted(map(str, default))
+            listed = ", ".join(keys[:6]) + (", …" if len(keys) > 6 else "")
+            return f"{path}: expected a table of settings ({listed}), got {shown}"
+        return f"{path}: expected a value, like {default!r}, got a table"
+    return None

@@ -148,6 +148,55 @@ CASES = [
         env={"INVOKE_SUTRA_JOBS": "abc"},
     ),
     Bad("smoke-setting-nan", ("smoke",), ("sutra.smoke_timeout",), env={"INVOKE_SUTRA_SMOKE_TIMEOUT": "nan"}),
+    # --- settings Invoke reads before any task runs: variables and files ----------------------
+    Bad(
+        "env-list-not-numbers",
+        ("verify",),
+        ("INVOKE_SUTRA_VERIFY_CPU_UTILIZATION='50,x'", "whole numbers separated by commas, e.g. 50,80"),
+        env={"INVOKE_SUTRA_VERIFY_CPU_UTILIZATION": "50,x"},
+    ),
+    Bad(
+        "env-yes-no",
+        ("verify",),
+        ("INVOKE_SUTRA_VERIFY_CPU_GATE='maybe'", "expected true or false"),
+        env={"INVOKE_SUTRA_VERIFY_CPU_GATE": "maybe"},
+    ),
+    Bad(
+        "config-sutra-a-list",
+        ("build",),
+        ("invoke.yaml: sutra: expected a table of settings",),
+        config="sutra: [1, 2]\n",
+    ),
+    Bad(
+        "config-environment-a-word",
+        ("k8s-apply", "--env", "staging"),
+        ("invoke.yaml: sutra.environments.staging: expected a table of settings", "got 'oops'"),
+        config="sutra:\n  environments:\n    staging: oops\n",
+    ),
+    Bad(
+        "config-environments-null",
+        ("deploy", "--env", "staging"),
+        ("invoke.yaml: sutra.environments: expected a table of settings (production, staging), got None",),
+        config="sutra:\n  environments: null\n",
+    ),
+    Bad(
+        "config-value-a-table",
+        ("build",),
+        ("invoke.yaml: sutra.jobs: expected a value, like '2', got a table",),
+        config="sutra:\n  jobs: {a: 1}\n",
+    ),
+    Bad(
+        "config-not-yaml",
+        ("build",),
+        ("invoke.yaml:2: not YAML Invoke can read",),
+        config="sutra: {jobs: [\n",
+    ),
+    Bad(
+        "config-a-list",
+        ("build",),
+        ("invoke.yaml: expected a table of settings (sutra: …), got a list",),
+        config="- a\n",
+    ),
     Bad(
         "verify-requests-setting-text",
         ("verify",),
