@@ -62,6 +62,9 @@ def hint_parse_errors() -> None:
     def parse_tasks(self: Program) -> None:
         from invoke.exceptions import ParseError
 
+        empty = empty_list_flag(list(self.core.unparsed), self.collection)
+        if empty:
+            raise Exit(f"error: {empty}", 2)
         try:
             original(self)
         except ParseError as error:
@@ -69,6 +72,29 @@ def hint_parse_errors() -> None:
 
     parse_tasks.hinted = True  # type: ignore[attr-defined]
     Program.parse_tasks = parse_tasks  # type: ignore[method-assign]
+
+
+def empty_list_flag(tokens: list[str], collection: Any) -> str | None:
+    """A repeatable flag (`--service`) given no value: Invoke passes the same empty list as when
+    the flag is absent, so `inv build --service` would build every image. Found in the words
+    themselves: the flag last, or before another flag or a task; or its value empty."""
+    flags = {
+        "--" + name.replace("_", "-")
+        for name in (n for task in collection.tasks.values() for n in getattr(task, "iterable", ()))
+    }
+    names = set(collection.task_names)
+    for index, token in enumerate(tokens):
+        flag, equals, value = token.partition("=")
+        if flag not in flags:
+            continue
+        if not equals:
+            after = tokens[index + 1] if index + 1 < len(tokens) else None
+            if after is None or after.startswith("-") or after in names:
+                return f"{flag} needs a value ({flag} NAME, repeatable, or NAME,NAME)"
+            value = after
+        if not value.replace(",", "").strip():
+            return f"{flag} {value!r} names nothing; give a name ({flag} NAME) or leave the flag out"
+    return None
 
 
 def guard_invoke_settings() -> None:

@@ -148,6 +148,16 @@ CASES = [
         env={"INVOKE_SUTRA_JOBS": "abc"},
     ),
     Bad("smoke-setting-nan", ("smoke",), ("sutra.smoke_timeout",), env={"INVOKE_SUTRA_SMOKE_TIMEOUT": "nan"}),
+    # --- a repeatable flag given nothing: Invoke passes [] as when it is absent (all images) --
+    Bad("service-no-value", ("build", "--service"), ("--service needs a value",)),
+    Bad("service-no-value-before-flag", ("build", "--service", "--no-cache"), ("--service needs a value",)),
+    Bad(
+        "service-empty",
+        ("push", "--registry", "localhost:5000", "--service", ""),
+        ("--service '' names nothing",),
+    ),
+    Bad("service-commas", ("sizes", "--service=,"), ("--service ',' names nothing",)),
+    Bad("extras-no-value", ("dockerfiles", "--extras"), ("--extras needs a value",)),
     # --- settings Invoke reads before any task runs: variables and files ----------------------
     Bad(
         "env-list-not-numbers",
