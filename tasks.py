@@ -258,7 +258,8 @@ def push(c, registry, version=None, no_latest=False, service=None, tag=None, for
         "service": "Kubernetes: only this deployment (default: all).",
         "to": "A release (see `inv releases`) or a version (v1, v2) to go to; default: "
         "local, the version before the running one; Kubernetes, undo the last rollout.",
-        "timeout": "local: seconds to wait for health after the move (default 120).",
+        "timeout": "Seconds to wait: local, for health after the move (default sutra.local_timeout); "
+        "Kubernetes, for each rollout (default the environment's rollout_timeout).",
         "yes": "Confirm a production rollback without asking.",
     },
     iterable=["service"],
@@ -266,28 +267,36 @@ def push(c, registry, version=None, no_latest=False, service=None, tag=None, for
 @user_errors
 def rollback(c, env, service=None, to=None, timeout=None, yes=False):
     """Roll back: the local stack to another version, or Kubernetes deployments."""
+    from sutra_deploy.core.errors import SutraError
     from sutra_deploy.core.references import parse_tag
 
     s = session(c)
     if to:
         parse_tag(to, "--to")
+    wait = s.seconds(timeout, "local_timeout")  # checked first, whatever the environment
+    services = split_names(service)
     if env == "local":
         from sutra_deploy.local.compose_stack import status_table
         from sutra_deploy.ship.rollback import rollback_local
 
-        rows = rollback_local(s.local_stack, to=to, timeout=s.seconds(timeout, "local_timeout"))
+        if services:
+            raise SutraError(
+                "--service: the local stack runs one version and moves as one; --service names "
+                "Kubernetes deployments (inv rollback --env staging --service sutra-api)"
+            )
+        rows = rollback_local(s.local_stack, to=to, timeout=wait)
         if rows:
             print(status_table(rows))
         return
     from sutra_deploy.k8s import rollback_environment
     from sutra_deploy.ship.rollback import rollback_to_release
 
-    services = split_names(service)
     s.stack.select(services)  # an unknown name stops here, before anything is rendered or asked
+    environment = s.environment(env, rollout_timeout=wait if timeout else None)
     if to and to not in s.stack.versions:  # a release: the digests it ran, not a moving tag
-        rollback_to_release(s.kubectl, s.environment(env), s.stack, release=to, services=services, yes=yes)
+        rollback_to_release(s.kubectl, environment, s.stack, release=to, services=services, yes=yes)
         return
-    rollback_environment(s.kubectl, s.environment(env), s.stack, services=services, to=to, yes=yes)
+    rollback_environment(s.kubectl, environment, s.stack, services=services, to=to, yes=yes)
 
 
 @task(
@@ -402,6 +411,13 @@ def releases(c, env, registry=None, json_=False):
     from sutra_deploy.ship.history import list_releases
 
     s = session(c)
+    if env == "local" and registry is not None:
+        from sutra_deploy.core.errors import SutraError
+
+        raise SutraError(
+            "--registry: `releases --env local` lists the engine's own tags; "
+            "a registry is read for a cluster's --env"
+        )
     environment = None if env == "local" else s.environment(env, registry=registry)
     found = list_releases(s.kubectl, s.engine, environment, s.stack)
     print(found.to_json() if json_ else found.table())

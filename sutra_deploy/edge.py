@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -43,8 +45,18 @@ def debugging() -> bool:
     )
 
 
+# A word this long in a message is a value the user gave (a 100 000-character flag), echoed.
+ECHO_LIMIT = 200
+
+
 def one_line(error: BaseException) -> str:
-    return " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    """The message on one line, each overlong word cut to its first ECHO_LIMIT characters."""
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return re.sub(
+        rf"\S{{{ECHO_LIMIT + 1},}}",
+        lambda m: f"{m.group()[:ECHO_LIMIT]}… ({len(m.group())} characters)",
+        text,
+    )
 
 
 def hint_parse_errors() -> None:
@@ -272,12 +284,23 @@ class Session:
         return k8s.Kubectl(self.commands, str(self.settings["kubectl"]))
 
     def environment(
-        self, name: str, *, registry: str | None = None, tag: str | None = None
+        self,
+        name: str,
+        *,
+        registry: str | None = None,
+        tag: str | None = None,
+        rollout_timeout: float | None = None,
     ) -> k8s.Environment:
-        """The Kubernetes environment `sutra.environments.<name>`, with a flag's registry or tag."""
+        """The Kubernetes environment `sutra.environments.<name>`, with a flag's registry, tag or
+        rollout timeout (seconds, already checked)."""
+        from dataclasses import replace
+
         from . import k8s
 
-        return k8s.with_images(k8s.environment(self.settings, name), registry=registry, tag=tag)
+        chosen = k8s.with_images(k8s.environment(self.settings, name), registry=registry, tag=tag)
+        if rollout_timeout is not None:
+            chosen = replace(chosen, rollout_timeout=max(1, math.ceil(rollout_timeout)))
+        return chosen
 
     @functools.cached_property
     def compose_file(self) -> Path:
@@ -299,7 +322,13 @@ class Session:
     def source_root(self, flag: str | None) -> Path:
         """`--root`, else `sutra.root`, else SUTRA_ROOT, else the stack file's `root`, else the
         reference implementation."""
-        return resolve_source_root(flag or self.settings.get("root"), self.stack.source_root)
+        if flag:
+            return resolve_source_root(flag, self.stack.source_root)
+        return resolve_source_root(
+            self.settings.get("root"),
+            self.stack.source_root,
+            explicit_from="sutra.root (INVOKE_SUTRA_ROOT or invoke.yaml)",
+        )
 
     @property
     def ca_bundle(self) -> Path | None:

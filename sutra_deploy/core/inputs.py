@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import SutraError
 
@@ -44,3 +45,26 @@ def _shown(value: Any) -> str:
 def split_names(values: Iterable[str] | None) -> list[str]:
     """`--service a --service b,c` -> [a, b, c]."""
     return [name.strip() for value in values or () for name in value.split(",") if name.strip()]
+
+
+def service_url(value: str, flag: str, schemes: tuple[str, ...] = ("http", "https", "tcp")) -> str:
+    """A URL a check can reach (`http://localhost:8000`, `tcp://10.0.0.5:50051`): one of
+    ``schemes``, a host, a port in range if one is given, nothing after a tcp address; else one
+    line naming ``flag``. Read with the library the probes use, so what passes here they can open."""
+    example = "http://localhost:8000"
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # a port out of range or not a number raises here
+    except ValueError as error:
+        raise SutraError(f"{flag}: {value!r} is no URL ({error}); e.g. {example}") from None
+    if parts.scheme not in schemes:
+        raise SutraError(f"{flag}: {value!r}: expected a {' or '.join(schemes)} URL, e.g. {example}")
+    if not parts.hostname:
+        raise SutraError(f"{flag}: {value!r} names no host; e.g. {example}")
+    if parts.username or parts.password:
+        raise SutraError(f"{flag}: a URL with a user or password is not taken; give the address only")
+    if port == 0:
+        raise SutraError(f"{flag}: {value!r}: port 0 is no port to reach")
+    if parts.scheme == "tcp" and (parts.path not in ("", "/") or parts.query or parts.fragment):
+        raise SutraError(f"{flag}: {value!r}: a tcp address is host:port, nothing after it")
+    return value

@@ -13,13 +13,18 @@ REFERENCE_STACK_FILE = PROJECT_DIR / "stack.toml"  # the reference stack: the de
 ROOT_ENV = "SUTRA_ROOT"
 
 
-def resolve_source_root(explicit: str | os.PathLike[str] | None = None, recorded: Path | None = None) -> Path:
-    """``--root`` first, then SUTRA_ROOT, then the root the stack file records (``recorded``),
-    then the reference implementation in this repo."""
+def resolve_source_root(
+    explicit: str | os.PathLike[str] | None = None,
+    recorded: Path | None = None,
+    *,
+    explicit_from: str = "--root",
+) -> Path:
+    """``--root`` first (or the setting ``explicit_from`` names), then SUTRA_ROOT, then the root
+    the stack file records (``recorded``), then the reference implementation in this repo."""
     from_env = os.environ.get(ROOT_ENV)
     chosen = explicit or from_env or recorded or REFERENCE_ROOT
     origin = (
-        "--root"
+        explicit_from
         if explicit
         else ROOT_ENV
         if from_env

@@ -184,7 +184,8 @@ class Stack:
 def load_stack(path: str | Path) -> Stack:
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark (Windows editors write one) is no TOML but no mistake.
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise StackFileError(f"stack file {path} not found") from None
     except IsADirectoryError:
@@ -201,7 +202,7 @@ def load_stack(path: str | Path) -> Stack:
 def parse_stack(text: str, path: Path) -> Stack:
     """A stack file's text as if it were read from ``path`` (nothing is read or written)."""
     try:
-        raw = tomllib.loads(text)
+        raw = tomllib.loads(text.removeprefix("\ufeff"))
     except tomllib.TOMLDecodeError as error:
         raise StackFileError(f"{path}: not valid TOML: {error}") from None
     return _StackReader(path).stack(raw)

@@ -203,8 +203,9 @@ def render(
         return parse_manifests(kubectl.kustomize(Path(wrapper)))
 
 
-def stack_component_for(kubectl: Kubectl, stack: Stack) -> Path:
-    """The stack's component, brought up to date with the stack file and k8s/base."""
+def stack_component_for(kubectl: Kubectl, stack: Stack) -> Path | None:
+    """The stack's component, brought up to date with the stack file and k8s/base; None when
+    the stack asks for nothing the base does not already say."""
     base = parse_manifests(kubectl.kustomize(stack_component.BASE))
     return stack_component.write_component(stack, base, service_ports(base))
 

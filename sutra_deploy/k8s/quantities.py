@@ -20,7 +20,10 @@ _DECIMAL = {
     "P": Decimal(10**15),
     "E": Decimal(10**18),
 }
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]?)$")
+# Kubernetes' grammar (resource.Quantity): a signed decimal number, then one suffix.
+_QUANTITY = re.compile(
+    r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]?)$"
+)
 
 
 def quantity(value: str | int | float) -> Decimal:
@@ -28,7 +31,7 @@ def quantity(value: str | int | float) -> Decimal:
     text = str(value).strip()
     match = _QUANTITY.match(text)
     if not match:
-        raise SutraError(f"{value!r} is not a Kubernetes quantity")
+        raise SutraError(f"{value!r} is not a Kubernetes quantity (e.g. 256Mi, 1.5Gi, 500m, 2)")
     number, suffix = Decimal(match.group(1)), match.group(2)
     return number * (_BINARY[suffix] if suffix in _BINARY else _DECIMAL[suffix])
 

@@ -80,10 +80,12 @@ def component(stack: Stack, base: Sequence[dict], service_ports: Mapping[str, in
     return document
 
 
-def write_component(stack: Stack, base: Sequence[dict], service_ports: Mapping[str, int]) -> Path:
-    """The stack's component, written beside its stack file (only when it changed)."""
+def write_component(stack: Stack, base: Sequence[dict], service_ports: Mapping[str, int]) -> Path | None:
+    """The stack's component, written beside its stack file (only when it changed); None when
+    it changes nothing (a copy of the reference stack file): kustomize refuses an empty one."""
     folder = component_dir(stack)
-    text = HEADER.format(stack=stack.path.name) + yaml_text.dump(component(stack, base, service_ports))
+    document = component(stack, base, service_ports)
+    text = HEADER.format(stack=stack.path.name) + yaml_text.dump(document)
     path = folder / "kustomization.yaml"
     try:
         write_if_changed(path, text)
@@ -91,7 +93,7 @@ def write_component(stack: Stack, base: Sequence[dict], service_ports: Mapping[s
         raise SutraError(
             f"cannot write the stack's Kubernetes component {path}: {error.strerror or error}"
         ) from None
-    return folder
+    return folder if document.get("patches") else None
 
 
 def _owned(base: Sequence[dict], workload: str) -> list[dict]:

@@ -275,6 +275,13 @@ class Engine:
         with translated_errors():
             return int(self.client.info().get("NCPU") or os.cpu_count() or 1)
 
+    def host_memory(self) -> int:
+        """How many bytes of memory the engine's machine has."""
+        with translated_errors():
+            return int(self.client.info().get("MemTotal") or 0) or os.sysconf("SC_PHYS_PAGES") * os.sysconf(
+                "SC_PAGE_SIZE"
+            )
+
     def restart(self, container: str, *, timeout: int = 10) -> None:
         if self.commands.skip_when_dry(["docker", "restart", container], mutates=True):
             return

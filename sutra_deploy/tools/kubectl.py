@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -49,6 +50,12 @@ class Kubectl:
 
     def current_context(self) -> str | None:
         # Reads the kubeconfig only, so a dry run checks the context as the real run does.
+        listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+        if listed and not any(Path(p).expanduser().is_file() for p in listed):
+            raise WrongContext(
+                f"KUBECONFIG names {os.environ['KUBECONFIG']}, and no such file exists: point it at "
+                "your kubeconfig (or unset it for ~/.kube/config)"
+            )
         result = self._run("config", "current-context", server=False, check=False)
         if not result.ok:
             raise WrongContext(f"kubectl has no current context ({failure_reason(result.stderr)})")

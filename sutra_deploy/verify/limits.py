@@ -40,22 +40,51 @@ class ContainerLimits:
         return f"{format_bytes_binary(self.memory_bytes)} memory, {cpu}{what_if}"
 
 
+# The smallest limits the engine takes: 6 MiB of memory (docker run -m), 0.01 CPU (--cpus).
+SMALLEST = {"memory": 6 * 2**20, "cpu": 10}
+EXAMPLE = {"memory": "sutra-api=256Mi", "cpu": "sutra-api=500m"}
+
+
 def parse_overrides(values: Sequence[str], kind: str, known: Sequence[str]) -> dict[str, int]:
-    """`--memory sutra-api=256Mi` (repeatable) -> {service: bytes}; `--cpu x=500m` -> millicores."""
+    """`--memory sutra-api=256Mi` (repeatable) -> {service: bytes}; `--cpu x=500m` -> millicores.
+    Read before the engine is asked anything; :func:`check_fits` bounds them by the host."""
     parsed = {}
     for value in values:
         name, sep, amount = value.partition("=")
+        flag = f"--{kind} {value!r}"
         if not sep or not amount:
-            raise SutraError(f"--{kind} {value!r}: expected SERVICE=QUANTITY, e.g. sutra-api=256Mi")
+            raise SutraError(f"{flag}: expected SERVICE=QUANTITY, e.g. {EXAMPLE[kind]}")
         if name not in known:
+            raise SutraError(f"{flag}: unknown service {name!r}; known services: {', '.join(known)}")
+        try:
+            number = memory_bytes(amount) if kind == "memory" else millicores(amount)
+        except SutraError:
+            raise SutraError(f"{flag}: {amount!r} is no {kind} quantity; e.g. {EXAMPLE[kind]}") from None
+        if number < SMALLEST[kind]:
+            least = format_bytes_binary(SMALLEST[kind]) if kind == "memory" else f"{SMALLEST[kind]}m"
+            unit = "; a number without a unit is bytes" if kind == "memory" else ""
             raise SutraError(
-                f"--{kind} {value!r}: unknown service {name!r}; known services: {', '.join(known)}"
+                f"{flag}: less than the {least} the engine can give a container{unit}; e.g. {EXAMPLE[kind]}"
             )
-        number = memory_bytes(amount) if kind == "memory" else millicores(amount)
-        if number <= 0:
-            raise SutraError(f"--{kind} {value!r}: must be more than 0")
         parsed[name] = number
     return parsed
+
+
+def check_fits(
+    memory: Mapping[str, int], cpu: Mapping[str, int], *, host_memory: int, host_cpus: int
+) -> None:
+    """A what-if asks for no more than the machine has: beyond it, nothing is measured."""
+    for name, value in memory.items():
+        if value > host_memory:
+            raise SutraError(
+                f"--memory {name}={format_bytes_binary(value)}: more than this machine's "
+                f"{format_bytes_binary(host_memory)} of memory"
+            )
+    for name, value in cpu.items():
+        if value > host_cpus * 1000:
+            raise SutraError(
+                f"--cpu {name}={value}m: more than this machine's {host_cpus} CPUs ({host_cpus * 1000}m)"
+            )
 
 
 def container_limits(

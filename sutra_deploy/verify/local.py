@@ -32,7 +32,7 @@ from ..tools.engine import ContainerInfo, Engine
 from ..tools.ports import free_port
 from ..tools.waiting import TimedOut, wait_until
 from .closed_loop import TimedRequests, closed_loop
-from .limits import ContainerLimits, compose_override, container_limits
+from .limits import ContainerLimits, check_fits, compose_override, container_limits
 from .load import LoadResult, missing_facts, run_load
 from .model import ESTIMATE, FAIL, INFO, NOT_MEASURED, PASS, Metric, VerifyReport, gate
 from .pull import measure_pulls, push_for_pull, throwaway_registry, verify_tag
@@ -77,7 +77,9 @@ def verify_local(
         raise SutraError(
             f"images not built: {', '.join(missing)}; build them with `inv build --version {run.version}`"
         )
-    limits = container_limits(capacity, host_cpus=engine.host_cpus(), memory=memory, cpu=cpu)
+    host_cpus = engine.host_cpus()
+    check_fits(memory or {}, cpu or {}, host_memory=engine.host_memory(), host_cpus=host_cpus)
+    limits = container_limits(capacity, host_cpus=host_cpus, memory=memory, cpu=cpu)
     report = VerifyReport("local")
     pulled = sizes_and_pulls(run, report)
     with isolated_stack(run, limits) as local:

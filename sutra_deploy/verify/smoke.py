@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from tabulate import tabulate
 
 from ..core.errors import SutraError
+from ..core.inputs import service_url
 from ..core.journey import Journey
 from ..core.stack import Service, Stack
 from ..k8s.manifests import service_ports
@@ -135,7 +136,7 @@ def parse_base_urls(values: Sequence[str], known: Sequence[str]) -> dict[str, st
     urls = {}
     for value in values:
         name, sep, url = value.partition("=")
-        if not sep or not url.startswith(("http://", "https://", "tcp://")):
+        if not sep or "://" not in url:
             raise SutraError(
                 f"--base-url {value!r}: expected SERVICE=URL, e.g. sutra-api=http://localhost:8000"
             )
@@ -143,7 +144,7 @@ def parse_base_urls(values: Sequence[str], known: Sequence[str]) -> dict[str, st
             raise SutraError(
                 f"--base-url {value!r}: unknown service {name!r}; known services: {', '.join(known)}"
             )
-        urls[name] = url
+        urls[name] = service_url(url, f"--base-url {name}")
     return urls
 
 

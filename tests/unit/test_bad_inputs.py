@@ -148,6 +148,53 @@ CASES = [
         env={"INVOKE_SUTRA_JOBS": "abc"},
     ),
     Bad("smoke-setting-nan", ("smoke",), ("sutra.smoke_timeout",), env={"INVOKE_SUTRA_SMOKE_TIMEOUT": "nan"}),
+    # --- quantities, URLs, flags a task would have ignored -------------------------------------
+    Bad(
+        "memory-two-dots",
+        ("verify", "--memory", "sutra-api=1..5Gi"),
+        ("--memory 'sutra-api=1..5Gi': '1..5Gi' is no memory quantity; e.g. sutra-api=256Mi",),
+    ),
+    Bad(
+        "cpu-a-dot",
+        ("verify", "--cpu", "sutra-api=."),
+        ("--cpu 'sutra-api=.': '.' is no cpu quantity; e.g. sutra-api=500m",),
+    ),
+    Bad(
+        "memory-no-unit",
+        ("verify", "--memory", "sutra-api=1"),
+        ("less than the 6Mi the engine can give a container", "without a unit is bytes"),
+    ),
+    Bad(
+        "base-url-port-range",
+        ("smoke", "--base-url", "storage-server=tcp://127.0.0.1:99999"),
+        ("--base-url storage-server:", "Port out of range"),
+    ),
+    Bad(
+        "base-url-broken-ipv6",
+        ("smoke", "--base-url", "sutra-api=http://[::1"),
+        ("--base-url sutra-api:", "Invalid IPv6 URL"),
+    ),
+    Bad(
+        "base-url-password",
+        ("smoke", "--base-url", "sutra-api=http://u:secret@localhost:8000"),
+        ("a URL with a user or password is not taken",),
+    ),
+    Bad(
+        "rollback-negative-timeout",
+        ("rollback", "--env", "staging", "--timeout", "-4"),
+        ("--timeout must be a positive number, got '-4'",),
+    ),
+    Bad(
+        "rollback-local-service",
+        ("rollback", "--env", "local", "--service", "sutra-api"),
+        ("the local stack runs one version and moves as one",),
+    ),
+    Bad(
+        "releases-local-registry",
+        ("releases", "--env", "local", "--registry", "localhost:5000"),
+        ("`releases --env local` lists the engine's own tags",),
+    ),
+    Bad("long-value-cut", ("sizes", "--service", "x" * 100_000), ("unknown service", "(100003 characters)")),
     # --- a repeatable flag given nothing: Invoke passes [] as when it is absent (all images) --
     Bad("service-no-value", ("build", "--service"), ("--service needs a value",)),
     Bad("service-no-value-before-flag", ("build", "--service", "--no-cache"), ("--service needs a value",)),
@@ -264,6 +311,24 @@ CASES = [
     # --- the stack file -------------------------------------------------------------------------
     Bad("stack-is-a-directory", ("sizes",), ("is a directory",), stack="directory"),
     Bad("stack-not-utf8", ("sizes",), ("not UTF-8",), stack="latin-1"),
+    Bad("stack-bom-read-past", ("sizes",), ("size_mb.limit", "greater than 0"), stack="bom"),
+    Bad(
+        "root-from-setting",
+        ("build",),
+        ("(from sutra.root (INVOKE_SUTRA_ROOT or invoke.yaml)) is not a directory",),
+        env={"INVOKE_SUTRA_ROOT": "/nonexistent/root"},
+    ),
+    Bad(
+        "kubeconfig-missing",
+        ("k8s-apply", "--env", "staging"),
+        ("KUBECONFIG names /nonexistent/kubeconfig, and no such file exists",),
+        env={"KUBECONFIG": "/nonexistent/kubeconfig"},
+    ),
+    Bad(
+        "extras-nothing-to-write",
+        ("dockerfiles", "--extras", "nosuch"),
+        ("--extras nosuch: no Dockerfile is to be written",),
+    ),
     Bad(
         "stack-list-for-string",
         ("sizes",),
@@ -505,6 +570,9 @@ def write_stack(path: Path, case: Bad) -> None:
         path.mkdir()
         return
     text = STACK_FILE.read_text(encoding="utf-8")
+    if case.stack == "bom":  # a byte-order mark and a mistake after it: the mistake is what is named
+        path.write_bytes(b"\xef\xbb\xbf" + text.replace("limit = 200 }", "limit = -1 }").encode())
+        return
     if case.stack == "latin-1":
         path.write_bytes(text.replace("# The Sutra AI stack", "# The Sütra AI stack").encode("latin-1"))
         return

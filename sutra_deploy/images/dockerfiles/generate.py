@@ -197,6 +197,11 @@ def _candidate(
 
 def _check_extras(extras: Sequence[str], candidates: Sequence[_Candidate]) -> None:
     known = {name for c in candidates for name in c.facts.extras}
+    if extras and not candidates:
+        raise SutraError(
+            f"--extras {extras[0]}: no Dockerfile is to be written (every v2 Dockerfile exists; "
+            "--force writes them again)"
+        )
     for name in extras:
         if name not in known:
             listed = ", ".join(sorted(known)) or "none"

@@ -62,6 +62,20 @@ def test_the_reference_stacks_component_changes_nothing():
     }
 
 
+def test_a_copy_of_the_reference_stack_file_renders_as_the_reference(tmp_path):
+    """Its component would be empty, which kustomize refuses ("kustomization.yaml is empty"):
+    every environment failed to render for a user whose stack file asks for nothing new."""
+    copy_file = tmp_path / "mine.toml"
+    copy_file.write_bytes((PROJECT_DIR / "stack.toml").read_bytes())
+    mine = load_stack(copy_file)
+    assert not mine.is_reference
+    for name in ("staging", "production"):
+        env = environment(DEFAULTS["sutra"], name)
+        assert render(KUBECTL, env, mine) == render(KUBECTL, env, REFERENCE)
+    result = inv("capacity", "--env", "staging", INVOKE_SUTRA_STACK_FILE=str(copy_file))
+    assert result.returncode == 0, result.stderr
+
+
 @pytest.mark.parametrize("env", sorted(DEFAULTS["sutra"]["environments"]))
 def test_a_checkouts_manifests_validate_and_admit_only_its_own_services(stack_file, env):
     objects = render(KUBECTL, environment(DEFAULTS["sutra"], env), load_stack(stack_file))

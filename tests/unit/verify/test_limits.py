@@ -1,5 +1,9 @@
+import re
+
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sutra_deploy.core.errors import SutraError
 from sutra_deploy.core.settings import DEFAULTS
@@ -10,7 +14,7 @@ from sutra_deploy.k8s.environments import environment
 from sutra_deploy.k8s.manifests import render
 from sutra_deploy.tools.commands import Commands
 from sutra_deploy.tools.kubectl import Kubectl
-from sutra_deploy.verify.limits import compose_override, container_limits, parse_overrides
+from sutra_deploy.verify.limits import check_fits, compose_override, container_limits, parse_overrides
 
 STACK = load_stack(PROJECT_DIR / "stack.toml")
 
@@ -56,11 +60,35 @@ def test_overrides_are_checked(production):
     for bad, message in (
         ("sutra-api", "expected SERVICE=QUANTITY"),
         ("nope=1Gi", "unknown service 'nope'"),
-        ("sutra-api=lots", "is not a Kubernetes quantity"),
-        ("sutra-api=0", "must be more than 0"),
+        ("sutra-api=lots", "'lots' is no memory quantity; e.g. sutra-api=256Mi"),
+        ("sutra-api=1..5Gi", "'1..5Gi' is no memory quantity"),
+        ("sutra-api=0", "less than the 6Mi the engine can give a container"),
+        ("sutra-api=1", "a number without a unit is bytes"),
     ):
-        with pytest.raises(SutraError, match=message):
+        with pytest.raises(SutraError, match=re.escape(message)):
             parse_overrides([bad], "memory", names)
+    with pytest.raises(SutraError, match=re.escape("'.' is no cpu quantity; e.g. sutra-api=500m")):
+        parse_overrides(["sutra-api=."], "cpu", names)
+
+
+def test_a_what_if_asks_for_no_more_than_the_machine_has():
+    check_fits({"sutra-api": 2**30}, {"sutra-api": 2000}, host_memory=2**31, host_cpus=2)
+    with pytest.raises(SutraError, match=r"--memory sutra-api=\d+Gi: more than this machine.s 2Gi of memory"):
+        check_fits({"sutra-api": int(1.5e30)}, {}, host_memory=2**31, host_cpus=2)
+    with pytest.raises(SutraError, match=r"--cpu sutra-api=3000m: more than this machine's 2 CPUs"):
+        check_fits({}, {"sutra-api": 3000}, host_memory=2**31, host_cpus=2)
+
+
+@given(st.text(max_size=30))
+def test_any_quantity_text_is_a_number_or_one_line(text):
+    """Hypothesis: whatever follows `sutra-api=`, a value or our one-line error, nothing else."""
+    for kind in ("memory", "cpu"):
+        try:
+            value = parse_overrides([f"sutra-api={text}"], kind, STACK.service_names)
+        except SutraError as error:
+            assert "\n" not in str(error) and str(error).startswith(f"--{kind} ")
+        else:
+            assert value["sutra-api"] >= (6 * 2**20 if kind == "memory" else 10)
 
 
 def test_the_compose_override_caps_memory_without_swap_and_cpus(production):
