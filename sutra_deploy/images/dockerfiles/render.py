@@ -93,7 +93,7 @@ def render(spec: ImageSpec) -> str:
     if installs:
         lines += [
             "# Byte-compile ahead of time: the runtime user cannot write __pycache__. unchecked-hash",
-            "# pycs stay valid whatever mtimes COPY gives the sources (-f replaces pip's timestamp pycs).",
+            "# pycs stay valid whatever mtimes COPY gives the sources (pip compiles nothing: --no-compile).",
         ]
     else:
         lines += [
@@ -207,7 +207,7 @@ def _pip_install(
     folder: str, requirements: Sequence[str], constraints: Sequence[str], below: Sequence[str]
 ) -> list[list[str]]:
     steps = [_printf(requirements, "/tmp/requirements.txt")]
-    install = "python3 -m pip install --no-cache-dir --disable-pip-version-check \\"
+    install = "python3 -m pip install --no-cache-dir --no-compile --disable-pip-version-check \\"
     target = f"    --target {folder} -r /tmp/requirements.txt"
     if constraints:
         steps.append(_printf(constraints, "/tmp/constraints.txt"))
