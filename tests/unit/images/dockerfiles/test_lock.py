@@ -4,6 +4,8 @@ or a lock that no longer fits what a package declares, is one line naming file:l
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sutra_deploy.core.errors import SutraError
 from sutra_deploy.images.dockerfiles import DockerfileRefused
@@ -117,3 +119,18 @@ def test_a_package_the_lock_lacks_is_said(locked):
 def test_the_setting_must_be_a_path():
     with pytest.raises(SutraError, match=r"sutra\.dockerfiles\.lock: expected a file's path"):
         DockerfileSettings.from_settings({"lock": ["a"]})
+
+
+@given(
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=200)
+    | st.text("abcxyz019=<>.*,;[]-# \n\\", max_size=120)
+)
+@settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_lock_text_is_a_lock_or_one_line_naming_its_line(tmp_path, text):
+    (tmp_path / "requirements.lock").write_text(text, encoding="utf-8")
+    try:
+        lock = read_lock(tmp_path, "requirements.lock")
+    except SutraError as error:
+        assert "\n" not in str(error) and "requirements.lock" in str(error)
+    else:
+        assert lock.pins and all("==" in c for c in lock.constraints)
