@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import math
@@ -250,13 +251,27 @@ def user_errors(task_body: F) -> F:
             raise Exit(code=141) from None
         except (Exit, UnexpectedExit):  # Invoke's own ways out, already meant for the user
             raise
+        except OSError as error:
+            if error.errno not in _NO_ROOM:
+                raise _internal(error) from None
+            # A full disk (stdout to a file on it, `> /dev/full`) is the machine's state, not a bug.
+            where = f" ({error.filename})" if error.filename else " (the output)"
+            raise Exit(f"error: cannot write{where}: {error.strerror}; free some space", code=2) from None
         except Exception as error:
-            if debugging():
-                traceback.print_exc()
-            message = f"internal error: {type(error).__name__}: {one_line(error)}; please report"
-            raise Exit(message, code=INTERNAL_ERROR) from None
+            raise _internal(error) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT}
+
+
+def _internal(error: BaseException) -> Exit:
+    """A bug: one line, exit 3 (the traceback with `inv --debug` or SUTRA_DEBUG=1)."""
+    if debugging():
+        traceback.print_exception(error)
+    message = f"internal error: {type(error).__name__}: {one_line(error)}; please report"
+    return Exit(message, code=INTERNAL_ERROR)
 
 
 @dataclass(frozen=True)

@@ -165,3 +165,17 @@ def test_a_mistyped_setting_variable_is_one_line(tmp_path):
     # Invoke casts INVOKE_SUTRA_* to the default's type before any task runs: numbers are text.
     assert_one_line_error(inv("build", "--dry", INVOKE_SUTRA_JOBS="abc"), 2, "sutra.jobs", "'abc'")
     assert_one_line_error(inv("smoke", INVOKE_SUTRA_SMOKE_TIMEOUT="nan"), 2, "sutra.smoke_timeout", "'nan'")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_output_to_a_full_disk_is_one_line_exit_2():
+    """`inv capacity --json > file-on-a-full-disk`: the machine's state, not a bug (was exit 3)."""
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "invoke", "--search-root", str(PROJECT_DIR), "capacity", "--json"],
+            stdout=full, stderr=subprocess.PIPE, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: cannot write (the output): No space left on device; free some space"
+    ]
