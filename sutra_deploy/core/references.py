@@ -83,14 +83,37 @@ class ImageReference:
         return f"{self.name}{tag}{digest}"
 
 
+@dataclass(frozen=True)
+class ImageParts:
+    """An image as an engine or a cluster reports it, split but not judged."""
+
+    name: str  # everything before the tag and the digest: what kustomize's images[].name matches
+    tag: str | None
+    digest: str | None  # only a well-formed one
+
+
+def _split(text: str) -> tuple[str, str | None, str, bool]:
+    """(name, tag or None, digest text, whether there was an '@'): the one place an image
+    reference is taken apart. A ':' after the last '/' starts the tag; before it, a port."""
+    rest, at, digest = text.partition("@")
+    colon = rest.rfind(":")
+    if colon > rest.rfind("/"):
+        return rest[:colon], rest[colon + 1 :], digest, bool(at)
+    return rest, None, digest, bool(at)
+
+
+def image_parts(text: str) -> ImageParts:
+    """An image the engine, a manifest or a cluster names (`r.io/x/sutra-api:v2@sha256:…`),
+    split as :func:`parse_reference` splits it, without refusing anything: for what this tool
+    reads back. What a user gives goes through :func:`parse_reference`."""
+    name, tag, digest, at = _split(text or "")
+    return ImageParts(name, tag or None, digest if at and _digest_problem(digest) is None else None)
+
+
 def parse_reference(text: object, what: str = "image reference") -> ImageReference:
     """``[domain/]path[:tag][@digest]``; ``what`` names the flag or setting in the error."""
     value = _text(text, what, "image reference")
-    rest, at, digest = value.partition("@")
-    name, tag = rest, None
-    colon = rest.rfind(":")
-    if colon > rest.rfind("/"):  # a ':' after the last '/' starts the tag; before it, a port
-        name, tag = rest[:colon], rest[colon + 1 :]
+    name, tag, digest, at = _split(value)
     domain, path = _split_name(name, value, what, "image reference")
     if tag is not None and not TAG.fullmatch(tag):
         raise BadReference(what, value, "image reference", _tag_problem(tag))
@@ -149,7 +172,7 @@ def _split_name(
     name: str, whole: str, what: str, kind: str, *, check_path: bool = True
 ) -> tuple[str | None, str]:
     first, slash, rest = name.partition("/")
-    if slash and ("." in first or ":" in first or first == "localhost" or first != first.lower()):
+    if slash and _names_a_registry(first):
         match = DOMAIN.fullmatch(first)
         if not match:
             raise BadReference(what, whole, kind, f"{first!r} is not a registry HOST[:PORT]")
@@ -162,6 +185,18 @@ def _split_name(
     if problem:
         raise BadReference(what, whole, kind, problem)
     return domain, path
+
+
+def _names_a_registry(first: str) -> bool:
+    """Whether a name's first component is a registry host (distribution's rule), not a path."""
+    return "." in first or ":" in first or first == "localhost" or first != first.lower()
+
+
+def domain_and_path(name: str) -> tuple[str | None, str]:
+    """A name (no tag, no digest) as (registry host, or None for Docker Hub; repository path),
+    by the same rule :func:`parse_reference` applies, without judging either part."""
+    first, slash, rest = name.partition("/")
+    return (first, rest) if slash and _names_a_registry(first) else (None, name)
 
 
 def _path_problem(path: str) -> str | None:

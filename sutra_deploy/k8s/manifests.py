@@ -14,7 +14,7 @@ import yaml
 
 from ..core import yaml_text
 from ..core.errors import SutraError
-from ..core.references import parse_reference
+from ..core.references import image_parts, parse_reference
 from ..core.stack import Service, Stack
 from ..tools.kubectl import Kubectl
 from . import stack_component
@@ -103,9 +103,7 @@ def stateful_names(objects: Sequence[dict]) -> set[str]:
 
 def _repository(image: str) -> str:
     """What kustomize's `images[].name` matches: "r.io/x/sutra-api:v2" -> "r.io/x/sutra-api"."""
-    image = image.split("@", 1)[0]
-    last = image.rpartition("/")[2]
-    return image.rpartition(":")[0] if ":" in last else image
+    return image_parts(image).name
 
 
 def image_overrides(
@@ -158,9 +156,9 @@ def pushed_digests(engine: Engine, stack: Stack, env: Environment) -> dict[str, 
         ref = service.ref(env.tag or stack.default_version)
         info = engine.image(ref)
         for entry in info.repo_digests if info else ():
-            repository, _, digest = entry.partition("@")
-            if env.registry and repository == service.reference(env.registry):
-                digests[service.name] = digest
+            parts = image_parts(entry)
+            if env.registry and parts.digest and parts.name == service.reference(env.registry):
+                digests[service.name] = parts.digest
         if service.name not in digests:
             log.info("[k8s] %s has no digest from %s (not pushed there): rendered by tag", ref, env.registry)
     return digests

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 
+from ..core.references import image_parts
+
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 
 
@@ -43,7 +45,7 @@ def _check(obj: dict) -> Iterator[str]:
             yield f"{name}: privileged"
         image = container.get("image", "")
         if "@sha256:" not in image:
-            tag = image.rpartition(":")[2] if ":" in image.rpartition("/")[2] else ""
+            tag = image_parts(image).tag or ""
             if not tag:
                 yield f"{name}: image {image!r} has no tag or digest"
             elif tag == "latest":

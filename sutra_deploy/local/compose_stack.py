@@ -14,7 +14,7 @@ from tabulate import tabulate
 
 from ..core.errors import ImageMissing, SutraError
 from ..core.inputs import number
-from ..core.references import parse_tag
+from ..core.references import image_parts, parse_tag
 from ..core.stack import Service, Stack
 from ..tools.commands import Result
 from ..tools.compose import Compose
@@ -331,7 +331,7 @@ class LocalStack:
 
     def running_version(self) -> str | None:
         """The version of the images the project's containers run, if they agree on one."""
-        seen = {c.image.rpartition(":")[2] for c in self.containers() if c.state == "running"}
+        seen = {image_parts(c.image).tag for c in self.containers() if c.state == "running"}
         return seen.pop() if len(seen) == 1 else None
 
     def move(self, to_version: str, *, timeout: float) -> list[ServiceStatus]:

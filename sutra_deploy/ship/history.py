@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..core.errors import SutraError
+from ..core.references import image_parts
 from ..core.stack import Stack
 from ..k8s.manifests import namespace_of, render
 from ..k8s.rollout import check_context
@@ -31,7 +31,6 @@ CHANGE_CAUSE = "kubernetes.io/change-cause"
 # What a deploy writes on each Deployment (`annotations_for`), and a rollback puts back.
 RELEASE_KEYS = (RELEASE_ANNOTATION, COMMIT_ANNOTATION, DIGEST_ANNOTATION, CHANGE_CAUSE)
 REVISION = "deployment.kubernetes.io/revision"
-_DIGEST = re.compile(r"@(sha256:[0-9a-f]{64})$")
 
 
 @dataclass(frozen=True)
@@ -138,8 +137,7 @@ def rollback_annotations(release: str, digest: str | None) -> dict[str, str | No
 
 
 def image_digest(image: str) -> str | None:
-    found = _DIGEST.search(image or "")
-    return found.group(1) if found else None
+    return image_parts(image).digest
 
 
 def cluster_history(

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..core.errors import CommandFailed, DockerUnavailable, SutraError
+from ..core.references import image_parts
 from . import files
 from .commands import Commands
 
@@ -253,12 +254,8 @@ class Engine:
         """The tags the engine has for ``repository`` (``sutra-api`` -> ``v2``, ``abc1234``…)."""
         with translated_errors():
             listed = self.client.api.images(name=repository)
-        tags = {
-            ref.rpartition(":")[2]
-            for image in listed
-            for ref in image.get("RepoTags") or ()
-            if ref.rpartition(":")[0] == repository
-        }
+        parts = [image_parts(ref) for image in listed for ref in image.get("RepoTags") or ()]
+        tags = {p.tag for p in parts if p.name == repository and p.tag}
         return sorted(tags)
 
     def container(self, name: str) -> ContainerInfo | None:
@@ -494,10 +491,8 @@ def split_tag(ref: str) -> tuple[str, str | None]:
     """``host:5000/name:tag`` -> (``host:5000/name``, ``tag``); a digest stays in the name."""
     if "@" in ref:
         return ref, None
-    name, sep, tag = ref.rpartition(":")
-    if sep and "/" not in tag:
-        return name, tag
-    return ref, None
+    parts = image_parts(ref)
+    return (parts.name, parts.tag) if parts.tag is not None else (ref, None)
 
 
 class ChunkReader(io.RawIOBase):

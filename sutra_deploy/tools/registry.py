@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from ..core.errors import SutraError
+from ..core.references import domain_and_path
 from .http import Http, HttpError, is_loopback
 
 MANIFEST_TYPES = (
@@ -51,9 +52,9 @@ class Manifest:
 
 def split_repository(reference: str) -> tuple[str, str]:
     """``host:5000/sutra-ai/sutra-api`` -> (``host:5000``, ``sutra-ai/sutra-api``)."""
-    host, sep, path = reference.partition("/")
-    if not sep or not ("." in host or ":" in host or host == "localhost"):
-        return "registry-1.docker.io", reference if "/" in reference else f"library/{reference}"
+    host, path = domain_and_path(reference)
+    if host is None:
+        return "registry-1.docker.io", path if "/" in path else f"library/{path}"
     return host, path
 
 

@@ -6,14 +6,12 @@ Plain functions over the JSON of `kubectl get … --output json`; nothing here r
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from ..core.references import image_parts
 from ..k8s.policy import selects
 from ..k8s.quantities import memory_bytes
-
-_DIGEST = re.compile(r"@(sha256:[0-9a-f]{64})$")
 
 
 def container_statuses(pod: dict) -> list[dict]:
@@ -104,8 +102,7 @@ def parse_top(text: str) -> dict[str, int]:
 def repo_digest(image: str) -> str | None:
     """`repo@sha256:…` (also `docker-pullable://repo@sha256:…`) -> `sha256:…`; None for a
     tag, or an image ID that is not a registry digest."""
-    match = _DIGEST.search(image or "")
-    return match.group(1) if match else None
+    return image_parts(image).digest
 
 
 def short(digest: str) -> str:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import SutraError
+from ..core.references import image_parts
 from ..core.stack import Service
 from ..tools.commands import Commands
 from ..tools.engine import Engine
@@ -84,7 +85,7 @@ def push_for_pull(
     pushed = []
     for service in services:
         target = service.reference(registry, tag=tag)
-        host, repository = split_repository(target.rsplit(":", 1)[0])
+        host, repository = split_repository(image_parts(target).name)
         if RegistryClient(host).manifest(repository, tag) is not None:  # never over an existing tag
             raise SutraError(f"{target} already exists in the registry; verify pushes only tags of its own")
         engine.tag(service.ref(version), target)
@@ -98,7 +99,8 @@ def push_for_pull(
 
 def pull_and_unpack(reference: str, workdir: Path) -> tuple[int, int]:
     """Fetch a pushed image's manifest and blobs as a node would, and unpack each layer."""
-    name, _, tag = reference.rpartition(":")
+    parts = image_parts(reference)
+    name, tag = parts.name, parts.tag or ""
     host, repository = split_repository(name)
     client = RegistryClient(host)
     manifest = client.manifest(repository, tag)

@@ -15,7 +15,14 @@ from hypothesis import strategies as st
 
 from sutra_deploy.core.errors import SutraError
 from sutra_deploy.core.inputs import number, service_url, split_names
-from sutra_deploy.core.references import parse_digest, parse_reference, parse_registry, parse_tag
+from sutra_deploy.core.references import (
+    domain_and_path,
+    image_parts,
+    parse_digest,
+    parse_reference,
+    parse_registry,
+    parse_tag,
+)
 from sutra_deploy.core.source import PROJECT_DIR
 from sutra_deploy.core.stack import parse_stack
 from sutra_deploy.k8s.quantities import quantity
@@ -125,3 +132,16 @@ def test_the_stack_file_of_any_shape(data):
     except SutraError as error:
         one_line(error)
         assert str(error).startswith("stack.toml")
+
+
+@given(texts)
+def test_what_is_read_back_is_split_as_a_user_reference_is(text):
+    """image_parts (for what an engine or cluster reports) and parse_reference (for what a
+    user gives) split alike wherever the grammar allows the text."""
+    parts = image_parts(text)
+    try:
+        ref = parse_reference(text)
+    except SutraError:
+        return
+    assert (parts.name, parts.tag, parts.digest) == (ref.name, ref.tag, ref.digest)
+    assert domain_and_path(parts.name) == (ref.domain, ref.path)

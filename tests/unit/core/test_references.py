@@ -6,8 +6,11 @@ import pytest
 from sutra_deploy.core.errors import SutraError
 from sutra_deploy.core.references import (
     BadReference,
+    ImageParts,
     ImageReference,
     Registry,
+    domain_and_path,
+    image_parts,
     parse_digest,
     parse_reference,
     parse_registry,
@@ -201,3 +204,29 @@ def test_valid_registries_pass_validation(registry):
 def test_malformed_registries_are_refused(registry):
     with pytest.raises(SutraError, match="is not a registry reference"):
         validate_registry(registry)
+
+
+DIGEST_B = "sha256:" + "b" * 64
+
+
+@pytest.mark.parametrize(
+    ("image", "name", "tag", "digest"),
+    [
+        ("sutra-api:v2", "sutra-api", "v2", None),
+        ("localhost:5000/sutra-ai/sutra-api", "localhost:5000/sutra-ai/sutra-api", None, None),
+        ("r.io/x/sutra-api:v2@sha256:" + "a" * 64, "r.io/x/sutra-api", "v2", "sha256:" + "a" * 64),
+        ("docker-pullable://r.io/a@" + DIGEST_B, "docker-pullable://r.io/a", None, DIGEST_B),
+        ("r.io/a@sha256:short", "r.io/a", None, None),  # not a digest: none read
+        ("sha256:" + "c" * 64, "sha256", "c" * 64, None),  # an image ID is no reference
+        ("", "", None, None),
+    ],
+)
+def test_image_parts_reads_back_without_judging(image, name, tag, digest):
+    assert image_parts(image) == ImageParts(name, tag, digest)
+
+
+def test_one_rule_says_which_first_component_is_a_registry():
+    assert domain_and_path("Registry.io/x") == ("Registry.io", "x")
+    assert domain_and_path("localhost/x") == ("localhost", "x")
+    assert domain_and_path("library/x") == (None, "library/x")
+    assert domain_and_path("x") == (None, "x")
