@@ -1,6 +1,7 @@
 """Sutra AI deployment tasks, one per phase of the deployment plan. See `inv --list`.
 
-Each task turns its flags into one library call. Library modules are imported inside the
+Each task turns its flags into library calls (deploy and rollback still choose between a few;
+issue 19 moves that choice into ship/). Library modules are imported inside the
 tasks: every `inv` invocation would otherwise pay for all of them (libcst, kubernetes-validate,
 the docker SDK, sh, requests), whichever task it runs.
 """

@@ -1,28 +1,13 @@
-"""Docker Compose v2 operations on one project, each a `docker-compose` command via the Runner."""
+"""Docker Compose v2 operations on one project, each a `docker-compose` command line run through
+:mod:`.commands`. What runs is read from the engine (tools/engine.py), not from `compose ps`."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import CommandFailed
 from .commands import Commands, Result
-
-
-@dataclass(frozen=True)
-class ContainerState:
-    service: str
-    name: str
-    state: str  # running, restarting, exited, created, ...
-    health: str  # healthy, unhealthy, starting, or "" when the image has no check
-    exit_code: int
-    published: tuple[int, ...]  # host ports
-
-    @property
-    def healthy(self) -> bool:
-        return self.state == "running" and self.health in ("healthy", "")
 
 
 class Compose:
@@ -63,10 +48,6 @@ class Compose:
     def start(self, services: Sequence[str]) -> None:
         self._run("start", *services, mutates=True)
 
-    def ps(self) -> list[ContainerState]:
-        result = self._run("ps", "--all", "--format", "json", mutates=False)
-        return parse_ps(result.stdout)
-
     def logs(
         self,
         services: Sequence[str] = (),
@@ -83,24 +64,3 @@ class Compose:
             args.append("--follow")
         result = self._run(*args, *services, mutates=False, check=check, on_line=on_line)
         return result.stdout
-
-
-def parse_ps(output: str) -> list[ContainerState]:
-    """`compose ps --format json` prints one object per line (older releases: one array)."""
-    text = output.strip()
-    if not text:
-        return []
-    rows = json.loads(text) if text.startswith("[") else [json.loads(line) for line in text.splitlines()]
-    return [
-        ContainerState(
-            service=row["Service"],
-            name=row["Name"],
-            state=row.get("State", ""),
-            health=row.get("Health", ""),
-            exit_code=int(row.get("ExitCode") or 0),
-            published=tuple(
-                sorted({p["PublishedPort"] for p in row.get("Publishers") or [] if p.get("PublishedPort")})
-            ),
-        )
-        for row in rows
-    ]

@@ -112,7 +112,7 @@ def local(runner: FakeRunner, images: bool = True, compose_file: Path = COMPOSE_
 def test_one_compose_file_for_every_version_tagged_through_the_environment():
     runner = FakeRunner()
     for version in STACK.versions:
-        local(runner).compose(version).ps()
+        local(runner).compose(version).stop([])
     assert [argv[:5] for argv, _ in runner.calls] == [
         ["docker-compose", "--file", str(COMPOSE_FILE), "--project-name", "proj"]
     ] * len(STACK.versions)
