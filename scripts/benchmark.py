@@ -166,8 +166,8 @@ def benchmark_startup(options: argparse.Namespace, figures: dict) -> None:
         capture_output=True,
         text=True,
     )
-    builds = [shlex.split(line) for line in dry.stdout.splitlines() if line.startswith("docker build ")]
-    plain = min(sum(timed(argv, {"DOCKER_BUILDKIT": "0"}) for argv in builds) for _ in range(3))
+    builds = build_commands(dry.stdout)
+    plain = min(sum(timed(argv, env) for env, argv in builds) for _ in range(3))
     figures["plain_docker_builds_best_seconds"] = plain
     figures["inv_build_noop_best_seconds"] = min(timed_inv("build") for _ in range(3))
     rows = [
@@ -188,18 +188,35 @@ def timed_cpu(argv: list[str], env: dict[str, str] | None = None) -> tuple[float
     )
 
 
-def plain_builds(builder: str) -> list[list[str]]:
+def plain_builds(builder: str) -> list[tuple[dict[str, str], list[str]]]:
     """The plan's way: the build commands `inv --dry build` prints, one per image, as they are."""
     dry = subprocess.run(
         [sys.executable, "-m", "invoke", "--dry", "build", "--builder", builder],
         cwd=PROJECT_DIR, check=True, capture_output=True, text=True,
     )  # fmt: skip
-    lines = [line for line in dry.stdout.splitlines() if line.startswith(("docker build ", "docker buildx "))]
-    return [shlex.split(line) for line in lines]
+    return build_commands(dry.stdout)
 
 
-def run_all(commands: list[list[str]], env: dict[str, str]) -> tuple[float, float]:
-    walls, cpus = zip(*(timed_cpu(argv, env) for argv in commands), strict=True)
+def build_commands(printed: str) -> list[tuple[dict[str, str], list[str]]]:
+    """The image builds among the lines `inv --dry build` printed, each as (variables, argv)."""
+    commands = [printed_command(line) for line in printed.splitlines() if line.strip()]
+    return [
+        (env, argv) for env, argv in commands if argv[1:2] == ["build"] or argv[1:3] == ["buildx", "build"]
+    ]
+
+
+def printed_command(line: str) -> tuple[dict[str, str], list[str]]:
+    """A line `inv --dry` prints as (the variables it sets, argv): `DOCKER_BUILDKIT=0 docker …`."""
+    words = shlex.split(line)
+    env = {}
+    while words and "=" in words[0] and not words[0].startswith("-"):
+        name, _, value = words.pop(0).partition("=")
+        env[name] = value
+    return env, words
+
+
+def run_all(commands: list[tuple[dict[str, str], list[str]]]) -> tuple[float, float]:
+    walls, cpus = zip(*(timed_cpu(argv, env) for env, argv in commands), strict=True)
     return sum(walls), sum(cpus)
 
 
@@ -211,21 +228,20 @@ def benchmark_peer(options: argparse.Namespace, figures: dict) -> None:
     rows = []
     timed_inv("base-images")  # never count making the bases
     for builder in ("buildkit", "legacy"):
-        env = {"DOCKER_BUILDKIT": "0"} if builder == "legacy" else {}
-        commands = plain_builds(builder)
+        commands = plain_builds(builder)  # each with the variables it is printed with
         pairs = {}
         for side in ("plain", "inv"):
             subprocess.run(["docker", "builder", "prune", "-af"], check=True, capture_output=True)
             if side == "plain":
                 # --no-cache as inv's side has it: the prune empties BuildKit's cache, not the
                 # legacy builder's, which keeps its steps as images.
-                pairs[side] = run_all([[*argv[:-1], "--no-cache", argv[-1]] for argv in commands], env)
+                pairs[side] = run_all([(env, [*argv[:-1], "--no-cache", argv[-1]]) for env, argv in commands])
             else:
                 pairs[side] = timed_cpu([*inv, "build", "--builder", builder, "--no-cache"])
         rows.append([f"cold build, {builder}", *_pair(pairs)])
         figures[f"peer_cold_{builder}"] = pairs
         timed_cpu([*inv, "build", "--builder", builder])  # both sides' caches warm and recorded
-        noop = {"plain": min(run_all(commands, env) for _ in range(3))}
+        noop = {"plain": min(run_all(commands) for _ in range(3))}
         noop["inv"] = min(timed_cpu([*inv, "build", "--builder", builder]) for _ in range(3))
         rows.append([f"no-op build, {builder} (best of 3)", *_pair(noop)])
         figures[f"peer_noop_{builder}"] = noop

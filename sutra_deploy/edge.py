@@ -332,7 +332,15 @@ class Session:
     def local_stack(self) -> LocalStack:
         from .local.compose_stack import LocalStack
 
-        return LocalStack(self.stack, self.engine, self.compose_file, str(self.settings["project"]))
+        project = str(self.settings["project"])
+        owner = self.settings.get("owner_pid")
+        if owner is None:
+            return LocalStack(self.stack, self.engine, self.compose_file, project)
+        from .local.leftovers import owner_override
+
+        pid = number(owner, "sutra.owner_pid (INVOKE_SUTRA_OWNER_PID)", int)
+        override = owner_override(self.stack.service_names, project, pid)
+        return LocalStack(self.stack, self.engine, self.compose_file, project, overrides=[override])
 
     def source_root(self, flag: str | None) -> Path:
         """`--root`, else `sutra.root`, else SUTRA_ROOT, else the stack file's `root`, else the

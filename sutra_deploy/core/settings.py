@@ -49,6 +49,9 @@ DEFAULTS: dict[str, Any] = {
         # the build machine's store never reaches them.
         "runtime_ca_bundle": None,
         "project": "sutra",  # compose project name of the local stack
+        # A process that owns the local stack (the integration tests' own pid): its containers
+        # carry owner labels, and `inv cleanup` removes the project once that process is gone.
+        "owner_pid": None,
         "compose_file": str(PROJECT_DIR / "compose" / "docker-compose.yml"),  # all versions, by SUTRA_TAG
         "local_timeout": "120",  # seconds for the local stack to become healthy
         "smoke_timeout": "30",  # seconds each smoke check may retry

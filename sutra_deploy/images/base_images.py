@@ -23,7 +23,6 @@ import json
 import logging
 import re
 import tarfile
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +35,7 @@ from ..core.errors import SutraError
 from ..core.stack import BaseImage, Stack
 from ..core.units import mb
 from ..tools.engine import Engine
+from ..tools.files import owned_temporary_folder
 
 log = logging.getLogger("sutra")
 
@@ -218,7 +218,7 @@ class BaseImageMaker:
         # A distilled base is cut from its source's root filesystem, so that one is made too.
         root_keys = {b.distill_from or b.key for b in stale}
         roots = [b for b in self.stack.base_images if b.key in root_keys]
-        with tempfile.TemporaryDirectory(prefix="sutra-base-", dir=self.workdir) as tmp:
+        with owned_temporary_folder("base", under=self.workdir) as tmp:
             tarballs = {b.key: Path(tmp) / f"{b.key}.tar" for b in self.stack.base_images}
 
             def make_root(base: BaseImage) -> BaseImageResult | None:

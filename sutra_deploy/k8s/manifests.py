@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +15,7 @@ from ..core import yaml_text
 from ..core.errors import SutraError
 from ..core.references import image_parts, parse_reference
 from ..core.stack import Service, Stack
+from ..tools.files import owned_temporary_folder
 from ..tools.kubectl import Kubectl
 from . import stack_component
 from .environments import Environment, require_overlay
@@ -187,7 +187,7 @@ def render(
     if not overrides and component is None:
         return objects
     # A kustomization that wraps the overlay: kustomize itself resolves the images.
-    with tempfile.TemporaryDirectory(prefix=f"sutra-{env.name}-") as wrapper:
+    with owned_temporary_folder(env.name) as wrapper:
         kustomization: dict = {
             "apiVersion": "kustomize.config.k8s.io/v1beta1",
             "kind": "Kustomization",

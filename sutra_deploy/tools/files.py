@@ -16,9 +16,13 @@ the tool's own.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import socket
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..core.errors import SutraError
@@ -122,3 +126,30 @@ def _shown(path: Path, root: Path) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return str(path)
+
+
+# Inside each temporary folder the tool makes: who made it, so that a folder a killed run left
+# (a throwaway registry's data, unpacked layers, a base image's root filesystem) is found and
+# removed by `inv cleanup` once that process is gone (local/leftovers.py).
+OWNER_FILE = ".sutra-owner"
+TEMPORARY_PREFIX = "sutra-"
+
+
+@contextlib.contextmanager
+def owned_temporary_folder(name: str, *, under: Path | None = None) -> Iterator[Path]:
+    """A new folder ``sutra-<name>-…`` (in the system's temporary folder by default) that
+    names this process as its owner, removed with everything in it on leaving the block."""
+    with tempfile.TemporaryDirectory(prefix=f"{TEMPORARY_PREFIX}{name}-", dir=under) as folder:
+        owner = {"pid": os.getpid(), "host": socket.gethostname()}
+        (Path(folder) / OWNER_FILE).write_text(json.dumps(owner))
+        yield Path(folder)
+
+
+def temporary_folder_owner(folder: Path) -> dict | None:
+    """What a temporary folder says of its owner ({"pid", "host"}), or None when it says nothing
+    readable (not one of ours)."""
+    try:
+        owner = json.loads((folder / OWNER_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return owner if isinstance(owner, dict) else None

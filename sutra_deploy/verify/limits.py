@@ -132,7 +132,7 @@ def compose_override(limits: Mapping[str, ContainerLimits]) -> str:
             "cpus": round(entry.cpu_millicores / 1000, 3),
             "healthcheck": dict(STARTUP_HEALTH_TIMING),
             # Who owns the project: `inv cleanup` takes it only once this process is gone.
-            "labels": owner_labels(),
+            "labels": owner_labels("verify"),
         }
         for name, entry in limits.items()
     }

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from ..k8s.quantities import format_bytes_binary
 from ..local.compose_stack import LocalStack, StackUnhealthy, port_env
 from ..local.leftovers import VERIFY_PROJECT_PREFIX, find_leftovers
 from ..tools.engine import ContainerInfo, Engine
+from ..tools.files import owned_temporary_folder
 from ..tools.ports import free_port
 from ..tools.waiting import TimedOut, wait_until
 from .closed_loop import TimedRequests, closed_loop
@@ -191,7 +191,7 @@ def isolated_stack(run: LocalVerify, limits: Mapping[str, ContainerLimits]) -> I
         )
     project = f"{VERIFY_PROJECT_PREFIX}{secrets.token_hex(3)}"
     ports = {port_env(s): str(free_port()) for s in run.stack.services}
-    with tempfile.TemporaryDirectory(prefix="sutra-verify-") as folder:
+    with owned_temporary_folder("verify") as folder:
         override = Path(folder) / "limits.yml"
         override.write_text(compose_override(limits))
         # Ready when Docker says healthy: the startup figure is its first passing check.

@@ -15,7 +15,6 @@ import logging
 import secrets
 import shutil
 import tarfile
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from ..core.references import image_parts
 from ..core.stack import Service
 from ..tools.commands import Commands
 from ..tools.engine import Engine
+from ..tools.files import owned_temporary_folder
 from ..tools.ports import free_port
 from ..tools.registry import RegistryClient, split_repository
 from ..tools.waiting import wait_until
@@ -52,7 +52,7 @@ def throwaway_registry(commands: Commands, *, timeout: float = 30) -> Iterator[s
     except SutraError:
         yield None
         return
-    with tempfile.TemporaryDirectory(prefix="sutra-verify-registry-") as folder:
+    with owned_temporary_folder("verify-registry") as folder:
         port = free_port()
         config = Path(folder) / "config.yml"
         config.write_text(
@@ -131,7 +131,7 @@ def pull_and_unpack(reference: str, workdir: Path) -> tuple[int, int]:
 
 def measure_pulls(pushed: Sequence[tuple[Service, str]]) -> list[Pulled]:
     results = []
-    with tempfile.TemporaryDirectory(prefix="sutra-verify-pull-") as folder:
+    with owned_temporary_folder("verify-pull") as folder:
         for service, reference in pushed:
             started = time.monotonic()
             fetched, unpacked = pull_and_unpack(reference, Path(folder))

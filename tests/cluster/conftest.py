@@ -1,11 +1,11 @@
 """The tests that need a real Kubernetes control plane: one per session, with the node agent's
-nodes registered, torn down however the session ends (a failure, Ctrl-C, SIGTERM or SIGHUP
-from a cancelled CI job)."""
+nodes registered, torn down however the session ends (a failure, Ctrl-C, or SIGTERM or SIGHUP from a cancelled
+CI job, which tests/conftest.py turns into Ctrl-C; its processes die with the run even on
+SIGKILL, tests/processes.py)."""
 
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -18,28 +18,19 @@ from sutra_deploy.tools.ports import free_port
 from sutra_deploy.tools.waiting import wait_until
 
 from ..integration.conftest import inv as run_inv
+from ..processes import start_owned
 from .control_plane import ControlPlane
 from .node_agent import NodeAgent
 
 OVERLAYS = Path(__file__).parent / "overlays"
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory) -> Iterator[ControlPlane]:
-    # SIGTERM and SIGHUP unwind like Ctrl-C, so every fixture's teardown runs.
-    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        with ControlPlane.start(tmp_path_factory.mktemp("cluster")) as plane, NodeAgent(plane) as agent:
-            plane.agent = agent
-            yield plane
-            assert not agent.errors, agent.errors[:5]
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with ControlPlane.start(tmp_path_factory.mktemp("cluster")) as plane, NodeAgent(plane) as agent:
+        plane.agent = agent
+        yield plane
+        assert not agent.errors, agent.errors[:5]
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +44,7 @@ def registry() -> Iterator[str]:
         f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {folder / 'data'}\n"
         f"http:\n  addr: 127.0.0.1:{port}\n"
     )
-    process = subprocess.Popen(
+    process = start_owned(
         ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
 

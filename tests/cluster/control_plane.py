@@ -16,7 +16,6 @@ test process dies, even by SIGKILL (PR_SET_PDEATHSIG), so a killed run leaves no
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import secrets
 import signal
@@ -31,13 +30,13 @@ from typing import Any
 
 import requests
 
+from ..processes import start_owned
 from .control_plane_source import ensure_built
 
 SERVICE_CIDR = "10.96.0.0/16"
 START_DEADLINE = 60.0  # seconds: readyz normally answers in 4-5 s
 ADMIN = "sutra-test-admin"
 CONTEXTS = ("sutra-test", "sutra-staging", "sutra-production")
-PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -46,18 +45,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: get SIGTERM when the process that started it dies."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 @dataclass
 class ControlPlane:
     folder: Path
     server: str = ""
     admin_token: str = ""
     processes: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    argv: dict[str, list[str]] = field(default_factory=dict)  # how each was started
     agent: Any = None  # the node agent tending this cluster's nodes, once one is
 
     @property
@@ -162,11 +156,29 @@ class ControlPlane:
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = (self.folder / f"{name}.log").open("ab")
-        process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent
-        )
+        process = start_owned(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         log.close()
         self.processes.append((name, process))
+        self.argv[name] = argv
+
+    # --- faults --------------------------------------------------------------------------
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one of the control plane's processes (the API server, mid-apply): no
+        chance to finish a request or to say goodbye."""
+        for index, (each, process) in enumerate(self.processes):
+            if each == name:
+                process.kill()
+                process.wait(timeout=30)
+                del self.processes[index]
+                return
+        raise RuntimeError(f"{name} is not running")
+
+    def restart(self, name: str) -> None:
+        """Start a killed process again, as it was started (same port, data and certificates),
+        and wait until the API server answers as ready again."""
+        self._spawn(name, self.argv[name])
+        self._wait(f"{self.server}/readyz", "kube-apiserver")
 
     def _check_running(self) -> None:
         for name, process in self.processes:

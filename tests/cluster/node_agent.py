@@ -33,6 +33,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import requests
 
 from sutra_deploy.core.source import PROJECT_DIR
 from sutra_deploy.core.stack import load_stack
@@ -40,7 +41,7 @@ from sutra_deploy.core.stack import load_stack
 from . import service_proxy
 from .control_plane import ControlPlane
 from .kubelet_server import KubeletServer
-from .pod_runtime import LABEL, PodRuntime, now
+from .pod_runtime import LABEL, PodRuntime, cluster_labels, now
 
 NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 # The test overlays' stand-in for `lifecycle.preStop.sleep.seconds` (see tests/cluster/README.md).
@@ -87,6 +88,7 @@ class NodeAgent:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []
+        self.api_outages = 0  # polls that found the API server away
 
     def __enter__(self) -> NodeAgent:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -191,6 +193,8 @@ class NodeAgent:
                     self.stopping.add(uid)
                     self.workers.submit(self._stop_pod, uid, None, 0)
                 self._sync_services()
+            except requests.ConnectionError:  # the API server is away (a fault test): as a
+                self.api_outages += 1  # kubelet does, keep what runs and ask again
             except Exception as error:  # keep tending; the tests read what went wrong
                 self.errors.append(repr(error))
             self._stop.wait(POLL)
@@ -225,6 +229,9 @@ class NodeAgent:
     def _start_pod(self, runtime: PodRuntime) -> None:
         try:
             runtime.start(self._network(runtime.namespace), self._volume_for_claim)
+        except requests.ConnectionError:  # the API server went away while its claim was read:
+            self.api_outages += 1  # forget the pod, and the loop starts it again once it answers
+            self.runtimes.pop(runtime.uid, None)
         except Exception as error:
             for state in runtime.containers:
                 if state.waiting is not None:
@@ -263,7 +270,9 @@ class NodeAgent:
                 existing[0]
                 if existing
                 else self.docker.networks.create(
-                    name, driver="bridge", labels={LABEL: self.id, "sutra.dev/namespace": namespace}
+                    name,
+                    driver="bridge",
+                    labels=cluster_labels(self.id, **{"sutra.dev/namespace": namespace}),
                 )
             )
         return self.networks[namespace].name
@@ -275,7 +284,8 @@ class NodeAgent:
         if not volume:
             raise RuntimeError(f"claim {namespace}/{claim} is not bound yet")
         return self.docker.volumes.create(
-            name=f"sutra-test-{self.id}-{volume}", labels={LABEL: self.id, "sutra.dev/volume": volume}
+            name=f"sutra-test-{self.id}-{volume}",
+            labels=cluster_labels(self.id, **{"sutra.dev/volume": volume}),
         )
 
     def _bind_claims(self) -> None:
@@ -346,7 +356,7 @@ class NodeAgent:
             PROXY_IMAGE,
             ["python3", "/proxy/service_proxy.py", "/proxy/data"],
             name=f"sutra-test-{self.id}-svc-{namespace}-{name}-{digest}"[:250],
-            labels={LABEL: self.id, "sutra.dev/service": f"{namespace}/{name}"},
+            labels=cluster_labels(self.id, **{"sutra.dev/service": f"{namespace}/{name}"}),
             environment={"SERVICE_PORTS": ports},
             read_only=True,
             network=network,

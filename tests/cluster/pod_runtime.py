@@ -28,8 +28,18 @@ import docker.errors
 import requests
 
 from sutra_deploy.k8s.quantities import memory_bytes, millicores
+from sutra_deploy.local.leftovers import owner_labels
 
 LABEL = "sutra.dev/test-cluster"
+
+
+def cluster_labels(cluster_id: str, **more: str) -> dict[str, str]:
+    """What marks a test cluster's containers, networks and volumes: its id, and this process
+    as their owner, so that `inv cleanup` takes them if the test run is killed before its
+    teardown (local/leftovers.py)."""
+    return {LABEL: cluster_id, **owner_labels("test cluster", group=f"sutra-test-{cluster_id}"), **more}
+
+
 BACKOFF_START, BACKOFF_CAP = 10.0, 300.0  # seconds: a kubelet's crash-loop back-off
 
 
@@ -119,11 +129,10 @@ class PodRuntime:
 
     @property
     def labels(self) -> dict[str, str]:
-        return {
-            LABEL: self.cluster_id,
-            "sutra.dev/pod-uid": self.uid,
-            "sutra.dev/pod": f"{self.namespace}/{self.name}",
-        }
+        return cluster_labels(
+            self.cluster_id,
+            **{"sutra.dev/pod-uid": self.uid, "sutra.dev/pod": f"{self.namespace}/{self.name}"},
+        )
 
     # --- starting ------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 
 import yaml
 
@@ -14,6 +15,11 @@ from sutra_deploy.k8s.preflight import gaps, served_kinds
 from .conftest import OVERLAYS, inv
 from .control_plane import ControlPlane
 from .node_agent import PRE_STOP_SLEEP
+
+
+def docker(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True)
+
 
 NAMESPACES = {"staging": "sutra-ai-staging", "production": "sutra-ai"}
 
@@ -126,6 +132,24 @@ def test_production_asks_nothing_with_yes_and_rolls_out(cluster, cluster_env):
     deployments = json.loads(cluster.kubectl("get", "deployments", "-n", "sutra-ai", "-o", "json").stdout)
     assert len(deployments["items"]) == 5
     assert all(d["status"].get("availableReplicas", 0) >= 1 for d in deployments["items"])
+
+
+def test_the_pods_networks_and_volumes_are_owned_by_this_run_and_cleanup_leaves_them(cluster, cluster_env):
+    """What the node agent makes on the engine carries this test process as its owner: `inv
+    cleanup` takes it after a killed run (tests/integration/test_leftovers.py), never while the
+    run lives."""
+    prefix = f"sutra-test-{cluster.agent.id}"
+    label = f"label=sutra.dev/test-cluster={cluster.agent.id}"
+    owners = {
+        kind: docker(kind, "ls", *(["--all"] if kind == "container" else []), "--filter", label,
+                     "--format", '{{.Label "ai.sutra.owner-pid"}}').stdout.split()
+        for kind in ("container", "network", "volume")
+    }  # fmt: skip
+    assert owners["container"] and owners["network"] and owners["volume"], owners
+    assert {pid for pids in owners.values() for pid in pids} == {str(os.getpid())}
+    dry = inv("--dry", "cleanup", "--json", env={})
+    assert dry.returncode == 0, dry.stderr
+    assert not [f for f in json.loads(dry.stdout)["leftovers"] if f["project"].startswith(prefix)]
 
 
 def test_a_changed_selector_is_named_with_the_fix(cluster, cluster_env, tmp_path):

@@ -13,8 +13,11 @@ import requests
 
 from sutra_deploy.core.source import PROJECT_DIR
 from sutra_deploy.core.stack import load_stack
+from sutra_deploy.local.compose_stack import port_env
 from sutra_deploy.tools.ports import free_port
 from sutra_deploy.tools.waiting import wait_until
+
+from ..processes import start_owned
 
 STACK = load_stack(PROJECT_DIR / "stack.toml")
 
@@ -73,10 +76,17 @@ def own_stack_file(folder: Path, prefix: str, *, bases: bool = False) -> Path:
 @pytest.fixture(scope="session")
 def stack_env() -> dict[str, str]:
     """A compose project of this run's own, on free host ports: never the user's stack."""
-    from sutra_deploy.local.compose_stack import port_env
-
     # `nox -s integration` names the project so that it can always tear it down itself.
     env = {"INVOKE_SUTRA_PROJECT": os.environ.get("INVOKE_SUTRA_PROJECT") or f"sutra-it-{os.getpid()}"}
+    # This process owns the stack: if it is killed before its teardown, `inv cleanup` takes it.
+    env["INVOKE_SUTRA_OWNER_PID"] = str(os.getpid())
+    env.update({port_env(s): str(free_port()) for s in STACK.services})
+    return env
+
+
+def own_project(stack_env: dict[str, str], suffix: str) -> dict[str, str]:
+    """A compose project of this test's own, on free ports: never the session's stack."""
+    env = {**stack_env, "INVOKE_SUTRA_PROJECT": f"{stack_env['INVOKE_SUTRA_PROJECT']}-{suffix}"}
     env.update({port_env(s): str(free_port()) for s in STACK.services})
     return env
 
@@ -124,7 +134,7 @@ def registry(tmp_path):
         f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'data'}\n"
         f"http:\n  addr: 127.0.0.1:{port}\n"
     )
-    process = subprocess.Popen(
+    process = start_owned(
         ["docker-registry", "serve", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     url = f"http://127.0.0.1:{port}"

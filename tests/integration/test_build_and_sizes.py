@@ -221,13 +221,14 @@ def test_dry_build_prints_the_exact_commands_and_builds_nothing():
     root = STACK.path.parent / "reference"
     rust, debian = STACK.base_image("rust"), STACK.base_image("debian")
     # git's release names a build of the default version only: a v1 build gets no release tag.
-    builds = [line for line in result.stdout.splitlines() if line.startswith("docker build ")]
+    # The legacy builder is asked for by name, as the real run does: the line runs as printed.
+    builds = [line for line in result.stdout.splitlines() if " docker build " in line]
     assert builds == [
-        f"docker build --force-rm --tag sutra-storage-server:v1 "
+        f"DOCKER_BUILDKIT=0 docker build --force-rm --tag sutra-storage-server:v1 "
         f"--file {root}/packages/sutra-storage/Dockerfile --build-arg {rust.build_arg}={rust.local} "
         "--label org.sutra.service=storage-server --label org.sutra.version=v1 "
         f"{root}/packages/sutra-storage",
-        f"docker build --force-rm --tag sutra-client:v1 "
+        f"DOCKER_BUILDKIT=0 docker build --force-rm --tag sutra-client:v1 "
         f"--file {root}/packages/sutra-client/Dockerfile --build-arg {debian.build_arg}={debian.local} "
         "--label org.sutra.service=sutra-client --label org.sutra.version=v1 "
         f"{root}/packages/sutra-client",

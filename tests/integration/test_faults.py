@@ -30,7 +30,7 @@ from sutra_deploy.tools.http import Http
 from sutra_deploy.tools.registry import RegistryClient
 from sutra_deploy.tools.waiting import wait_until
 
-from .conftest import STACK, docker, free_port, inv, remove_tags_of
+from .conftest import STACK, docker, inv, own_project, remove_tags_of
 from .relay import CuttingRelay
 from .test_local_stack import api_url, found
 
@@ -102,13 +102,6 @@ MAX_LEARNS = 3000  # the stream's bound; it is stopped well before, once the che
 STREAM_SECONDS = 180
 ACKED_BEFORE_KILL = 40
 ACKED_AFTER_RESTART = 20
-
-
-def own_project(stack_env: dict[str, str], suffix: str) -> dict[str, str]:
-    """A compose project of this test's own, on free ports: never the session's stack."""
-    env = {**stack_env, "INVOKE_SUTRA_PROJECT": f"{stack_env['INVOKE_SUTRA_PROJECT']}-{suffix}"}
-    env.update({port_env(s): str(free_port()) for s in STACK.services})
-    return env
 
 
 def container_of(env: dict[str, str], service: str) -> str:

@@ -147,9 +147,7 @@ def dry_build(root, *flags: str) -> str:
     """The build line `inv --dry build` prints for sutra-api (nothing is built), by either builder."""
     result = inv("--dry", "build", "--service", "sutra-api", "--bases", "local", "--root", str(root), *flags)
     assert result.returncode == 0, result.stderr
-    [line] = [
-        line for line in result.stdout.splitlines() if line.startswith(("docker build ", "docker buildx "))
-    ]
+    [line] = [line for line in result.stdout.splitlines() if " build " in line]
     return line
 
 
@@ -157,7 +155,7 @@ def test_build_tags_the_commit_of_a_clean_tree(checkout):
     sha12 = git(checkout, "rev-parse", "--short=12", "HEAD")
     assert f" --tag sutra-api:v2 --tag sutra-api:{sha12} " in dry_build(checkout)
     assert dry_build(checkout, "--builder", "legacy").startswith(
-        f"docker build --force-rm --tag sutra-api:v2 --tag sutra-api:{sha12} "
+        f"DOCKER_BUILDKIT=0 docker build --force-rm --tag sutra-api:v2 --tag sutra-api:{sha12} "
     )
 
 

@@ -184,7 +184,14 @@ def test_a_dry_deploy_builds_tags_and_pushes_the_release(tmp_path):
         release=Release("r1", None, "--tag"),
         floating=["v2", "latest"],
     )
-    docker = [line for line in commands.printed if line.startswith("docker ")]
+    # A legacy build is printed as it runs: with the variable that asks for that builder.
+    assert [line for line in commands.printed if " docker build " in line]
+    assert all(line.startswith("DOCKER_BUILDKIT=0 ") for line in commands.printed if " docker build " in line)
+    docker = [
+        line.removeprefix("DOCKER_BUILDKIT=0 ")
+        for line in commands.printed
+        if line.removeprefix("DOCKER_BUILDKIT=0 ").startswith("docker ")
+    ]
     registry = STAGING.registry
     for service in STACK.services:
         local, remote = service.reference(tag="r1"), service.reference(registry, tag="r1")

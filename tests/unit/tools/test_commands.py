@@ -1,9 +1,14 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from sutra_deploy.core.errors import CommandFailed, ToolMissing
 from sutra_deploy.tools import commands as commands_module
 from sutra_deploy.tools.commands import Commands
 from sutra_deploy.tools.waiting import wait_until
+from tests.conftest import PROJECT_DIR
 
 
 def test_run_captures_output():
@@ -30,6 +35,21 @@ def test_dry_commands_prints_world_changing_commands_and_runs_read_only_ones(tmp
     assert commands.printed == [f"touch {marker}"]
     assert capsys.readouterr().out.strip() == f"touch {marker}"
     assert commands.run(["echo", "read"]).stdout == "read\n"
+
+
+def test_a_dry_line_carries_the_variables_the_real_run_would_set(tmp_path, monkeypatch):
+    """Printed as it would run: the variables given beyond this process's own come first (a
+    value this process already has is not repeated), and the line, run by a shell, does it."""
+    monkeypatch.setenv("SUTRA_KEPT", "same")
+    out = tmp_path / "out"
+    commands = Commands(dry=True)
+    argv = ["sh", "-c", f'echo "$SUTRA_TAG $SUTRA_KEPT" > {out}']
+    commands.run(argv, mutates=True, env={"SUTRA_TAG": "v1 rc", "SUTRA_KEPT": "same"})
+    [line] = commands.printed
+    assert line.startswith("SUTRA_TAG='v1 rc' sh -c ") and "SUTRA_KEPT=" not in line.split(" sh -c ")[0]
+    assert not out.exists()
+    Commands().run(["sh", "-c", line])
+    assert out.read_text() == "v1 rc same\n"
 
 
 def test_streaming_calls_back_per_line_and_keeps_output_for_errors():
@@ -98,3 +118,35 @@ def test_a_dry_background_command_is_printed_not_started(capsys):
 def test_an_executable_given_by_path_must_exist(tmp_path):
     with pytest.raises(ToolMissing, match="not an executable"):
         Commands().run([str(tmp_path / "nothing-here")])
+
+
+def test_a_background_command_ends_when_the_process_that_started_it_is_killed(tmp_path):
+    """SIGKILL runs no teardown: the parent-death signal still ends the throwaway registry or
+    port-forward a killed verify or deploy started."""
+    pid_file = tmp_path / "child.pid"
+    script = (
+        "import pathlib, time\n"
+        "from sutra_deploy.tools.commands import Commands\n"
+        "with Commands().background(['sleep', '300']) as child:\n"
+        f"    pathlib.Path({str(pid_file)!r}).write_text(str(child.pid))\n"
+        "    time.sleep(300)\n"
+    )
+    starter = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_DIR)
+    try:
+        wait_until(lambda: pid_file.exists() and pid_file.read_text(), timeout=30, what="the child")
+        child = int(pid_file.read_text())
+        assert running(child)
+        starter.kill()
+        starter.wait(timeout=30)
+        wait_until(lambda: not running(child), timeout=30, what="the child to end")
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+
+
+def running(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False

@@ -1,0 +1,82 @@
+"""The test harness itself: a cancelled test run (SIGTERM, SIGHUP) still tears down what its
+fixtures started, and processes the tests start never outlive the run."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sutra_deploy.tools.waiting import wait_until
+from tests.conftest import PROJECT_DIR
+
+A_LONG_TEST = """
+import pathlib, time, pytest
+
+@pytest.fixture
+def started():
+    pathlib.Path("{folder}/started").write_text("")
+    yield
+    pathlib.Path("{folder}/torn-down").write_text("")
+
+def test_runs_long(started):
+    time.sleep(120)
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_to_the_test_run_runs_every_fixtures_teardown(tmp_path, signum):
+    test_file = tmp_path / "test_long.py"
+    test_file.write_text(textwrap.dedent(A_LONG_TEST.format(folder=tmp_path)))
+    run = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-q", "-p", "no:cacheprovider",
+         str(test_file)],
+        cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: (tmp_path / "started").exists(), timeout=60, what="the fixture")
+        run.send_signal(signum)
+        output, _ = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert (tmp_path / "torn-down").exists(), output
+    assert f"stopped by {signal.Signals(signum).name}" in output
+
+
+def test_a_started_process_ends_when_its_starter_is_killed(tmp_path):
+    """SIGKILL runs no teardown: the parent-death signal still ends what the run started."""
+    pid_file = tmp_path / "child.pid"
+    starter = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import pathlib, subprocess, time
+            from tests.processes import start_owned
+            child = start_owned(["sleep", "300"])
+            pathlib.Path({str(pid_file)!r}).write_text(str(child.pid))
+            time.sleep(300)
+        """)],
+        cwd=PROJECT_DIR,
+    )  # fmt: skip
+    try:
+        wait_until(lambda: pid_file.exists() and pid_file.read_text(), timeout=30, what="the child")
+        child = int(pid_file.read_text())
+        assert alive(child)
+        starter.kill()
+        starter.wait(timeout=30)
+        wait_until(lambda: not alive(child), timeout=30, what="the child to end")
+    finally:
+        if starter.poll() is None:
+            starter.kill()
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its (new) parent to reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
