@@ -155,7 +155,7 @@ def local_up(c, version=None, build=False, timeout=None):
 @task(help={"json": "Print one JSON object on stdout instead of the table."})
 @user_errors
 def cleanup(c, json_=False):
-    """Remove what a killed verify left: its compose project (owner gone), its image tags."""
+    """Remove what a killed run left (verify, a test run, a test cluster), owner gone."""
     from sutra_deploy.local.leftovers import find_leftovers, remove_leftovers
 
     s = session(c)
@@ -256,9 +256,9 @@ def push(c, registry, version=None, no_latest=False, service=None, tag=None, for
 @task(
     help={
         "env": "local, or a Kubernetes environment (staging, production).",
-        "service": "Kubernetes: only this deployment (default: all).",
+        "service": "Only this service (repeatable; default: all): its container, or its deployment.",
         "to": "A release (see `inv releases`) or a version (v1, v2) to go to; default: "
-        "local, the version before the running one; Kubernetes, undo the last rollout.",
+        "local, the version before the one running; Kubernetes, undo the last rollout.",
         "timeout": "Seconds to wait: local, for health after the move (default sutra.local_timeout); "
         "Kubernetes, for each rollout (default the environment's rollout_timeout).",
         "yes": "Confirm a production rollback without asking.",
@@ -268,31 +268,25 @@ def push(c, registry, version=None, no_latest=False, service=None, tag=None, for
 @user_errors
 def rollback(c, env, service=None, to=None, timeout=None, yes=False):
     """Roll back: the local stack to another version, or Kubernetes deployments."""
-    from sutra_deploy.core.errors import SutraError
     from sutra_deploy.core.references import parse_tag
 
     s = session(c)
     if to:
         parse_tag(to, "--to")
     wait = s.seconds(timeout, "local_timeout")  # checked first, whatever the environment
-    services = split_names(service)
+    # An unknown name stops here, before anything is rendered or asked.
+    services = [named.name for named in s.stack.select(split_names(service))] if service else []
     if env == "local":
         from sutra_deploy.local.compose_stack import status_table
         from sutra_deploy.ship.rollback import rollback_local
 
-        if services:
-            raise SutraError(
-                "--service: the local stack runs one version and moves as one; --service names "
-                "Kubernetes deployments (inv rollback --env staging --service sutra-api)"
-            )
-        rows = rollback_local(s.local_stack, to=to, timeout=wait)
+        rows = rollback_local(s.local_stack, to=to, timeout=wait, services=services)
         if rows:
             print(status_table(rows))
         return
     from sutra_deploy.k8s import rollback_environment
     from sutra_deploy.ship.rollback import rollback_to_release
 
-    s.stack.select(services)  # an unknown name stops here, before anything is rendered or asked
     environment = s.environment(env, rollout_timeout=wait if timeout else None)
     if to and to not in s.stack.versions:  # a release: the digests it ran, not a moving tag
         rollback_to_release(s.kubectl, environment, s.stack, release=to, services=services, yes=yes)

@@ -15,13 +15,14 @@ from pathlib import Path
 from ..core import yaml_text
 from ..core.stack import Service, Stack
 from ..tools.files import cache_folder, write_if_changed
-from .compose_stack import port_env
+from .compose_stack import port_env, tag_env
 
 HEADER = """\
 # {name}, one project for every version: {default} by default, another with SUTRA_TAG
 # (`inv local-up [--version V]` sets it); usable directly with
 #   docker compose -f {file} up -d
-# Host ports can be moved with SUTRA_<SERVICE>_PORT (the tests use free ports that way).
+# Host ports can be moved with SUTRA_<SERVICE>_PORT (the tests use free ports that way), and
+# one service's tag with SUTRA_<SERVICE>_TAG (`inv rollback --env local --service S` moves S).
 # Rendered by `inv` from {stack} (sutra_deploy/local/compose_file.py): edit that, not this.
 # Health checks come from the images themselves (each works inside its own image); here only
 # their timing is set: a calm interval, since each check starts a process in the container for
@@ -46,7 +47,8 @@ def render(stack: Stack, *, project: str, shown_as: str = "compose/docker-compos
 
     services = {}
     for service in stack.services:  # build order: what others call comes first
-        entry: dict = {"image": f"{service.image}:${{SUTRA_TAG:-{stack.default_version}}}"}
+        tag = f"${{{tag_env(service)}:-${{SUTRA_TAG:-{stack.default_version}}}}}"
+        entry: dict = {"image": f"{service.image}:{tag}"}
         environment = service.environment_for(address)
         if environment:
             entry["environment"] = environment

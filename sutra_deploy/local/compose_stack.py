@@ -47,6 +47,12 @@ def port_env(service: Service) -> str:
     return "SUTRA_" + service.name.removeprefix("sutra-").upper().replace("-", "_") + "_PORT"
 
 
+def tag_env(service: Service) -> str:
+    """The variable that sets one service's tag over SUTRA_TAG (SUTRA_API_TAG, …): how
+    `inv rollback --env local --service S` moves S alone."""
+    return port_env(service).removesuffix("_PORT") + "_TAG"
+
+
 def host_port(service: Service, env: Mapping[str, str] = os.environ) -> int:
     value = env.get(port_env(service))
     if value is None:
@@ -167,27 +173,38 @@ class LocalStack:
     def urls(self) -> dict[str, str]:
         return local_urls(self.stack, self.env)
 
-    def compose(self, version: str) -> Compose:
+    def compose(self, version: str, pinned: Mapping[str, str] | None = None) -> Compose:
         """The one compose project, its images tagged ``version`` (through SUTRA_TAG): a version
-        of the stack, or a release the images were also built as."""
-        if version not in self.stack.versions:
-            parse_tag(version, "--to")
+        of the stack, or a release the images were also built as; ``pinned`` gives services a
+        tag of their own (service name -> tag)."""
+        pinned = pinned or {}
+        for tag in {version, *pinned.values()} - set(self.stack.versions):
+            parse_tag(tag, "--to")
         if not self.compose_file.is_file():
             raise SutraError(f"compose file {self.compose_file} not found")
-        ports = {port_env(s): str(self.host_port(s)) for s in self.stack.services}
-        env = {**ports, TAG_ENV: version}
+        # A port is passed unless the compose file's own default is it and nothing in this
+        # process's environment could say otherwise: a project's ports are its own, never the
+        # caller's, and a dry run's line shows only what differs.
+        ports = {
+            port_env(s): str(self.host_port(s))
+            for s in self.stack.services
+            if self.host_port(s) != s.port.host or port_env(s) in os.environ
+        }
+        tags = {tag_env(s): pinned[s.name] for s in self.stack.services if s.name in pinned}
+        env = {**ports, TAG_ENV: version, **tags}
         return Compose(
             self.docker.commands, self.compose_file, self.project, env=env, overrides=self.overrides
         )
 
-    def require_images(self, version: str) -> None:
-        if version in self.stack.versions:
-            how = f"build the stack with `inv build --version {version}` or use `inv local-up --build`"
-        else:  # a release: the images `inv build --tag` made (`inv releases --env local` lists them)
-            how = f"build the release with `inv build --tag {version}`"
+    def require_images(self, version: str, pinned: Mapping[str, str] | None = None) -> None:
         for service in self.stack.services:
-            if self.docker.image(service.ref(version)) is None:
-                raise ImageMissing(service.ref(version), how)
+            tag = (pinned or {}).get(service.name, version)
+            if self.docker.image(service.ref(tag)) is None:
+                if tag in self.stack.versions:
+                    how = f"build the stack with `inv build --version {tag}` or use `inv local-up --build`"
+                else:  # a release: the images `inv build --tag` made (`inv releases --env local`)
+                    how = f"build the release with `inv build --tag {tag}`"
+                raise ImageMissing(service.ref(tag), how)
 
     def check_ports(self, compose: Compose) -> None:
         """A host port held by anything but this project's own container is a clear error."""
@@ -206,11 +223,19 @@ class LocalStack:
         """The project's containers, from the engine (compose labels them with the project)."""
         return self.docker.project_containers(self.project)
 
-    def up(self, version: str, *, timeout: float, clock: Clock = SYSTEM_CLOCK) -> list[ServiceStatus]:
-        """Start the stack and poll until every service is healthy; idempotent."""
-        compose = self.compose(version)
+    def up(
+        self,
+        version: str,
+        *,
+        timeout: float,
+        pinned: Mapping[str, str] | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> list[ServiceStatus]:
+        """Start the stack and poll until every service is healthy; idempotent. ``pinned``:
+        services at a tag of their own (see :meth:`compose`)."""
+        compose = self.compose(version, pinned)
         if not self.docker.dry:  # a dry run prints the commands even before a build
-            self.require_images(version)
+            self.require_images(version, pinned)
         self.check_ports(compose)
         if self.docker.dry:
             compose.up()
@@ -331,8 +356,29 @@ class LocalStack:
 
     def running_version(self) -> str | None:
         """The version of the images the project's containers run, if they agree on one."""
-        seen = {image_parts(c.image).tag for c in self.containers() if c.state == "running"}
+        seen = set(self.running_versions().values())
         return seen.pop() if len(seen) == 1 else None
+
+    def running_versions(self) -> dict[str, str]:
+        """Each running service's image tag (service name -> tag)."""
+        return {c.service: image_parts(c.image).tag or "" for c in self.containers() if c.state == "running"}
+
+    def move_services(self, targets: Mapping[str, str], *, timeout: float) -> list[ServiceStatus]:
+        """Move the named services (name -> version or release) to other images; every other
+        service keeps the tag it runs, so compose recreates only the moved ones. The data
+        volume stays."""
+        running = self.running_versions()
+        idle = [name for name in self.stack.service_names if name not in running]
+        if idle:
+            raise SutraError(
+                f"{', '.join(idle)} not running in the local stack (project {self.project}): "
+                "start it with `inv local-up`, then roll back"
+            )
+        # SUTRA_TAG is what most of the others run; a service's own variable only where it differs.
+        others = [tag for name, tag in running.items() if name not in targets]
+        base = max(sorted(set(others)), key=others.count) if others else next(iter(targets.values()))
+        pinned = {**{name: tag for name, tag in running.items() if tag != base}, **targets}
+        return self.up(base, timeout=timeout, pinned=pinned)
 
     def move(self, to_version: str, *, timeout: float) -> list[ServiceStatus]:
         """Replace the running stack with another version's images, keeping the data volume."""

@@ -15,8 +15,15 @@ from ..tools.kubectl import Kubectl
 from .history import read_cluster, release_digests, rollback_annotations
 
 
-def rollback_local(local: LocalStack, *, to: str | None, timeout: float) -> list[ServiceStatus]:
-    """`inv rollback --env local`: move the running stack to ``to``, else the version before it."""
+def rollback_local(
+    local: LocalStack, *, to: str | None, timeout: float, services: Sequence[str] = ()
+) -> list[ServiceStatus]:
+    """`inv rollback --env local`: move the running stack (or only ``services``) to ``to``, else
+    to the version before the one it runs (each named service from its own)."""
+    if services:
+        running = local.running_versions()
+        targets = {name: to or previous_version(local.stack, running.get(name)) for name in services}
+        return local.move_services(targets, timeout=timeout)
     target = to or previous_version(local.stack, local.running_version())
     return local.move(target, timeout=timeout)
 

@@ -189,9 +189,12 @@ def test_a_malformed_registry_is_refused_before_tagging(built_v2):
     assert "Bad Registry" not in tags and "HTTP:" not in tags
 
 
+def image_tag(container: str) -> str:
+    return docker("inspect", "-f", "{{.Config.Image}}", container).stdout.strip().rpartition(":")[2]
+
+
 def running_versions(env: dict[str, str]) -> set[str]:
-    ids = container_ids(env).values()
-    return {docker("inspect", "-f", "{{.Config.Image}}", i).stdout.strip().rpartition(":")[2] for i in ids}
+    return {image_tag(i) for i in container_ids(env).values()}
 
 
 def test_local_rollback_moves_between_versions_and_keeps_the_data(local_stack, built_v1):
@@ -207,6 +210,27 @@ def test_local_rollback_moves_between_versions_and_keeps_the_data(local_stack, b
     assert running_versions(local_stack) == {"v2"}
     assert inv("smoke", **local_stack).returncode == 0
     assert found(local_stack, text, fact_id)
+
+
+def test_a_local_rollback_of_one_service_moves_only_that_service(local_stack, built_v1):
+    """`--service S`: S goes to the version before the one it runs, every other container stays
+    as it is (not even recreated), the data too; `--to` brings S back."""
+    api = STACK.public_api
+    text = f"one-service rollback fact {uuid.uuid4().hex}: the bridge opens at noon"
+    fact_id = learn(local_stack, text)
+    before = container_ids(local_stack)
+    back = inv("rollback", "--env", "local", "--service", api, **local_stack)
+    assert back.returncode == 0, back.stderr[-2000:]
+    after = container_ids(local_stack)
+    assert {name for name in before if after[name] != before[name]} == {api}
+    assert image_tag(after[api]) == "v1"
+    assert {image_tag(after[name]) for name in after if name != api} == {"v2"}
+    assert inv("smoke", **local_stack).returncode == 0
+    assert found(local_stack, text, fact_id)
+    forward = inv("rollback", "--env", "local", "--service", api, "--to", "v2", **local_stack)
+    assert forward.returncode == 0, forward.stderr[-2000:]
+    assert running_versions(local_stack) == {"v2"}
+    assert {name for name, cid in container_ids(local_stack).items() if cid != after[name]} == {api}
 
 
 def test_a_service_that_never_gets_healthy_is_named_with_its_logs(built_v2, stack_env, tmp_path):

@@ -185,9 +185,9 @@ CASES = [
         ("--timeout must be a positive number, got '-4'",),
     ),
     Bad(
-        "rollback-local-service",
-        ("rollback", "--env", "local", "--service", "sutra-api"),
-        ("the local stack runs one version and moves as one",),
+        "rollback-local-unknown-service",
+        ("rollback", "--env", "local", "--service", "nope"),
+        ("unknown service 'nope'",),
     ),
     Bad(
         "releases-local-registry",

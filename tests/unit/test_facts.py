@@ -13,7 +13,7 @@ import yaml
 
 from sutra_deploy.core.settings import DEFAULTS
 from sutra_deploy.core.stack import Service
-from sutra_deploy.local.compose_stack import TAG_ENV, port_env
+from sutra_deploy.local.compose_stack import TAG_ENV, port_env, tag_env
 
 from ..facts import (
     REFERENCE_ROOT,
@@ -83,8 +83,11 @@ def test_the_compose_file_has_every_service_and_no_other():
 @pytest.mark.parametrize("service", STACK.services, ids=STACK.service_names)
 def test_compose_image_ports_and_health_check_are_the_stacks(service: Service):
     spec = COMPOSE["services"][service.name]
-    # One file for every version: the tag is SUTRA_TAG's, the stack's default version without it.
-    assert spec["image"] == f"{service.image}:${{{TAG_ENV}:-{STACK.default_version}}}"
+    # One file for every version: the tag is the service's own variable's (a rollback of one
+    # service), else SUTRA_TAG's, else the stack's default version.
+    assert (
+        spec["image"] == f"{service.image}:${{{tag_env(service)}:-${{{TAG_ENV}:-{STACK.default_version}}}}}"
+    )
     assert spec["ports"] == [f"${{{port_env(service)}:-{service.port.host}}}:{service.port.container}"]
     health = spec.get("healthcheck", {})
     assert not health.get("disable"), service.name

@@ -117,8 +117,27 @@ def test_one_compose_file_for_every_version_tagged_through_the_environment():
         ["docker-compose", "--file", str(COMPOSE_FILE), "--project-name", "proj"]
     ] * len(STACK.versions)
     assert [env[TAG_ENV] for _, env in runner.calls] == list(STACK.versions)
-    # Compose also gets every host port, so a project's ports are its own, not the caller's.
-    assert all(set(env) - {TAG_ENV} == {port_env(s) for s in STACK.services} for _, env in runner.calls)
+    # Compose gets every host port that is not the compose file's own default, so a project's
+    # ports are its own, not the caller's.
+    assert all(
+        env.get(port_env(s), str(s.port.host)) == str(s.port.host)
+        for _, env in runner.calls
+        for s in STACK.services
+    )
+
+
+def test_a_port_the_callers_environment_sets_is_overridden_by_the_projects_own(monkeypatch):
+    monkeypatch.setenv("SUTRA_API_PORT", "9999")  # the caller's shell; this project has its own
+    runner = FakeRunner()
+    docker = SimpleNamespace(commands=runner, dry=False, image=lambda ref: object())
+    ports = {port_env(s): str(20000 + i) for i, s in enumerate(STACK.services)}
+    LocalStack(STACK, docker, COMPOSE_FILE, "proj", env=ports).compose("v2").stop([])
+    [(_, env)] = runner.calls
+    assert {name: env[name] for name in ports} == ports
+    runner.calls.clear()
+    LocalStack(STACK, docker, COMPOSE_FILE, "proj", env={}).compose("v2").stop([])
+    [(_, env)] = runner.calls
+    assert env["SUTRA_API_PORT"] == str(STACK.service("sutra-api").port.host)
 
 
 def test_an_unknown_version_or_a_missing_file_is_one_error(tmp_path):
