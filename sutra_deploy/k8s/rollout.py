@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from ..core.errors import CommandFailed, SutraError, failure_reason
 from ..core.stack import Stack
-from ..tools.kubectl import Kubectl, WrongContext
+from ..tools.kubectl import ClusterUnreachable, Kubectl, WrongContext, server_gone
 from . import preflight
 from .environments import Environment, confirm, with_images
 from .manifests import (
@@ -112,6 +112,12 @@ def apply(kubectl: Kubectl, env: Environment, objects: Sequence[dict], order: Se
         except CommandFailed as error:
             before = f"applied before it: {', '.join(applied)}" if applied else "nothing was applied"
             reason = failure_reason(error.output)
+            if server_gone(reason):  # nothing was refused: the same apply, run again, converges
+                raise ClusterUnreachable(
+                    f"apply {what} failed: the API server {kubectl.server()} stopped answering "
+                    f"({reason}); {before} (and what kubectl could of this group); run it again "
+                    "once the server answers: applying converges"
+                ) from None
             # kubectl applies each object of a group it can, so the rest of this one may be in.
             raise ApplyRefused(
                 f"apply {what} refused: {reason}{_fix_for(reason)}; {before} "
@@ -139,6 +145,12 @@ def wait_for_rollouts(kubectl: Kubectl, deployments: Sequence[str], namespace: s
         try:
             kubectl.rollout_status(name, namespace, timeout)
         except CommandFailed as error:
+            if server_gone(failure_reason(error.output)):
+                raise ClusterUnreachable(
+                    f"waiting for the rollout of deployment/{name}: the API server {kubectl.server()} "
+                    f"stopped answering ({failure_reason(error.output)}); everything was applied; "
+                    "run it again once the server answers"
+                ) from None
             raise RolloutFailed(
                 f"rollout of deployment/{name} did not finish: {failure_reason(error.output)}"
             ) from None

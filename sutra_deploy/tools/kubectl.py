@@ -32,6 +32,26 @@ class ClusterUnreachable(SutraError):
     pass
 
 
+# What kubectl says when the API server is not there (any more): down, restarting, cut off.
+SERVER_GONE = (
+    "connection refused",
+    "was refused",
+    "connection reset",
+    "unexpected eof",
+    "i/o timeout",
+    "no route to host",
+    "server sent goaway",
+    "tls handshake timeout",
+    "unable to connect to the server",
+)
+
+
+def server_gone(reason: str) -> bool:
+    """Whether kubectl's words say the API server stopped answering, rather than refused."""
+    lowered = reason.lower()
+    return any(marker in lowered for marker in SERVER_GONE)
+
+
 class Kubectl:
     def __init__(self, commands: Commands, executable: str = "kubectl") -> None:
         self.commands = commands
@@ -60,6 +80,12 @@ class Kubectl:
         if not result.ok:
             raise WrongContext(f"kubectl has no current context ({failure_reason(result.stderr)})")
         return result.stdout.strip()
+
+    def server(self) -> str:
+        """The API server of the current context, from the kubeconfig (no request is made)."""
+        jsonpath = "--output=jsonpath={.clusters[0].cluster.server}"
+        result = self._run("config", "view", "--minify", jsonpath, server=False, check=False)
+        return result.stdout.strip() if result.ok and result.stdout.strip() else "of the current context"
 
     def apply(self, manifest: str, what: str) -> None:
         log.info("[k8s] apply %s", what)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import requests
+import yaml
 
 from sutra_deploy.core.errors import CommandFailed, SutraError
 from sutra_deploy.core.settings import DEFAULTS
@@ -31,6 +32,7 @@ from sutra_deploy.tools.ports import free_port
 from sutra_deploy.tools.waiting import wait_until
 from sutra_deploy.verify.smoke import service_ports
 
+from ...kubeconfigs import kubeconfig
 from ...standin.recording import REAL_KUBECTL
 
 STACK = load_stack(PROJECT_DIR / "stack.toml")
@@ -150,8 +152,21 @@ def test_every_kubectl_method_is_run_here():
         "port_forward",
         "proxy",
         "kustomize",
+        "server",
     }
     assert covered == public
+
+
+def test_the_api_server_is_read_from_the_kubeconfig_without_asking_it(tmp_path, monkeypatch):
+    """What an error about a server that stopped answering names: the current context's server,
+    read by the real kubectl from the kubeconfig (that server refuses: nothing is asked)."""
+    config = kubeconfig(tmp_path / "kubeconfig", "sutra-staging", ("other",))
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    server = yaml.safe_load(config.read_text())["clusters"][0]["cluster"]["server"]
+    assert Kubectl(Commands(), str(REAL_KUBECTL)).server() == server
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "empty"))
+    (tmp_path / "empty").write_text("")
+    assert Kubectl(Commands(), str(REAL_KUBECTL)).server() == "of the current context"
 
 
 def test_kubectl_proxy_serves_the_loopback_port_it_is_given(kubectl, refused_server):
