@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,10 +123,31 @@ class RegistryClient:
             return []
         return sorted((answer.json() or {}).get("tags") or [])
 
-    def blob(self, repository: str, digest: str, *, chunk_bytes: int = 1 << 20):
-        """A layer's bytes as an iterator of chunks (streamed, not held in memory)."""
-        answer = self._raw(f"/v2/{repository}/blobs/{digest}", scope=repository)
-        return answer.iter_content(chunk_bytes)
+    def blob(self, repository: str, digest: str, *, chunk_bytes: int = 1 << 16) -> Iterator[bytes]:
+        """A layer's bytes as an iterator of chunks (streamed, not held in memory). A registry
+        that stops sending before the end (gone, cut off, reset) is a RegistryError naming the
+        layer and how much of it came."""
+        import requests
+
+        path = f"/v2/{repository}/blobs/{digest}"
+        answer = self._raw(path, scope=repository)
+        received = 0
+        try:
+            for chunk in answer.iter_content(chunk_bytes):
+                received += len(chunk)
+                yield chunk
+        except (requests.exceptions.RequestException, OSError) as error:
+            raise RegistryError(
+                f"{self.host} stopped sending {repository}@{digest[:19]}… after {received:,} bytes "
+                f"({type(error).__name__}): the registry went away or the connection was cut"
+            ) from None
+        finally:
+            answer.close()
+        expected = answer.headers.get("Content-Length")
+        if expected and expected.isdigit() and int(expected) != received:
+            raise RegistryError(
+                f"{self.host} sent {received:,} of {int(expected):,} bytes of {repository}@{digest[:19]}…"
+            )
 
     # --- plumbing ------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from ..tools.commands import Commands
 from ..tools.engine import Engine
 from ..tools.files import owned_temporary_folder
 from ..tools.ports import free_port
-from ..tools.registry import RegistryClient, split_repository
+from ..tools.registry import RegistryClient, RegistryError, split_repository
 from ..tools.waiting import wait_until
 
 log = logging.getLogger("sutra")
@@ -134,7 +134,10 @@ def measure_pulls(pushed: Sequence[tuple[Service, str]]) -> list[Pulled]:
     with owned_temporary_folder("verify-pull") as folder:
         for service, reference in pushed:
             started = time.monotonic()
-            fetched, unpacked = pull_and_unpack(reference, Path(folder))
+            try:
+                fetched, unpacked = pull_and_unpack(reference, Path(folder))
+            except RegistryError as error:
+                raise RegistryError(f"pulling {reference} as a node would: {error}") from None
             results.append(Pulled(service.name, reference, fetched, unpacked, time.monotonic() - started))
             log.info("[verify] pulled %s: %.1f MB in %.1fs", service.name, fetched / 1e6, results[-1].seconds)
     return results

@@ -2,8 +2,10 @@
 
 It sits in front of a real server (a registry). While ``cut_after`` is set, each connection is
 reset once the client has sent that many bytes through it; with ``cut_after = None`` it passes
-everything. Each cut records the HTTP request the cut landed in, read from the client's bytes,
-so a test can check that it cut what it meant to (a blob upload, not a ping).
+everything. ``cut_blob_downloads_after`` cuts the other way: a layer being fetched is reset
+after that many of the server's bytes (a registry going away mid-pull). Each cut records the
+HTTP request the cut landed in, read from the client's bytes, so a test can check that it cut
+what it meant to (a blob upload, not a ping).
 """
 
 from __future__ import annotations
@@ -33,11 +35,20 @@ class Cut:
     def in_blob_upload(self) -> bool:
         return self.method in ("PATCH", "PUT") and "/blobs/uploads/" in self.path
 
+    @property
+    def in_blob_download(self) -> bool:
+        return self.method == "GET" and "/blobs/sha256:" in self.path
+
 
 class CuttingRelay:
-    def __init__(self, upstream: tuple[str, int], *, cut_after: int | None) -> None:
+    def __init__(
+        self, upstream: tuple[str, int], *, cut_after: int | None, cut_blob_downloads_after: int | None = None
+    ) -> None:
         self.upstream = upstream
         self.cut_after = cut_after  # read per chunk, so it can change between runs
+        # The other way: a layer being fetched (GET …/blobs/…) is reset after this many of the
+        # server's bytes, as a registry that goes away mid-pull.
+        self.cut_blob_downloads_after = cut_blob_downloads_after
         self.cuts: list[Cut] = []
         self.connections = 0
         self._lock = threading.Lock()
@@ -88,6 +99,8 @@ class CuttingRelay:
             client.close()
             return
         sent: bytearray = bytearray()  # the client's bytes, kept only while cutting
+        request: tuple[str, str] = ("", "")  # the last request the client sent on this connection
+        answered = 0  # the server's bytes since it
         try:
             while not self._stop.is_set():
                 readable, _, _ = select.select([client, server], [], [], POLL_SECONDS)
@@ -96,8 +109,20 @@ class CuttingRelay:
                     if not data:
                         return
                     if source is server:
+                        limit = self.cut_blob_downloads_after
+                        fetching = request[0] == "GET" and "/blobs/" in request[1]
+                        if limit is not None and fetching and answered + len(data) > limit:
+                            client.sendall(data[: limit - answered])
+                            with self._lock:
+                                self.cuts.append(Cut(request[0], request[1], limit))
+                            reset(client)
+                            reset(server)
+                            return
+                        answered += len(data)
                         client.sendall(data)
                         continue
+                    for found in REQUEST_LINE.finditer(data):
+                        request, answered = (found.group(1).decode(), found.group(2).decode()), 0
                     limit = self.cut_after
                     if limit is not None and len(sent) + len(data) > limit:
                         head = data[: limit - len(sent)]

@@ -13,6 +13,7 @@ tags a push made) and tears it down; every wait has a deadline and every loop a 
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 import time
@@ -94,6 +95,52 @@ def test_a_push_cut_mid_layer_fails_naming_the_image_and_the_next_push_completes
                 assert manifest.digest == digests[f"{target}/sutra-client:{tag}"]
         finally:
             remove_tags_of(f"{relay.address}/")  # the registry fixture only cleans its own port
+
+
+# --- the registry going away while verify pulls ---------------------------------------------
+
+# Inside the first sizable layer a node fetches, past the manifest and the small config blob.
+CUT_DOWNLOAD_AFTER_BYTES = 256 * 1024
+
+
+def verify_projects() -> list[str]:
+    listed = docker("ps", "--all", "--format", '{{.Label "com.docker.compose.project"}}').stdout.split()
+    return sorted({p for p in listed if p.startswith("sutra-verify-")})
+
+
+def test_a_registry_gone_mid_pull_stops_verify_with_one_line_and_nothing_left(built_v2, registry):
+    """verify pushes through a relay to a real registry, then fetches each image as a node
+    would; the relay resets the first layer download partway: one line naming the registry,
+    the layer and how much came, exit 2, and verify's own project and tags torn down."""
+    address, _ = registry
+    host, _, port = address.partition(":")
+    before = verify_projects()
+    with CuttingRelay(
+        (host, int(port)), cut_after=None, cut_blob_downloads_after=CUT_DOWNLOAD_AFTER_BYTES
+    ) as relay:
+        try:
+            result = inv("verify", "--registry", relay.address, "--requests", "60", "--concurrency", "2")
+        finally:
+            remove_tags_of(f"{relay.address}/")
+    report(
+        f"verify through a relay cutting downloads at {CUT_DOWNLOAD_AFTER_BYTES} bytes: "
+        f"exit {result.returncode}"
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    pulling = f"error: pulling {relay.address}/{STACK.services[0].image}:verify-"
+    assert last.startswith(pulling) and f": {relay.address} stopped sending " in last, last
+    came = int(re.search(r" after ([\d,]+) bytes ", last).group(1).replace(",", ""))
+    assert 0 < came <= CUT_DOWNLOAD_AFTER_BYTES and "the registry went away" in last, last
+    [cut] = relay.cuts
+    assert cut.in_blob_download, cut
+    assert verify_projects() == before  # its project went, as on any failure
+    assert not [
+        t
+        for t in docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+        if ":verify-" in t
+    ]
 
 
 # --- storage-server killed during a stream of learns -----------------------------------------

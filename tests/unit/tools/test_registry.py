@@ -243,3 +243,36 @@ def test_a_realm_that_is_no_http_url_is_refused_before_any_request(serve, tmp_pa
 )
 def test_may_send_credentials(registry, realm, allowed):
     assert may_send_credentials(registry, realm) is allowed
+
+
+class ShortBlobRegistry(BaseHTTPRequestHandler):
+    """Promises a layer of 300 000 bytes and sends 200 000 of them, then hangs up: a registry
+    that goes away mid-pull, as a node would see it."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "300000")
+        self.end_headers()
+        self.wfile.write(b"x" * 200_000)
+        self.wfile.flush()
+        self.close_connection = True
+
+
+def test_a_layer_cut_short_is_one_error_naming_it_and_how_much_came(tmp_path):
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), ShortBlobRegistry)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    host = f"127.0.0.1:{httpd.server_address[1]}"
+    try:
+        received = bytearray()
+        with pytest.raises(RegistryError) as caught:
+            for chunk in RegistryClient(host, config_dir=tmp_path).blob("sutra-ai/sutra-api", DIGEST):
+                received += chunk
+    finally:
+        httpd.shutdown()
+    message = str(caught.value)
+    assert message.startswith(f"{host} stopped sending sutra-ai/sutra-api@{DIGEST[:19]}… after ")
+    # Whole chunks count: what came after the last one is lost with the connection.
+    assert f"after {len(received):,} bytes" in message and 0 < len(received) <= 200_000
