@@ -1,0 +1,56 @@
+"""What `--json` prints, byte for byte, held against files in tests/unit/golden/: machines read
+it, so a refactor (issue 19's reports and one renderer) must not change it by accident. A
+deliberate change rewrites the files with SUTRA_UPDATE_GOLDEN=1 and says so in its commit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sutra_deploy.core.source import PROJECT_DIR
+from sutra_deploy.images.cost import CostRates
+from sutra_deploy.images.sizes import compare
+
+from .deps.monorepos import SCENARIO, tree
+from .images.test_sizes import at_targets, report_with
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def inv_json(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "invoke", *args, "--json"],
+        cwd=PROJECT_DIR, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock"},  # nothing here needs it
+    )  # fmt: skip
+    assert result.returncode in (0, 1), result.stderr
+    return result.stdout
+
+
+def check(name: str, text: str) -> None:
+    golden = GOLDEN / name
+    if os.environ.get("SUTRA_UPDATE_GOLDEN") == "1":
+        golden.write_text(text)
+    assert golden.is_file(), f"no golden file {golden.name}: run with SUTRA_UPDATE_GOLDEN=1 once"
+    assert text == golden.read_text(), f"--json output differs from {golden.relative_to(PROJECT_DIR)}"
+
+
+@pytest.mark.parametrize("env", ["production", "staging"])
+def test_capacity(env):
+    check(f"capacity-{env}.json", inv_json("capacity", "--env", env))
+
+
+def test_fix_deps_on_the_plans_starting_point(tmp_path):
+    root = tree(tmp_path / "checkout", SCENARIO)
+    printed = inv_json("fix-deps", "--root", str(root), "--service", "sutra-api,sutra-hybrid")
+    check("fix-deps.json", printed.replace(str(root), "<root>"))
+
+
+def test_sizes_and_their_cost():
+    report = report_with(at_targets({"sutra-hybrid": 999_000_000}))
+    check("sizes.json", report.to_json())
+    check("sizes-cost.json", compare(report, CostRates.from_settings({})).to_json())
