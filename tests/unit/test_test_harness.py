@@ -7,12 +7,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
 from sutra_deploy.tools.waiting import wait_until
 from tests.conftest import PROJECT_DIR
+from tests.processes import ends_with_its_starter
 
 A_LONG_TEST = """
 import pathlib, time, pytest
@@ -51,32 +51,11 @@ def test_a_signal_to_the_test_run_runs_every_fixtures_teardown(tmp_path, signum)
 def test_a_started_process_ends_when_its_starter_is_killed(tmp_path):
     """SIGKILL runs no teardown: the parent-death signal still ends what the run started."""
     pid_file = tmp_path / "child.pid"
-    starter = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(f"""
-            import pathlib, subprocess, time
-            from tests.processes import start_owned
-            child = start_owned(["sleep", "300"])
-            pathlib.Path({str(pid_file)!r}).write_text(str(child.pid))
-            time.sleep(300)
-        """)],
-        cwd=PROJECT_DIR,
-    )  # fmt: skip
-    try:
-        wait_until(lambda: pid_file.exists() and pid_file.read_text(), timeout=30, what="the child")
-        child = int(pid_file.read_text())
-        assert alive(child)
-        starter.kill()
-        starter.wait(timeout=30)
-        wait_until(lambda: not alive(child), timeout=30, what="the child to end")
-    finally:
-        if starter.poll() is None:
-            starter.kill()
-
-
-def alive(pid: int) -> bool:
-    """Running, not a zombie waiting for its (new) parent to reap it."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state != "Z"
+    script = (
+        "import pathlib, time\n"
+        "from tests.processes import start_owned\n"
+        "child = start_owned(['sleep', '300'])\n"
+        f"pathlib.Path({str(pid_file)!r}).write_text(str(child.pid))\n"
+        "time.sleep(300)\n"
+    )
+    ends_with_its_starter(script, pid_file, PROJECT_DIR)

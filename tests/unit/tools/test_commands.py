@@ -1,7 +1,3 @@
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from sutra_deploy.core.errors import CommandFailed, ToolMissing
@@ -9,6 +5,7 @@ from sutra_deploy.tools import commands as commands_module
 from sutra_deploy.tools.commands import Commands
 from sutra_deploy.tools.waiting import wait_until
 from tests.conftest import PROJECT_DIR
+from tests.processes import ends_with_its_starter
 
 
 def test_run_captures_output():
@@ -131,22 +128,4 @@ def test_a_background_command_ends_when_the_process_that_started_it_is_killed(tm
         f"    pathlib.Path({str(pid_file)!r}).write_text(str(child.pid))\n"
         "    time.sleep(300)\n"
     )
-    starter = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_DIR)
-    try:
-        wait_until(lambda: pid_file.exists() and pid_file.read_text(), timeout=30, what="the child")
-        child = int(pid_file.read_text())
-        assert running(child)
-        starter.kill()
-        starter.wait(timeout=30)
-        wait_until(lambda: not running(child), timeout=30, what="the child to end")
-    finally:
-        if starter.poll() is None:
-            starter.kill()
-
-
-def running(pid: int) -> bool:
-    """Running, not a zombie waiting to be reaped."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
+    ends_with_its_starter(script, pid_file, PROJECT_DIR)
