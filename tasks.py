@@ -100,7 +100,7 @@ def build(
         "service": "Measure only this service (repeatable, or comma-separated).",
         "version": "Image version to measure (default v2).",
         "json": "Print one JSON object on stdout instead of the table.",
-        "baseline": "What 'Old' means: recorded (the plan's figures) or v1 (measured v1 images).",
+        "baseline": "What 'Old' means: recorded (the plan's figures) or a version (v1: its images measured).",
         "explain": "Explain one service's image: bytes per layer and per Python package, and waste.",
         "cost": "Compare pull time and monthly costs before and after, from measured sizes.",
     },
@@ -485,6 +485,7 @@ def verify(
             concurrency=concurrency,
             memory=memory or [],
             cpu=cpu or [],
+            cost_settings=s.settings["cost"],
         )
     verify_mod.publish(result, as_json=json_, report_dir=report_folder)
 

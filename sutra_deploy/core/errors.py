@@ -1,4 +1,5 @@
-"""Typed errors. The task edge turns each into one line and a non-zero exit code.
+"""Every error meant for the person at the keyboard, and its exit code, in one place: the task
+edge (edge.user_errors) turns each into one line and that code.
 
 Exit codes: 1 means a check ran and failed (an image over budget, a failed build);
 2 means the tool could not do its work as asked (bad input, missing tool, daemon down);
@@ -70,6 +71,203 @@ class BuildFailed(SutraError):
 
 class BudgetExceeded(SutraError):
     exit_code = 1
+
+
+# --- raised in core/ ----------------------------------------------------------
+
+
+class JourneyMismatch(SutraError):
+    """An answer that does not have the shape the journey says (the check's detail)."""
+
+
+class BadReference(SutraError):
+    """A registry, tag, digest or image name that the reference grammar does not allow."""
+
+    def __init__(self, what: str, value: object, kind: str, problem: str) -> None:
+        self.what, self.value, self.kind, self.problem = what, value, kind, problem
+        if kind == "registry":  # the wording `inv push` has always used
+            super().__init__(
+                f"{what} {value!r} is not a registry reference; expected HOST[:PORT][/PATH] with a "
+                f"lower-case path and no scheme or tag, e.g. localhost:5000/sutra-ai ({problem})"
+            )
+        else:
+            super().__init__(f"{what} {value!r} is not a valid {kind}: {problem}")
+
+
+# --- raised in tools/ ---------------------------------------------------------
+
+
+class EngineError(SutraError):
+    """The engine refused a request (an API error that is not the daemon being away)."""
+
+
+class PushFailed(SutraError):
+    """The engine could not push an image (the registry refused it, or went away mid-layer)."""
+
+    exit_code = 1
+
+
+class UnsafeWrite(SutraError):
+    """A write refused before anything changed: the path leads somewhere it should not."""
+
+
+class HttpError(SutraError):
+    """No usable answer: refused, timed out, not HTTP, or a status the caller cannot use."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class WrongContext(SutraError):
+    """kubectl's current context is not the one the environment names (or there is none)."""
+
+
+class ClusterUnreachable(SutraError):
+    """The API server does not answer, or stopped answering in the middle of the work."""
+
+
+class RegistryError(SutraError):
+    """A registry that refused, answered something that is no registry answer, or went away."""
+
+
+class TimedOut(SutraError):
+    """Something the tool waits for (a throwaway registry, a proxy) never came: exit 2, the
+    tool could not do its work. A check whose wait runs out says so in its own error
+    (StackUnhealthy, SmokeFailed: exit 1)."""
+
+
+# --- raised in deps/ ----------------------------------------------------------
+
+
+class DependencyFileError(SutraError):
+    """A package's metadata or code cannot be read statically."""
+
+
+class UndecodableSource(DependencyFileError):
+    """A Python file whose bytes are not text in the encoding its coding line (or UTF-8) says."""
+
+
+class DependencyProblems(SutraError):
+    """fix-deps found declarations that do not match the code (the check failed)."""
+
+    exit_code = 1
+
+
+# --- raised in images/ --------------------------------------------------------
+
+
+class ArchiveError(SutraError):
+    """The stream is not a `docker save` archive, or one that lacks what its manifest lists."""
+
+
+class UnknownBuilder(SutraError):
+    """`--builder` (or `sutra.builder`) names no builder, or one this machine lacks."""
+
+
+class LockError(SutraError):
+    """The lock file cannot be used as it is."""
+
+
+class DockerfileRefused(SutraError):
+    """The checkout says something an optimized image must not carry, or cannot be carried."""
+
+    exit_code = 1
+
+
+class DockerfileSyntaxError(SutraError):
+    """A Dockerfile that Docker itself would refuse to read; the message names file and line."""
+
+
+class ShellSyntaxError(SutraError):
+    """A command line the shell itself would refuse (an unterminated quote or here-document)."""
+
+
+class PreflightFailed(SutraError):
+    """The Dockerfiles to build have problems the builder would stop at: exit 2."""
+
+
+# --- raised in local/ ---------------------------------------------------------
+
+
+class PortTaken(SutraError):
+    """A host port the local stack needs is held by something else."""
+
+
+class StackUnhealthy(SutraError):
+    """The local stack did not become healthy in time, or a service died (named, with logs)."""
+
+    exit_code = 1
+
+
+# --- raised in k8s/ -----------------------------------------------------------
+
+
+class NotConfirmed(SutraError):
+    """A production change without `--yes` and without a person to ask (or who said no)."""
+
+
+class ClusterLacks(SutraError):
+    """The cluster does not serve a version, kind or field the manifests use; nothing applied."""
+
+
+class RolloutFailed(SutraError):
+    """A Deployment's rollout did not finish in its time (the check failed)."""
+
+    exit_code = 1
+
+
+class ApplyRefused(SutraError):
+    """The API server refused a group of objects (invalid, forbidden, immutable): exit 2."""
+
+
+class NoManifests(SutraError):
+    """A service of the stack that k8s/base has no workload for."""
+
+
+# --- raised in init/ ----------------------------------------------------------
+
+
+class NotACheckout(SutraError):
+    """The root has no service package to describe."""
+
+
+# --- raised in verify/ --------------------------------------------------------
+
+
+class VerifyFailed(SutraError):
+    """A metric that could be measured did not meet the plan: exit 1, naming each."""
+
+    exit_code = 1
+
+
+class ReportFolderError(SutraError):
+    """`--report` names a place the report cannot be written to, found before any work."""
+
+
+class SmokeFailed(SutraError):
+    """A smoke check got no right answer in its time (the check failed)."""
+
+    exit_code = 1
+
+
+# --- raised in ship/ ----------------------------------------------------------
+
+
+class DeployFailed(SutraError):
+    """The release did not stand (refused, not rolled out, smoke failed) and was rolled back."""
+
+    exit_code = 1
+
+
+class ReleaseExists(SutraError):
+    """A release tag already in the registry with another image: a check that ran and failed."""
+
+    exit_code = 1
+
+
+class NoRelease(SutraError):
+    """A task needs a release name and there is none to be had."""
 
 
 def failure_reason(output: str) -> str:

@@ -19,16 +19,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import SutraError
+from .errors import JourneyMismatch
 
 METHODS = ("GET", "POST", "PUT", "PATCH")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
 LEARN_VALUES = ("marker",)
 FIND_VALUES = ("marker", "id")
-
-
-class JourneyMismatch(SutraError):
-    """An answer that does not have the shape the journey says (the check's detail)."""
 
 
 class PointerMissing(LookupError):

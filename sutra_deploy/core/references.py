@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .errors import SutraError
+from .errors import BadReference
 
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])"
@@ -37,20 +37,6 @@ DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 REPOSITORY_MAX = 255  # characters in the path (distribution's RepositoryNameTotalLengthMax)
 TAG_RULE = "letters, digits, '_', '.' and '-', not starting with '.' or '-', at most 128 of them"
 _PLACEHOLDER = "image"  # a registry is checked as the name `registry/image` it starts
-
-
-class BadReference(SutraError):
-    """A registry, tag, digest or image name that the reference grammar does not allow."""
-
-    def __init__(self, what: str, value: object, kind: str, problem: str) -> None:
-        self.what, self.value, self.kind, self.problem = what, value, kind, problem
-        if kind == "registry":  # the wording `inv push` has always used
-            super().__init__(
-                f"{what} {value!r} is not a registry reference; expected HOST[:PORT][/PATH] with a "
-                f"lower-case path and no scheme or tag, e.g. localhost:5000/sutra-ai ({problem})"
-            )
-        else:
-            super().__init__(f"{what} {value!r} is not a valid {kind}: {problem}")
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
+from ..core.errors import BadReference
 from .errors import SourceRootError, StackFileError, UnknownService
 from .journey import Journey, JourneyParser
-from .references import BadReference, parse_reference, parse_repository, parse_tag
+from .references import parse_reference, parse_repository, parse_tag
 from .source import REFERENCE_STACK_FILE
 from .units import MB
 

@@ -14,7 +14,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from tabulate import tabulate
 
-from ..core.errors import SourceRootError, SutraError
+from ..core.errors import DependencyProblems, SourceRootError, SutraError
 from ..core.stack import Stack
 from .edit import edited_text
 from .imports import Resolver, package_imports
@@ -30,7 +30,6 @@ from .model import (
     UNUSED,
     Change,
     Declaration,
-    DependencyProblems,
     DepsPolicy,
     Finding,
     ListEdit,

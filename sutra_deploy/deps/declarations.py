@@ -9,11 +9,11 @@ import ast
 import tomllib
 from pathlib import Path
 
+from ..core.errors import DependencyFileError
 from .model import (
     PYPROJECT,
     SETUP_PY,
     Declaration,
-    DependencyFileError,
     PythonPackage,
     parse_python,
     parse_requirement,

@@ -11,8 +11,9 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..core.errors import DependencyFileError
 from ..tools import files
-from .model import PYPROJECT, Change, Declaration, DependencyFileError, ListEdit
+from .model import PYPROJECT, Change, Declaration, ListEdit
 
 log = logging.getLogger("sutra")
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from .model import SETUP_PY, PythonPackage, UndecodableSource, Use, parse_python, read_python
+from ..core.errors import UndecodableSource
+from .model import SETUP_PY, PythonPackage, Use, parse_python, read_python
 
 # Folders that hold no code the service runs: tests, build output, environments, caches.
 SKIPPED_DIRS = frozenset({"tests", "test", "build", "dist", "venv", "node_modules", "__pycache__"})

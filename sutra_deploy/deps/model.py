@@ -16,7 +16,7 @@ from typing import Any, Literal
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from ..core.errors import SutraError
+from ..core.errors import DependencyFileError, SutraError, UndecodableSource
 from ..core.inputs import number
 from .kinds import (  # noqa: F401  (the finding kinds, named here too for the modules above)
     COUPLING,
@@ -30,18 +30,6 @@ from .kinds import (  # noqa: F401  (the finding kinds, named here too for the m
 
 PYPROJECT = "pyproject.toml"
 SETUP_PY = "setup.py"
-
-
-class DependencyFileError(SutraError):
-    """A package's metadata or code cannot be read statically."""
-
-
-class UndecodableSource(DependencyFileError):
-    """A Python file whose bytes are not text in the encoding its coding line (or UTF-8) says."""
-
-
-class DependencyProblems(SutraError):
-    exit_code = 1
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Generic, Literal, TypeVar
 
-from ..core.errors import SutraError
+from ..core.errors import ArchiveError
 
 T = TypeVar("T")
 
 MANIFEST = "manifest.json"
-
-
-class ArchiveError(SutraError):
-    """The stream is not a `docker save` archive, or one that lacks what its manifest lists."""
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,13 @@ from ..tools.engine import Engine
 from .base_images import BaseImageMaker
 from .build_cache import BuildCache, fingerprint
 from .buildkit import BuilderName, build_file, check_builder, choose_builder
+from .dockerfiles.parse import read_dockerfile
 from .preflight import check_builds
 
 log = logging.getLogger("sutra")
 
 BaseMode = Literal["auto", "local", "official"]
 BASE_MODES: tuple[BaseMode, ...] = ("auto", "local", "official")
-_ARG_LINE = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)", re.MULTILINE | re.IGNORECASE)
 _STEP_LINE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 # BuildKit's plain progress: `#7 [deps 2/4] RUN pip install …`, then `#7 CACHED`, `#7 DONE 3.1s`
 # or `#7 ERROR: …`, vertices interleaved when stages run in parallel.
@@ -68,7 +68,8 @@ class BuildResult:
 
 
 def declared_build_args(dockerfile: Path) -> set[str]:
-    return set(_ARG_LINE.findall(dockerfile.read_text(encoding="utf-8")))
+    """The ARGs the Dockerfile declares, read by the project's Dockerfile parser."""
+    return read_dockerfile(dockerfile, dockerfile.name).declared_args()
 
 
 def plan_builds(stack: Stack, services: Sequence[Service], version: str, root: Path) -> list[BuildStep]:

@@ -16,42 +16,19 @@ import hashlib
 import json
 import logging
 import os
-import re
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from ..core.errors import DockerfileSyntaxError
 from ..tools.files import cache_folder
+from .dockerfiles.parse import read_dockerfile
 
 log = logging.getLogger("sutra")
-
-_ARG = re.compile(r"^\s*ARG\s+([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?\s*$", re.IGNORECASE)
-_FROM = re.compile(r"^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?\s*$", re.IGNORECASE)
-_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 def cache_file() -> Path:
     return cache_folder() / "builds.json"
-
-
-def base_images(dockerfile_text: str, build_args: Mapping[str, str]) -> list[str]:
-    """The images the Dockerfile's stages start from, ARGs resolved; earlier stages left out."""
-    defaults: dict[str, str] = {}
-    stages: set[str] = set()
-    images = []
-    for line in _logical_lines(dockerfile_text):
-        arg = _ARG.match(line)
-        if arg and not images:  # ARGs before the first FROM set what FROM lines may use
-            defaults[arg.group(1)] = arg.group(2) or ""
-            continue
-        found = _FROM.match(line)
-        if found:
-            image = _resolve(found.group(1), {**defaults, **build_args})
-            if image.lower() not in stages and image != "scratch":
-                images.append(image)
-            if found.group(2):
-                stages.add(found.group(2).lower())
-    return images
 
 
 def context_digest(context: Path, dockerfile: Path) -> str:
@@ -89,8 +66,12 @@ def fingerprint(
 ) -> str | None:
     """The build's inputs as one digest; None when a base image is not there (then build).
     The builder is one of them: `--builder legacy` after a BuildKit build builds again."""
+    try:
+        parsed = read_dockerfile(dockerfile, dockerfile.name)
+    except (OSError, UnicodeDecodeError, DockerfileSyntaxError):
+        return None  # the build itself says what is wrong with it
     bases = []
-    for image in base_images(dockerfile.read_text(encoding="utf-8", errors="replace"), build_args):
+    for _, image in parsed.base_images(build_args):
         found = image_id(image)
         if found is None:
             return None
@@ -129,15 +110,6 @@ class BuildCache:
                 os.replace(temporary, self.path)
             except OSError as error:  # a cache that cannot be written only costs time
                 log.debug("build cache not written: %s", error)
-
-
-def _resolve(text: str, values: Mapping[str, str]) -> str:
-    return _VARIABLE.sub(lambda m: values.get(m.group(1) or m.group(2), ""), text)
-
-
-def _logical_lines(text: str) -> list[str]:
-    joined = text.replace("\\\n", " ")
-    return [line for line in joined.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
 def _plain_ignores(dockerignore: Path) -> tuple[set[str], set[str]]:

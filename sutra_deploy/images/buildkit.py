@@ -23,10 +23,10 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from ..core.errors import SutraError
+from ..core.errors import DockerfileSyntaxError, UnknownBuilder
 from ..tools.engine import Engine
 from ..tools.files import cache_folder, write_if_changed
-from .dockerfiles.parse import DockerfileSyntaxError, parse_dockerfile
+from .dockerfiles.parse import parse_dockerfile
 
 log = logging.getLogger("sutra")
 
@@ -43,10 +43,6 @@ _CARGO_DOWNLOADS = re.compile(r"\bcargo\s+(build|fetch|install)\b")
 _NO_CACHE_DIR = re.compile(r"[ \t]+--no-cache-dir\b")
 _RUN_KEYWORD = re.compile(r"^(\s*RUN\s+)", re.IGNORECASE)
 _ROOT_USERS = {"", "root", "0", "0:0", "root:root"}
-
-
-class UnknownBuilder(SutraError):
-    pass
 
 
 def check_builder(choice: str) -> None:

@@ -18,29 +18,24 @@ import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from ..core.errors import SutraError
+from ..core.errors import BadReference, DockerfileSyntaxError, HttpError, PreflightFailed, SutraError
 from ..core.findings import Finding
-from ..core.references import BadReference, parse_reference
+from ..core.references import parse_reference
 from ..tools.engine import Engine
-from ..tools.http import Http, HttpError
+from ..tools.http import Http
 from ..tools.registry import RegistryClient
-from .dockerfiles.parse import Dockerfile, DockerfileSyntaxError, read_dockerfile
+from .dockerfiles.parse import Dockerfile, read_dockerfile
 
 log = logging.getLogger("sutra")
 
 BUILDKIT_ONLY_RUN_FLAGS = ("mount", "network", "security")
 LABS_RUN_FLAGS = ("network", "security")  # BuildKit v0.8's built-in frontend has neither
 _SYNTAX_DIRECTIVE = re.compile(r"^#\s*syntax\s*=\s*(\S+)", re.IGNORECASE)
-_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}?")
 PROBE_TIMEOUT = (3.05, 10.0)
 WAY_OUT = (
     "pull or load it on this engine, or take the base as a build ARG that stack.toml's "
     "[base_images] replaces with a local one (`inv base-images`)"
 )
-
-
-class PreflightFailed(SutraError):
-    """The Dockerfiles to build have problems the builder would stop at: exit 2."""
 
 
 def check_builds(
@@ -111,24 +106,8 @@ def syntax_problems(dockerfile: Dockerfile, builder: str = "legacy") -> list[Fin
 
 
 def base_images(dockerfile: Dockerfile, build_args: Mapping[str, str]) -> list[tuple[str, str]]:
-    """(where, image) of each FROM that names an image (not an earlier stage, not scratch),
-    with the ARGs before the first FROM filled as the build fills them."""
-    defaults: dict[str, str] = {}
-    for instruction in dockerfile.instructions:
-        if instruction.stage == -1 and instruction.keyword == "ARG":
-            name, _, value = instruction.arguments.strip().partition("=")
-            defaults[name.strip()] = value.strip().strip('"')
-    values = {**defaults, **build_args}
-    stages: set[str] = set()
-    found = []
-    froms = [i for i in dockerfile.instructions if i.keyword == "FROM"]
-    for stage, line in zip(dockerfile.stages, froms, strict=False):
-        image = _VARIABLE.sub(lambda m: values.get(m.group(1), m.group(2) or ""), stage.base)
-        if image.lower() != "scratch" and image.lower() not in stages and image:
-            found.append((dockerfile.where(line), image))
-        if stage.name:
-            stages.add(stage.name.lower())
-    return found
+    """(where, image) of each FROM that names an image (:meth:`Dockerfile.base_images`)."""
+    return [(dockerfile.where(line), image) for line, image in dockerfile.base_images(build_args)]
 
 
 def unavailable(engine: Engine, image: str) -> str | None:

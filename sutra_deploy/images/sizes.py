@@ -18,8 +18,9 @@ from .cost import CostComparison, CostRates, costs
 from .explain import explain as explain_image
 
 Status = Literal["ok", "over-target", "over-limit"]
-Baseline = Literal["recorded", "v1"]
-BASELINES: tuple[Baseline, ...] = ("recorded", "v1")
+# What "Old" means: the plan's recorded figures, or a version of the stack measured here.
+RECORDED = "recorded"
+Baseline = str
 STATUS_TEXT = {"ok": "ok", "over-target": "over target", "over-limit": "OVER LIMIT"}
 
 
@@ -125,7 +126,7 @@ class SizeReport:
                 reduction(self.reduction_percent),
             ]
         )
-        old_label = "Old (plan)" if self.baseline == "recorded" else "Old (v1)"
+        old_label = "Old (plan)" if self.baseline == RECORDED else f"Old ({self.baseline})"
         headers = ["Service", old_label, f"New ({self.version})", "Savings", "Target", "Limit", "Status"]
         table = tabulate(
             rows, headers=headers, tablefmt="simple", colalign=("left",) + ("right",) * 5 + ("left",)
@@ -142,12 +143,12 @@ def measure(
     services: Sequence[Service],
     *,
     version: str,
-    baseline: Baseline = "recorded",
+    baseline: Baseline = RECORDED,
 ) -> SizeReport:
     stack.check_version(version)
-    check_baseline(baseline)
+    check_baseline(stack, baseline)
     new = _inspect_all(docker, services, version)
-    old = _inspect_all(docker, services, "v1") if baseline == "v1" else {}
+    old = _inspect_all(docker, services, baseline) if baseline != RECORDED else {}
     rows = tuple(
         ServiceSize(
             service=s,
@@ -194,12 +195,12 @@ def gate(report: SizeReport) -> None:
 
 
 def compare(report: SizeReport, rates: CostRates) -> CostComparison:
-    """Before: the baseline's total (the plan's, or the v1 images'); after: unique bytes."""
+    """Before: the baseline's total (the plan's, or a version's images'); after: unique bytes."""
     return CostComparison(
         rates=rates,
         before=costs(report.old_total_bytes, rates),
         after=costs(report.unique_bytes, rates),
-        baseline="plan" if report.baseline == "recorded" else report.baseline,
+        baseline="plan" if report.baseline == RECORDED else report.baseline,
     )
 
 
@@ -215,9 +216,11 @@ class SizesOutput:
             gate(self.report)
 
 
-def check_baseline(baseline: str) -> None:
-    if baseline not in BASELINES:
-        raise SutraError(f"unknown baseline {baseline!r}; choose one of {', '.join(BASELINES)}")
+def check_baseline(stack: Stack, baseline: str) -> None:
+    """`recorded` (the plan's figures) or a version the stack file defines."""
+    if baseline != RECORDED and baseline not in stack.versions:
+        choices = ", ".join((RECORDED, *stack.versions))
+        raise SutraError(f"unknown baseline {baseline!r}; choose one of {choices}")
 
 
 def run_sizes(
@@ -226,7 +229,7 @@ def run_sizes(
     *,
     names: Sequence[str] = (),
     version: str | None = None,
-    baseline: Baseline = "recorded",
+    baseline: Baseline = RECORDED,
     explain: str | None = None,
     cost: bool = False,
     cost_settings: Mapping[str, Any] | None = None,
@@ -235,7 +238,7 @@ def run_sizes(
     """`inv sizes`: one service's image explained, the cost comparison, or the size table;
     the last two carry the report to gate on."""
     version = version or stack.default_version
-    check_baseline(baseline)  # wrong flags first, before the daemon is asked anything
+    check_baseline(stack, baseline)  # wrong flags first, before the daemon is asked anything
     if explain:
         service = stack.service(explain)
         docker.ensure_available()

@@ -9,11 +9,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import SutraError
+from ..core.errors import NotACheckout, SutraError
 from ..core.source import REFERENCE_STACK_FILE
 from ..core.stack import load_stack
 from ..tools.files import replace_file, write_new
-from .describe import Described, Finding, NotACheckout, describe
+from .describe import Described, Finding, describe
 from .stack_file import check_loads, render
 
 log = logging.getLogger("sutra")

@@ -30,10 +30,11 @@ from pathlib import Path
 
 import yaml
 
-from ..core.errors import SutraError
+from ..core.errors import DockerfileSyntaxError, NotACheckout
 from ..core.findings import Finding
 from ..core.stack import Service, Stack
-from ..images.dockerfiles.parse import Dockerfile, DockerfileSyntaxError, read_dockerfile
+from ..core.units import MB
+from ..images.dockerfiles.parse import Dockerfile, read_dockerfile
 from .code import CodeFacts, Located, read_code
 
 HEALTH_ROUTES = ("/health", "/healthz", "/ping", "/ready", "/readyz", "/livez", "/status")
@@ -45,10 +46,6 @@ _PORT_FLAGS = ("--port", "-p", "--listen-port")
 _PEER_ADDRESS = re.compile(r"\b([a-z0-9][a-z0-9-]*):[0-9]{1,5}\b")
 _BIND_FLAGS = ("--bind", "-b", "--host-port")
 PLACEHOLDER_MB = 1000
-
-
-class NotACheckout(SutraError):
-    """The root has no service package to describe."""
 
 
 @dataclass
@@ -420,7 +417,7 @@ def _budget(name: str, folder: str, reference: Stack) -> tuple[float, float, flo
     if service is None:
         return None
     b = service.budget
-    return (b.old_bytes / 1e6, b.target_bytes / 1e6, b.limit_bytes / 1e6)
+    return (b.old_bytes / MB, b.target_bytes / MB, b.limit_bytes / MB)
 
 
 def _image(name: str, reference: Stack) -> str:

@@ -8,9 +8,9 @@
 - :mod:`.capacity`: what the manifests ask of a cluster (with :mod:`.quantities`)
 """
 
-from ..tools.kubectl import Kubectl, WrongContext
+from ..tools.kubectl import Kubectl
 from .capacity import CapacityReport, capacity, environment_capacity
-from .environments import Environment, NotConfirmed, confirm, environment, with_images
+from .environments import Environment, confirm, environment, with_images
 from .manifests import (
     KUBERNETES_VERSION,
     container_images,
@@ -27,8 +27,6 @@ from .manifests import (
     validate,
 )
 from .rollout import (
-    ApplyRefused,
-    RolloutFailed,
     apply,
     apply_environment,
     check_cluster_serves,
@@ -41,13 +39,9 @@ from .rollout import (
 
 __all__ = [
     "KUBERNETES_VERSION",
-    "ApplyRefused",
     "CapacityReport",
     "Environment",
     "Kubectl",
-    "NotConfirmed",
-    "RolloutFailed",
-    "WrongContext",
     "apply",
     "apply_environment",
     "capacity",

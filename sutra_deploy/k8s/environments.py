@@ -9,14 +9,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
-from ..core.errors import SutraError
+from ..core.errors import NotConfirmed, SutraError
 from ..core.inputs import number
 from ..core.references import parse_registry, parse_tag
 from ..core.source import PROJECT_DIR
-
-
-class NotConfirmed(SutraError):
-    pass
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..core.errors import SutraError
+from ..core.errors import ClusterLacks
 
 MANIFESTS_NEED = "Kubernetes 1.30 or later (k8s/README.md)"
 SHOWN = 4  # gaps named in the one line; the rest are counted
-
-
-class ClusterLacks(SutraError):
-    """The cluster does not serve a version, kind or field the manifests use; nothing applied."""
 
 
 @dataclass(frozen=True)

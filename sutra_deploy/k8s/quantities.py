@@ -6,8 +6,9 @@ import re
 from decimal import Decimal
 
 from ..core.errors import SutraError
+from ..core.units import GIB, KIB, MIB
 
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_BINARY = {"Ki": KIB, "Mi": MIB, "Gi": GIB, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
     "n": Decimal("1e-9"),
     "u": Decimal("1e-6"),
@@ -46,7 +47,7 @@ def memory_bytes(value: str | int | float) -> int:
 
 def format_bytes_binary(value: int) -> str:
     """2415919104 -> "2.25Gi"; 134217728 -> "128Mi"."""
-    for suffix, size in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+    for suffix, size in (("Gi", GIB), ("Mi", MIB), ("Ki", KIB)):
         if value >= size:
             return f"{value / size:.2f}".rstrip("0").rstrip(".") + suffix
     return f"{value}"

@@ -6,9 +6,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
-from ..core.errors import CommandFailed, SutraError, failure_reason
+from ..core.errors import (
+    ApplyRefused,
+    ClusterUnreachable,
+    CommandFailed,
+    RolloutFailed,
+    WrongContext,
+    failure_reason,
+)
 from ..core.stack import Stack
-from ..tools.kubectl import ClusterUnreachable, Kubectl, WrongContext, server_gone
+from ..tools.kubectl import Kubectl, server_gone
 from . import preflight
 from .environments import Environment, confirm, with_images
 from .manifests import (
@@ -22,14 +29,6 @@ from .manifests import (
 from .policy import is_default_deny_ingress
 
 log = logging.getLogger("sutra")
-
-
-class RolloutFailed(SutraError):
-    exit_code = 1
-
-
-class ApplyRefused(SutraError):
-    """The API server refused a group of objects (invalid, forbidden, immutable): exit 2."""
 
 
 def check_context(kubectl: Kubectl, env: Environment) -> None:

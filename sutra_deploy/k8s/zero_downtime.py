@@ -30,11 +30,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..core.errors import SutraError
-from ..tools.http import Http, HttpError
+from ..core.errors import HttpError, SutraError, TimedOut
+from ..tools.http import Http
 from ..tools.kubectl import Kubectl
 from ..tools.ports import free_port
-from ..tools.waiting import TimedOut, wait_until
+from ..tools.waiting import wait_until
 from .manifests import service_ports
 
 log = logging.getLogger("sutra")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from ..core.errors import ImageMissing, SutraError
+from ..core.errors import ImageMissing, PortTaken, StackUnhealthy, SutraError, TimedOut
 from ..core.inputs import number
 from ..core.references import image_parts, parse_tag
 from ..core.stack import Service, Stack
@@ -20,7 +20,7 @@ from ..tools.commands import Result
 from ..tools.compose import Compose
 from ..tools.engine import ContainerInfo, Engine
 from ..tools.http import Http
-from ..tools.waiting import SYSTEM_CLOCK, Clock, TimedOut, wait_until
+from ..tools.waiting import SYSTEM_CLOCK, Clock, wait_until
 from .readiness import NotReady, probe
 
 log = logging.getLogger("sutra")
@@ -32,14 +32,6 @@ LOG_LINES_ON_FAILURE = 15
 RESTARTS_BEFORE_GIVING_UP = 5
 # The variable compose/docker-compose.yml reads the images' tag (the version) from.
 TAG_ENV = "SUTRA_TAG"
-
-
-class PortTaken(SutraError):
-    pass
-
-
-class StackUnhealthy(SutraError):
-    exit_code = 1
 
 
 def port_env(service: Service) -> str:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import socket
 from urllib.parse import urlsplit
 
+from ..core.errors import HttpError
 from ..core.stack import Service
-from ..tools.http import Http, HttpError
+from ..tools.http import Http
 
 REQUEST_TIMEOUT = 3.0
 

@@ -16,26 +16,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import k8s
-from ..core.errors import CommandFailed, SutraError
+from ..core.errors import (
+    ApplyRefused,
+    CommandFailed,
+    DeployFailed,
+    RolloutFailed,
+    SmokeFailed,
+    StackUnhealthy,
+    SutraError,
+)
 from ..core.stack import Stack
 from ..images import sizes
 from ..k8s import zero_downtime
 from ..k8s.manifests import stateful_names
-from ..local.compose_stack import LocalStack, StackUnhealthy, local_urls, previous_version
+from ..local.compose_stack import LocalStack, local_urls, previous_version
 from ..tools.engine import Engine
 from ..verify.cluster import verify_cluster
 from ..verify.model import VerifyReport
 from ..verify.settings import VerifySettings
-from ..verify.smoke import SmokeFailed, SmokeReport, run_smoke, smoke_through_port_forwards
+from ..verify.smoke import SmokeReport, run_smoke, smoke_through_port_forwards
 from .history import RELEASE_KEYS, annotations_for
 from .push import Pushed, push_images
 from .release import Release
 
 log = logging.getLogger("sutra")
-
-
-class DeployFailed(SutraError):
-    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,7 @@ class KubernetesDeploy:
             if smoke is not None:
                 print(smoke.table())
                 smoke.raise_if_failed()
-        except (k8s.RolloutFailed, k8s.ApplyRefused, SmokeFailed, CommandFailed) as failure:
+        except (RolloutFailed, ApplyRefused, SmokeFailed, CommandFailed) as failure:
             # A failed apply can leave some Deployments rolled forward: undo those too.
             log.info("[deploy] %s; rolling back", failure)
             undone = k8s.rollback(

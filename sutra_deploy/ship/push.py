@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 from tabulate import tabulate
 
-from ..core.errors import ImageMissing, SutraError
+from ..core.errors import ImageMissing, PushFailed, ReleaseExists, SutraError
 from ..core.references import validate_registry
 from ..core.stack import Service
-from ..tools.engine import Engine, PushFailed
+from ..tools.engine import Engine
 from ..tools.registry import RegistryClient, split_repository
 from .release import Release
 
@@ -20,12 +20,6 @@ log = logging.getLogger("sutra")
 VERSION_LABEL = "org.sutra.version"  # which version's Dockerfiles an image was built from (`inv build`)
 
 __all__ = ["PushFailed", "Pushed", "ReleaseExists", "push_images", "pushed_table"]
-
-
-class ReleaseExists(SutraError):
-    """A release tag already in the registry with another image: a check that ran and failed."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)

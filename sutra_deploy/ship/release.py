@@ -14,17 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import SutraError, ToolMissing
+from ..core.errors import NoRelease, SutraError, ToolMissing
 from ..core.references import parse_tag
 from ..tools.commands import Commands
 
 log = logging.getLogger("sutra")
 
 DIRTY_SUFFIX = "-dirty"
-
-
-class NoRelease(SutraError):
-    """A task needs a release name and there is none to be had."""
 
 
 @dataclass(frozen=True)

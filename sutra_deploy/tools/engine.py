@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from ..core.errors import CommandFailed, DockerUnavailable, SutraError
+from ..core.errors import CommandFailed, DockerUnavailable, EngineError, PushFailed
 from ..core.references import image_parts
 from . import files
 from .commands import Commands
@@ -70,14 +70,6 @@ STREAM_TIMEOUT = 600
 SAVE_CHUNK_BYTES = 1 << 20
 COMPOSE_PROJECT_LABEL = "com.docker.compose.project"
 COMPOSE_SERVICE_LABEL = "com.docker.compose.service"
-
-
-class EngineError(SutraError):
-    """The engine refused a request (an API error that is not the daemon being away)."""
-
-
-class PushFailed(SutraError):
-    exit_code = 1
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,9 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..core.errors import SutraError
+from ..core.errors import UnsafeWrite
 
 NEW_FILE_MODE = 0o644
-
-
-class UnsafeWrite(SutraError):
-    """A write refused before anything changed: the path leads somewhere it should not."""
 
 
 def checkout_target(path: Path, root: Path) -> Path:

@@ -17,18 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..core.errors import SutraError
+from ..core.errors import HttpError
 
 # Seconds to connect and to wait for an answer; a caller may pass its own.
 DEFAULT_TIMEOUT = (3.05, 10.0)
-
-
-class HttpError(SutraError):
-    """No usable answer: refused, timed out, not HTTP, or a status the caller cannot use."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)

@@ -13,23 +13,15 @@ import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from ..core.errors import SutraError, failure_reason
+from ..core.errors import ClusterUnreachable, SutraError, WrongContext, failure_reason
 from .commands import Background, Commands
 
 log = logging.getLogger("sutra")
 
 
-class WrongContext(SutraError):
-    pass
-
-
 # Seconds a read of the cluster may take before kubectl gives up: an address that drops
 # packets would otherwise hang for minutes.
 REQUEST_TIMEOUT = 10
-
-
-class ClusterUnreachable(SutraError):
-    pass
 
 
 # What kubectl says when the API server is not there (any more): down, restarting, cut off.

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from ..core.errors import SutraError
+from ..core.errors import HttpError, RegistryError
 from ..core.references import domain_and_path
-from .http import Http, HttpError, is_loopback
+from .http import Http, is_loopback
 
 MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -33,10 +33,6 @@ MANIFEST_TYPES = (
 ACCEPT_MANIFESTS = {"Accept": ", ".join(MANIFEST_TYPES)}
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 log = logging.getLogger("sutra")
-
-
-class RegistryError(SutraError):
-    pass
 
 
 @dataclass(frozen=True)

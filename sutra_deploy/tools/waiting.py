@@ -7,13 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from ..core.errors import SutraError
+from ..core.errors import TimedOut
 
 T = TypeVar("T")
-
-
-class TimedOut(SutraError):
-    exit_code = 1
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import VerifyFailed
 from ..core.stack import Stack
 from ..tools.engine import Engine
-from .model import VerifyFailed, VerifyReport
+from .model import VerifyReport
 from .report import check_report_folder
 
 __all__ = [
@@ -47,9 +48,12 @@ def verify_local_stack(
     concurrency: Any,
     memory: Sequence[str],
     cpu: Sequence[str],
+    cost_settings: Mapping[str, Any] | None = None,
 ) -> VerifyReport:
-    """`inv verify --env local`: every flag checked, then the measurements (see :mod:`.local`)."""
+    """`inv verify --env local`: every flag checked, then the measurements (see :mod:`.local`).
+    ``cost_settings`` is `sutra.cost`: its pull rate is what the all-images estimate uses."""
     from ..core.references import validate_registry
+    from ..images.cost import CostRates
     from ..k8s.capacity import capacity
     from ..k8s.manifests import render
     from .limits import parse_overrides
@@ -62,6 +66,7 @@ def verify_local_stack(
     if registry is not None:
         validate_registry(registry)
     verify_settings = VerifySettings.from_settings(settings, requests=requests, concurrency=concurrency)
+    rates = CostRates.from_settings(cost_settings or {})
     stray = sorted(set(verify_settings.memory_targets) - set(names))
     if stray:  # a typo, or the reference stack's names on a stack of another shape: said, not dropped
         import logging
@@ -74,7 +79,9 @@ def verify_local_stack(
         )
     stack.check_version(version)
     objects = render(kubectl, environment(verify_settings.limits_from), stack)
-    run = LocalVerify(stack, engine, compose_file, verify_settings, version, registry)
+    run = LocalVerify(
+        stack, engine, compose_file, verify_settings, version, registry, rates.pull_megabytes_per_second
+    )
     return verify_local(
         run, capacity(objects, order=names), objects, memory=memory_overrides, cpu=cpu_overrides
     )

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from ..core.errors import CommandFailed, SutraError, failure_reason
 from ..core.stack import Stack
+from ..core.units import MIB
 from ..k8s.environments import Environment
 from ..k8s.manifests import hpa_by_deployment, namespace_of, render
 from ..k8s.quantities import format_bytes_binary, memory_bytes, millicores
@@ -58,7 +59,6 @@ from .static import EFFICIENCY, EFFICIENCY_TARGET, scale_up_metric, zero_downtim
 
 log = logging.getLogger("sutra")
 
-MI = 2**20
 METRICS_UNAVAILABLE = "metrics API unavailable"
 
 
@@ -224,7 +224,7 @@ def memory_metrics(
         if limit is not None:
             how += f"; limit {format_bytes_binary(limit)} (pod spec)"
         ok = ceiling is None or used[worst] < ceiling
-        metrics.append(gate(name, target, round(used[worst] / MI, 1), "MiB", ok, how))
+        metrics.append(gate(name, target, round(used[worst] / MIB, 1), "MiB", ok, how))
         report.memory.append(
             {"service": service, "peak_bytes": used[worst], "limit_bytes": limit, "max_usage_bytes": None}
         )

@@ -10,8 +10,9 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..core.journey import Journey, JourneyMismatch, Request
-from ..tools.http import Http, HttpError
+from ..core.errors import HttpError, JourneyMismatch
+from ..core.journey import Journey, Request
+from ..tools.http import Http
 
 REQUEST_TIMEOUT = 3.0
 

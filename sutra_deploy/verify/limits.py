@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from ..core import yaml_text
 from ..core.errors import SutraError
+from ..core.units import MIB
 from ..k8s.capacity import CapacityReport
 from ..k8s.quantities import format_bytes_binary, memory_bytes, millicores
 from ..local.compose_file import STARTUP_HEALTH_TIMING
@@ -41,7 +42,7 @@ class ContainerLimits:
 
 
 # The smallest limits the engine takes: 6 MiB of memory (docker run -m), 0.01 CPU (--cpus).
-SMALLEST = {"memory": 6 * 2**20, "cpu": 10}
+SMALLEST = {"memory": 6 * MIB, "cpu": 10}
 EXAMPLE = {"memory": "sutra-api=256Mi", "cpu": "sutra-api=500m"}
 
 

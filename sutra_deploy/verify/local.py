@@ -18,19 +18,19 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import SutraError
+from ..core.errors import StackUnhealthy, SutraError, TimedOut
 from ..core.settings import PLAN_COST_RATES
 from ..core.stack import Stack
-from ..core.units import mb
+from ..core.units import MB, MIB, NANOCPUS_PER_MILLICORE, mb
 from ..images.sizes import measure
 from ..k8s.capacity import CapacityReport
 from ..k8s.quantities import format_bytes_binary
-from ..local.compose_stack import LocalStack, StackUnhealthy, port_env
+from ..local.compose_stack import LocalStack, port_env
 from ..local.leftovers import VERIFY_PROJECT_PREFIX, find_leftovers
 from ..tools.engine import ContainerInfo, Engine
 from ..tools.files import owned_temporary_folder
 from ..tools.ports import free_port
-from ..tools.waiting import TimedOut, wait_until
+from ..tools.waiting import wait_until
 from .closed_loop import TimedRequests, closed_loop
 from .limits import ContainerLimits, check_fits, compose_override, container_limits
 from .load import LoadResult, missing_facts, run_load
@@ -42,8 +42,6 @@ from .static import needs_a_cluster
 
 log = logging.getLogger("sutra")
 
-MI = 2**20
-
 
 @dataclass(frozen=True)
 class LocalVerify:
@@ -53,6 +51,8 @@ class LocalVerify:
     settings: VerifySettings
     version: str
     registry: str | None = None
+    # `sutra.cost.pull_megabytes_per_second`: the all-images pull estimate, as its row says.
+    pull_megabytes_per_second: float = float(PLAN_COST_RATES["pull_megabytes_per_second"])
     progress: Callable[[str], None] = log.info
 
 
@@ -110,7 +110,7 @@ def sizes_and_pulls(run: LocalVerify, report: VerifyReport) -> list[Metric]:
             gate(
                 f"image size: {row.service.name}",
                 f"<= {mb(budget.limit_bytes)} (target {mb(budget.target_bytes)})",
-                round(row.size_bytes / 1e6, 1),
+                round(row.size_bytes / MB, 1),
                 "MB",
                 row.size_bytes <= budget.limit_bytes,
                 "docker image inspect .Size of " + row.image,
@@ -125,8 +125,8 @@ def sizes_and_pulls(run: LocalVerify, report: VerifyReport) -> list[Metric]:
                 "limit_bytes": budget.limit_bytes,
             }
         )
-    rate = float(PLAN_COST_RATES["pull_megabytes_per_second"])
-    estimate = sizes.unique_bytes / 1e6 / rate
+    rate = run.pull_megabytes_per_second
+    estimate = sizes.unique_bytes / MB / rate
     pull_metrics = []
     with contextlib.ExitStack() as stack_of_contexts:
         registry = run.registry
@@ -158,8 +158,8 @@ def sizes_and_pulls(run: LocalVerify, report: VerifyReport) -> list[Metric]:
                         round(pull.seconds, 2),
                         "s",
                         pull.seconds < run.settings.pull_seconds,
-                        f"{pull.bytes / 1e6:.1f} MB fetched (manifest, then every layer blob) and "
-                        f"{pull.unpacked_bytes / 1e6:.1f} MB unpacked from {how_registry}",
+                        f"{pull.bytes / MB:.1f} MB fetched (manifest, then every layer blob) and "
+                        f"{pull.unpacked_bytes / MB:.1f} MB unpacked from {how_registry}",
                     )
                 )
     pull_metrics.append(
@@ -169,7 +169,7 @@ def sizes_and_pulls(run: LocalVerify, report: VerifyReport) -> list[Metric]:
             round(estimate, 1),
             "s",
             ESTIMATE,
-            f"{sizes.unique_bytes / 1e6:.0f} MB unique bytes at {rate:g} MB/s "
+            f"{sizes.unique_bytes / MB:.0f} MB unique bytes at {rate:g} MB/s "
             "(sutra.cost.pull_megabytes_per_second)",
         )
     )
@@ -274,9 +274,10 @@ def applied_limits(
                 Metric(f"limits: {name}", wanted.describe(), None, "", NOT_MEASURED, "no container")
             )
             continue
-        applied = (info.memory_limit, info.memory_swap_limit, round(info.nano_cpus / 1e6))
+        millicores = round(info.nano_cpus / NANOCPUS_PER_MILLICORE)
+        applied = (info.memory_limit, info.memory_swap_limit, millicores)
         expected = (wanted.memory_bytes, wanted.memory_bytes, wanted.cpu_millicores)
-        shown = f"{format_bytes_binary(info.memory_limit)}, swap off, {round(info.nano_cpus / 1e6)}m CPU"
+        shown = f"{format_bytes_binary(info.memory_limit)}, swap off, {millicores}m CPU"
         if info.memory_swap_limit != info.memory_limit:
             shown = shown.replace("swap off", "swap ON")
         status = PASS if applied == expected else FAIL
@@ -408,13 +409,13 @@ def memory_metrics(
         if name in settings.memory_targets:
             target += " (plan)"
         max_usage = (
-            f"; cgroup max usage {usage.max_usage / MI:.0f} MiB" if usage.max_usage is not None else ""
+            f"; cgroup max usage {usage.max_usage / MIB:.0f} MiB" if usage.max_usage is not None else ""
         )
         metrics.append(
             gate(
                 f"memory: {name}",
                 target,
-                round(usage.peak_working_set / MI, 1),
+                round(usage.peak_working_set / MIB, 1),
                 "MiB",
                 usage.peak_working_set < ceiling,
                 f"peak working set (usage - inactive file) over {usage.samples} samples, "

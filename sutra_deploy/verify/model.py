@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..core.errors import SutraError
+from ..core.errors import VerifyFailed
 
 PASS = "pass"
 FAIL = "fail"
@@ -26,12 +26,6 @@ ESTIMATE = "estimate"
 NEEDS_CLUSTER = "needs a cluster"
 NOT_MEASURED = "not measured"
 STATUSES = (PASS, FAIL, INFO, ESTIMATE, NEEDS_CLUSTER, NOT_MEASURED)
-
-
-class VerifyFailed(SutraError):
-    """A metric that could be measured did not meet the plan: exit 1, naming each."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.errors import SutraError
+from ..core.errors import RegistryError, SutraError
 from ..core.references import image_parts
 from ..core.stack import Service
+from ..core.units import MB
 from ..tools.commands import Commands
 from ..tools.engine import Engine
 from ..tools.files import owned_temporary_folder
 from ..tools.ports import free_port
-from ..tools.registry import RegistryClient, RegistryError, split_repository
+from ..tools.registry import RegistryClient, split_repository
 from ..tools.waiting import wait_until
 
 log = logging.getLogger("sutra")
@@ -139,5 +140,5 @@ def measure_pulls(pushed: Sequence[tuple[Service, str]]) -> list[Pulled]:
             except RegistryError as error:
                 raise RegistryError(f"pulling {reference} as a node would: {error}") from None
             results.append(Pulled(service.name, reference, fetched, unpacked, time.monotonic() - started))
-            log.info("[verify] pulled %s: %.1f MB in %.1fs", service.name, fetched / 1e6, results[-1].seconds)
+            log.info("[verify] pulled %s: %.1f MB in %.1fs", service.name, fetched / MB, results[-1].seconds)
     return results

@@ -28,7 +28,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import SutraError
+from ..core.errors import ReportFolderError
+from ..core.units import MB, MIB
 from ..tools import files
 from .model import STATUSES, VerifyReport
 
@@ -36,8 +37,6 @@ PAGE = "index.html"
 DATA = "verify.json"
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
-MB = 1_000_000  # image sizes in MB, as `docker images` and `inv sizes` print them
-MIB = 1 << 20  # memory in MiB, as Kubernetes limits are written (512Mi)
 
 # Each chart's frame has its own colour, used nowhere else on the page: the integration test
 # finds the charts in a browser's screenshot by them.
@@ -62,10 +61,6 @@ SVG_RC = {
 # Matplotlib writes a creator, a date and RDF namespaces by default; none of them is wanted
 # in a page that must be reproducible and must mention no network address.
 SVG_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
-
-
-class ReportFolderError(SutraError):
-    """`--report` names a place the report cannot be written to, found before any work."""
 
 
 def check_report_folder(text: str) -> Path:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
-from ..core.errors import SutraError
+from ..core.errors import SmokeFailed, SutraError, TimedOut
 from ..core.inputs import service_url
 from ..core.journey import Journey
 from ..core.stack import Service, Stack
@@ -22,7 +22,7 @@ from ..local.compose_stack import local_urls
 from ..local.readiness import NotReady, probe
 from ..tools.http import Http
 from ..tools.ports import free_port
-from ..tools.waiting import SYSTEM_CLOCK, Clock, TimedOut, wait_until
+from ..tools.waiting import SYSTEM_CLOCK, Clock, wait_until
 from .journey import JourneyFailed
 from .journey import walk as walk_journey
 
@@ -30,10 +30,6 @@ if TYPE_CHECKING:
     from ..tools.kubectl import Kubectl
 
 END_TO_END = "end-to-end"
-
-
-class SmokeFailed(SutraError):
-    exit_code = 1
 
 
 @dataclass(frozen=True)

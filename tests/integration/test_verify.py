@@ -41,8 +41,9 @@ def verify_projects() -> list[str]:
 def test_verify_on_the_reference_stack_passes_with_real_measurements(built_v2, production_limits, tmp_path):
     before = verify_projects()
     result = inv(
-        "verify", "--requests", "120", "--concurrency", "3", "--json", "--report", str(tmp_path / "r")
-    )
+        "verify", "--requests", "120", "--concurrency", "3", "--json", "--report", str(tmp_path / "r"),
+        INVOKE_SUTRA_COST_PULL_MEGABYTES_PER_SECOND="7",  # the user's rate, not the plan's 10
+    )  # fmt: skip
     report = json.loads(result.stdout)
     failed = [m for m in report["metrics"] if m["status"] == "fail"]
     assert result.returncode == 0, (failed, result.stderr[-2000:])
@@ -66,6 +67,11 @@ def test_verify_on_the_reference_stack_passes_with_real_measurements(built_v2, p
     assert metrics["finds only: errors"]["status"] == "pass"
     assert "60 x POST /query on sutra-api, closed loop, 3 connections" in metrics["finds only: errors"]["how"]
     assert metrics["finds only: p95 latency"]["value"] >= metrics["finds only: p50 latency"]["value"] > 0
+    # What the estimate row says it used is what it used: the user's sutra.cost rate.
+    estimate = metrics["image pull: all images, at the plan's rate"]
+    assert " MB unique bytes at 7 MB/s (sutra.cost.pull_megabytes_per_second)" in estimate["how"]
+    unique_mb = float(estimate["how"].split(" MB unique")[0])
+    assert estimate["value"] == round(unique_mb / 7, 1) or abs(estimate["value"] - unique_mb / 7) < 0.2
     assert metrics["HPA scale-up"]["status"] == "estimate"
     assert metrics["zero-downtime deployments"]["status"] == "needs a cluster"
     assert (tmp_path / "r" / "index.html").is_file() and (tmp_path / "r" / "verify.json").is_file()

@@ -196,3 +196,37 @@ def test_the_guard_finds_an_upward_import_and_a_circle(bad_house: Path):
         [f"{PACKAGE}.core.errors", f"{PACKAGE}.ship.deploy"],
         [f"{PACKAGE}.images.cost", f"{PACKAGE}.images.sizes"],
     ]
+
+
+def error_classes_outside_their_home(root: Path, package: str) -> list[str]:
+    """Classes built on an error class of core/errors.py, defined anywhere else."""
+    home = root / package / "core" / "errors.py"
+    ours = {node.name for node in ast.parse(home.read_text()).body if isinstance(node, ast.ClassDef)}
+    found = []
+    for path in sorted((root / package).rglob("*.py")):
+        if path == home:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ClassDef):
+                continue
+            bases = {b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases}
+            if bases & ours:
+                found.append(f"{path.relative_to(root)}:{node.lineno} {node.name}")
+    return found
+
+
+def test_every_error_and_its_exit_code_live_in_core_errors():
+    """One home for what can go wrong and what exit code it gives (README: Exit codes)."""
+    assert error_classes_outside_their_home(PROJECT_DIR, PACKAGE) == []
+
+
+def test_the_guard_finds_an_error_class_outside_its_home(tmp_path: Path):
+    files = {
+        "core/errors.py": "class SutraError(Exception):\n    exit_code = 2\n",
+        "k8s/rollout.py": "from ..core import errors\n\nclass Stuck(errors.SutraError):\n    pass\n",
+    }
+    for rel, text in files.items():
+        path = tmp_path / PACKAGE / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    assert error_classes_outside_their_home(tmp_path, PACKAGE) == [f"{PACKAGE}/k8s/rollout.py:3 Stuck"]

@@ -17,9 +17,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...core.errors import DockerfileSyntaxError
 from ...core.stack import Service, Stack
 from ...tools import files
-from .parse import DockerfileSyntaxError, read_dockerfile
+from .parse import read_dockerfile
 
 log = logging.getLogger("sutra")
 

@@ -11,7 +11,8 @@ generated file, so no other way (a CMD argument, a requirement URL) carries one 
 from __future__ import annotations
 
 from ...core.credentials import credential, credential_in_value
-from .model import OWN_ENV, DockerfileRefused, ImagePlanning
+from ...core.errors import DockerfileRefused
+from .model import OWN_ENV, ImagePlanning
 from .preplan import PrePlan
 
 # Environment a pre-plan image set for building or for its user-site install: meaningless,

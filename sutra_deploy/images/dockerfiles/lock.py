@@ -14,13 +14,9 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from ...core.errors import SutraError
+from ...core.errors import LockError
 from .model import Lock, LockedPin, within
 from .pins import requirement_lines
-
-
-class LockError(SutraError):
-    """The lock file cannot be used as it is."""
 
 
 def read_lock(root: Path, given: str) -> Lock:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from packaging.utils import canonicalize_name
 
-from ...core.errors import SutraError
+from ...core.errors import DockerfileRefused, SutraError
 from ...core.stack import HealthCheck, Service, Stack
 from ...deps.model import Finding
 from ...deps.monorepo import Monorepo
@@ -55,12 +55,6 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     # with (pip constraints); "" for none. `inv dockerfiles --lock FILE` gives it too.
     "lock": "",
 }
-
-
-class DockerfileRefused(SutraError):
-    """The checkout says something an optimized image must not carry, or cannot be carried."""
-
-    exit_code = 1
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from ...core.errors import SutraError
-from ...deps.model import (
-    PYPROJECT,
-    SETUP_PY,
-    DependencyFileError,
-    PythonPackage,
-    parse_requirement,
-)
+from ...core.errors import DependencyFileError, SutraError
+from ...deps.model import PYPROJECT, SETUP_PY, PythonPackage, parse_requirement
 from ...deps.monorepo import Monorepo
 
 # Top-level modules that are a package's tooling, not what its image runs.

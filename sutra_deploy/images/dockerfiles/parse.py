@@ -13,19 +13,17 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ...core.errors import SutraError
-from .shell import ShellSyntaxError, split_words
+from ...core.errors import DockerfileSyntaxError, ShellSyntaxError
+from .shell import split_words
 
 _DIRECTIVE = re.compile(r"^#\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(\S.*?)\s*$")
 _HEREDOC_WORD = re.compile(r"^(\d*)<<(-?)(.+)$")
+_VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}?")  # $X, ${X}, ${X:-default}
 HEREDOC_KEYWORDS = ("RUN", "COPY", "ADD")
-
-
-class DockerfileSyntaxError(SutraError):
-    """A Dockerfile that Docker itself would refuse to read; the message names file and line."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +123,37 @@ class Dockerfile:
 
     def where(self, instruction: Instruction) -> str:
         return f"{self.path}:{instruction.line}"
+
+    def declared_args(self) -> set[str]:
+        """Every ARG's name, before the first FROM or in a stage: what a build arg may set."""
+        return {
+            word.partition("=")[0]
+            for instruction in self.instructions
+            if instruction.keyword == "ARG"
+            for word in instruction.words()
+        }
+
+    def base_images(self, build_args: Mapping[str, str]) -> list[tuple[Instruction, str]]:
+        """Each FROM that names an image (not an earlier stage, not scratch) with that image, the
+        ARGs before the first FROM filled as a build fills them (``build_args`` over their
+        defaults, ``${X:-default}`` too)."""
+        values: dict[str, str] = {}
+        for instruction in self.instructions:
+            if instruction.stage == -1 and instruction.keyword == "ARG":
+                for word in instruction.words():
+                    name, _, value = word.partition("=")
+                    values[name] = value
+        values.update(build_args)
+        stages: set[str] = set()
+        found = []
+        froms = [i for i in self.instructions if i.keyword == "FROM"]
+        for stage, line in zip(self.stages, froms, strict=False):
+            image = _VARIABLE.sub(lambda m: values.get(m.group(1), m.group(2) or ""), stage.base)
+            if image and image.lower() != "scratch" and image.lower() not in stages:
+                found.append((line, image))
+            if stage.name:
+                stages.add(stage.name.lower())
+        return found
 
 
 def read_dockerfile(path: Path, name: str) -> Dockerfile:

@@ -19,9 +19,10 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from ...core.credentials import credential
+from ...core.errors import ShellSyntaxError
 from .parse import Dockerfile, Instruction, absolute, read_dockerfile
 from .pins import parse_pin, requirement_lines
-from .shell import Command, ShellSyntaxError, parse_shell, scripts
+from .shell import Command, parse_shell, scripts
 
 log = logging.getLogger("sutra")
 

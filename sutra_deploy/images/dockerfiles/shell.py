@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ...core.errors import SutraError
+from ...core.errors import ShellSyntaxError
 
 # Longest first: the lexer takes the longest operator that matches.
 _REDIRECTIONS = ("<<<", "<<-", "&>>", "<<", ">>", ">&", "<&", ">|", "<>", "&>", "<", ">")
@@ -58,10 +58,6 @@ SHELL_WORDS = frozenset(
         "[",
     ]
 )
-
-
-class ShellSyntaxError(SutraError):
-    """A command line the shell itself would refuse (an unterminated quote or here-document)."""
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sutra_deploy.core.errors import StackFileError
-from sutra_deploy.core.journey import JourneyMismatch, PointerMissing, fill, resolve
+from sutra_deploy.core.errors import JourneyMismatch, StackFileError
+from sutra_deploy.core.journey import PointerMissing, fill, resolve
 from sutra_deploy.core.source import PROJECT_DIR
 from sutra_deploy.core.stack import load_stack
 

@@ -3,9 +3,8 @@ distribution/reference's reference_test.go, with Docker's rule for which part is
 
 import pytest
 
-from sutra_deploy.core.errors import SutraError
+from sutra_deploy.core.errors import BadReference, SutraError
 from sutra_deploy.core.references import (
-    BadReference,
     ImageParts,
     ImageReference,
     Registry,

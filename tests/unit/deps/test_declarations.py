@@ -2,7 +2,8 @@
 
 import pytest
 
-from sutra_deploy.deps.model import DependencyFileError, DepsPolicy
+from sutra_deploy.core.errors import DependencyFileError
+from sutra_deploy.deps.model import DepsPolicy
 
 from .monorepos import POLICY, apply, audit, findings, inv, read, source_rel, tree
 

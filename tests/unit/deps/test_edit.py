@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from sutra_deploy.core.errors import DependencyFileError
 from sutra_deploy.core.source import PROJECT_DIR
 from sutra_deploy.deps.edit import apply_changes
-from sutra_deploy.deps.model import DependencyFileError
 
 from .monorepos import (
     API_PYPROJECT,

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from sutra_deploy.images.archive import ArchiveError, SavedArchive, read_archive, regular_file_bytes
+from sutra_deploy.core.errors import ArchiveError
+from sutra_deploy.images.archive import SavedArchive, read_archive, regular_file_bytes
 
 Member = tuple[str, bytes | str]  # (name, content) or, with a str, (name, symlink target)
 

@@ -6,15 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from sutra_deploy.core.errors import UnknownBuilder
 from sutra_deploy.core.source import REFERENCE_ROOT
-from sutra_deploy.images.buildkit import (
-    CARGO_CACHE,
-    PIP_CACHE,
-    UnknownBuilder,
-    build_file,
-    choose_builder,
-    for_buildkit,
-)
+from sutra_deploy.images.buildkit import CARGO_CACHE, PIP_CACHE, build_file, choose_builder, for_buildkit
 from sutra_deploy.images.dockerfiles.parse import parse_dockerfile
 from sutra_deploy.images.preflight import syntax_problems
 from sutra_deploy.tools.commands import Commands

@@ -305,5 +305,6 @@ def test_run_sizes_refuses_bad_requests_before_asking_docker():
     assert not docker.checked
     with pytest.raises(SutraError, match="unknown version 'v9'"):
         run_sizes(STACK, FakeDocker({}), explain="sutra-api", version="v9")
-    with pytest.raises(SutraError, match="unknown baseline 'yesterday'"):
-        run_sizes(STACK, FakeDocker({}), baseline="yesterday")  # type: ignore[arg-type]
+    # The baselines are the plan's figures and the stack file's own versions, not a fixed "v1".
+    with pytest.raises(SutraError, match=r"unknown baseline 'yesterday'; choose one of recorded, v1, v2$"):
+        run_sizes(STACK, FakeDocker({}), baseline="yesterday")

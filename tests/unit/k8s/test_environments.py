@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from sutra_deploy.core.errors import SutraError
+from sutra_deploy.core.errors import NotConfirmed, SutraError
 from sutra_deploy.core.settings import DEFAULTS
 from sutra_deploy.core.source import PROJECT_DIR
-from sutra_deploy.k8s.environments import Environment, NotConfirmed, confirm, environment, with_images
+from sutra_deploy.k8s.environments import Environment, confirm, environment, with_images
 
 PRODUCTION = Environment("production", Path("k8s/overlays/production"), "prod", "r.io/x", None, True, 600)
 STAGING = Environment("staging", Path("k8s/overlays/staging"), "stage", "r.io/x", None, False, 300)

@@ -4,7 +4,8 @@ overlays against a real server's."""
 
 import pytest
 
-from sutra_deploy.k8s.preflight import ClusterLacks, check, gaps, served_kinds
+from sutra_deploy.core.errors import ClusterLacks
+from sutra_deploy.k8s.preflight import check, gaps, served_kinds
 
 SCHEMA = {
     "definitions": {

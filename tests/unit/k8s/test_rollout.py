@@ -14,12 +14,13 @@ import json
 import pytest
 import yaml
 
+from sutra_deploy.core.errors import RolloutFailed
 from sutra_deploy.core.settings import DEFAULTS
 from sutra_deploy.core.source import PROJECT_DIR
 from sutra_deploy.core.stack import load_stack
 from sutra_deploy.k8s.environments import environment
 from sutra_deploy.k8s.manifests import namespace_of, render, stateful_names
-from sutra_deploy.k8s.rollout import RolloutFailed, apply_groups, deployments_in_order, rollback
+from sutra_deploy.k8s.rollout import apply_groups, deployments_in_order, rollback
 from sutra_deploy.tools.commands import Commands
 from sutra_deploy.tools.kubectl import Kubectl
 

@@ -7,15 +7,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from sutra_deploy.core.errors import SutraError
+from sutra_deploy.core.errors import HttpError, NoRelease, ReleaseExists, SutraError
 from sutra_deploy.core.source import PROJECT_DIR
 from sutra_deploy.core.stack import load_stack
 from sutra_deploy.local.compose_stack import previous_version
-from sutra_deploy.ship.push import ReleaseExists, already_there
-from sutra_deploy.ship.release import NoRelease, Release, floating_tags, git_release, resolve_release
+from sutra_deploy.ship.push import already_there
+from sutra_deploy.ship.release import Release, floating_tags, git_release, resolve_release
 from sutra_deploy.tools.commands import Commands
 from sutra_deploy.tools.engine import ImageInfo
-from sutra_deploy.tools.http import HttpError
 
 from ...standin.registry import registry_standin
 from ..test_tasks import assert_one_line_error, inv

@@ -6,7 +6,8 @@ import stat
 
 import pytest
 
-from sutra_deploy.tools.files import UnsafeWrite, checkout_target, replace_file, write_new
+from sutra_deploy.core.errors import UnsafeWrite
+from sutra_deploy.tools.files import checkout_target, replace_file, write_new
 
 
 def test_an_edit_through_a_link_writes_the_linked_file_and_keeps_the_link(tmp_path):

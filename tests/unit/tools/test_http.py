@@ -5,7 +5,8 @@ from typing import ClassVar
 
 import pytest
 
-from sutra_deploy.tools.http import Http, HttpError, is_loopback, new_session
+from sutra_deploy.core.errors import HttpError
+from sutra_deploy.tools.http import Http, is_loopback, new_session
 
 
 class Flaky(BaseHTTPRequestHandler):

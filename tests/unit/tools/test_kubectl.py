@@ -9,8 +9,9 @@ import logging
 
 import pytest
 
+from sutra_deploy.core.errors import WrongContext
 from sutra_deploy.tools.commands import Commands
-from sutra_deploy.tools.kubectl import Kubectl, WrongContext
+from sutra_deploy.tools.kubectl import Kubectl
 from sutra_deploy.tools.waiting import wait_until
 
 from ...standin.recording import STANDIN, recording_cluster

@@ -19,7 +19,7 @@ import pytest
 import requests
 import yaml
 
-from sutra_deploy.core.errors import CommandFailed, SutraError
+from sutra_deploy.core.errors import CommandFailed, SutraError, WrongContext
 from sutra_deploy.core.settings import DEFAULTS
 from sutra_deploy.core.source import PROJECT_DIR
 from sutra_deploy.core.stack import load_stack
@@ -27,7 +27,7 @@ from sutra_deploy.k8s.environments import environment
 from sutra_deploy.k8s.manifests import dump_manifests, images_by_deployment, namespace_of, render
 from sutra_deploy.k8s.rollout import apply_groups
 from sutra_deploy.tools.commands import Background, Commands, Result
-from sutra_deploy.tools.kubectl import Kubectl, WrongContext
+from sutra_deploy.tools.kubectl import Kubectl
 from sutra_deploy.tools.ports import free_port
 from sutra_deploy.tools.waiting import wait_until
 from sutra_deploy.verify.smoke import service_ports

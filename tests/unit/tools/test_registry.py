@@ -6,9 +6,9 @@ from typing import ClassVar
 
 import pytest
 
+from sutra_deploy.core.errors import RegistryError
 from sutra_deploy.tools.registry import (
     RegistryClient,
-    RegistryError,
     docker_config_auth,
     may_send_credentials,
     split_repository,

@@ -1,6 +1,7 @@
 import pytest
 
-from sutra_deploy.tools.waiting import Clock, TimedOut, wait_until
+from sutra_deploy.core.errors import TimedOut
+from sutra_deploy.tools.waiting import Clock, wait_until
 
 
 class FakeTime:

@@ -16,6 +16,7 @@ from dataclasses import replace
 
 import pytest
 
+from sutra_deploy.core.errors import VerifyFailed, WrongContext
 from sutra_deploy.core.settings import DEFAULTS
 from sutra_deploy.core.source import PROJECT_DIR
 from sutra_deploy.core.stack import load_stack
@@ -24,10 +25,10 @@ from sutra_deploy.k8s.manifests import hpa_by_deployment, namespace_of, render, 
 from sutra_deploy.k8s.quantities import memory_bytes, millicores
 from sutra_deploy.ship.deploy import verify_deployed
 from sutra_deploy.tools.commands import Commands
-from sutra_deploy.tools.kubectl import Kubectl, WrongContext
+from sutra_deploy.tools.kubectl import Kubectl
 from sutra_deploy.verify import verify_cluster_environment
 from sutra_deploy.verify.cluster import METRICS_UNAVAILABLE, verify_cluster, verify_environment
-from sutra_deploy.verify.model import ESTIMATE, FAIL, INFO, NOT_MEASURED, PASS, VerifyFailed
+from sutra_deploy.verify.model import ESTIMATE, FAIL, INFO, NOT_MEASURED, PASS
 from sutra_deploy.verify.settings import VerifySettings
 from sutra_deploy.verify.smoke import Check, SmokeReport
 

@@ -2,17 +2,8 @@ import json
 
 import pytest
 
-from sutra_deploy.verify.model import (
-    FAIL,
-    INFO,
-    NOT_MEASURED,
-    PASS,
-    STATUSES,
-    Metric,
-    VerifyFailed,
-    VerifyReport,
-    gate,
-)
+from sutra_deploy.core.errors import VerifyFailed
+from sutra_deploy.verify.model import FAIL, INFO, NOT_MEASURED, PASS, STATUSES, Metric, VerifyReport, gate
 
 
 def test_gate_passes_fails_or_says_not_measured():

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sutra_deploy.core.errors import ReportFolderError
 from sutra_deploy.core.source import PROJECT_DIR
 from sutra_deploy.verify.model import (
     ESTIMATE,
@@ -22,7 +23,6 @@ from sutra_deploy.verify.report import (
     DATA,
     PAGE,
     STEP_SUMMARY_ENV,
-    ReportFolderError,
     append_step_summary,
     check_report_folder,
     status_class,

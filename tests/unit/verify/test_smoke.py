@@ -3,7 +3,7 @@ from typing import ClassVar
 
 import pytest
 
-from sutra_deploy.core.errors import SutraError
+from sutra_deploy.core.errors import SmokeFailed, SutraError
 from sutra_deploy.core.settings import DEFAULTS
 from sutra_deploy.core.source import PROJECT_DIR
 from sutra_deploy.core.stack import load_stack
@@ -13,7 +13,6 @@ from sutra_deploy.tools.commands import Commands
 from sutra_deploy.tools.kubectl import Kubectl
 from sutra_deploy.verify.smoke import (
     Check,
-    SmokeFailed,
     SmokeReport,
     parse_base_urls,
     run_smoke,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from sutra_deploy.images.dockerfiles import DockerfileRefused
+from sutra_deploy.core.errors import DockerfileRefused
 
 from .checkout import (
     API,

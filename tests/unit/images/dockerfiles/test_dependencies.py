@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from sutra_deploy.core.errors import SutraError
-from sutra_deploy.images.dockerfiles import DockerfileRefused
+from sutra_deploy.core.errors import DockerfileRefused, SutraError
 from sutra_deploy.images.dockerfiles.parse import parse_dockerfile
 
 from .checkout import (

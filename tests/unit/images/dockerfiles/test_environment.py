@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pytest
 
-from sutra_deploy.images.dockerfiles.model import DockerfileRefused
+from sutra_deploy.core.errors import DockerfileRefused
 
 from .checkout import CONTROL, CONTROL_DOCKERFILE, CONTROL_PORT, STACK, final_stage, inv, make_checkout, plan
 

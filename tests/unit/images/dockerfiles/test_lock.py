@@ -7,9 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sutra_deploy.core.errors import SutraError
-from sutra_deploy.images.dockerfiles import DockerfileRefused
-from sutra_deploy.images.dockerfiles.lock import LockError, read_lock
+from sutra_deploy.core.errors import DockerfileRefused, LockError, SutraError
+from sutra_deploy.images.dockerfiles.lock import read_lock
 from sutra_deploy.images.dockerfiles.model import DockerfileSettings
 from sutra_deploy.images.dockerfiles.parse import parse_dockerfile
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from sutra_deploy.images.dockerfiles.parse import DockerfileSyntaxError, parse_dockerfile
+from sutra_deploy.core.errors import DockerfileSyntaxError
+from sutra_deploy.images.dockerfiles.parse import parse_dockerfile
 
 
 def keywords(text: str) -> list[str]:
@@ -115,3 +116,37 @@ def test_words_split_with_shell_quoting():
     dockerfile = parse_dockerfile("FROM x\nENV A=1 B=\"two words\" C='$literal'\nEXPOSE 8000/tcp 9000\n")
     assert dockerfile.instructions[1].words() == ["A=1", "B=two words", "C=$literal"]
     assert dockerfile.instructions[2].words() == ["8000/tcp", "9000"]
+
+
+BASES = """\
+ARG PYTHON_IMAGE=python:3.11-slim
+ARG PYTHON_RUNTIME_IMAGE=gcr.io/distroless/python3 TOOLS="sutra-base/tools:1"
+FROM ${PYTHON_IMAGE} AS deps
+ARG LATE
+RUN echo deps
+FROM deps AS test
+FROM ${MISSING:-debian:bookworm-slim} AS extra
+FROM $PYTHON_RUNTIME_IMAGE
+COPY --from=deps /opt /opt
+"""
+
+
+def test_the_base_images_are_what_each_from_resolves_to_earlier_stages_left_out():
+    dockerfile = parse_dockerfile(BASES, "Dockerfile")
+    assert [(line.line, image) for line, image in dockerfile.base_images({})] == [
+        (3, "python:3.11-slim"),
+        (7, "debian:bookworm-slim"),
+        (8, "gcr.io/distroless/python3"),
+    ]
+    replaced = dockerfile.base_images({"PYTHON_IMAGE": "sutra-base/python:3.11-slim"})
+    assert replaced[0][1] == "sutra-base/python:3.11-slim"
+    assert parse_dockerfile("FROM scratch\nCOPY x /x\n").base_images({}) == []
+
+
+def test_every_arg_is_declared_several_on_one_line_too():
+    assert parse_dockerfile(BASES).declared_args() == {
+        "PYTHON_IMAGE",
+        "PYTHON_RUNTIME_IMAGE",
+        "TOOLS",
+        "LATE",
+    }
