@@ -1,7 +1,7 @@
 """Sutra AI deployment tasks, one per phase of the deployment plan. See `inv --list`.
 
-Each task turns its flags into library calls (deploy and rollback still choose between a few;
-issue 19 moves that choice into ship/). Library modules are imported inside the
+Each task checks its flags and turns them into one library call (deploy and rollback too:
+ship/deploy.py and ship/rollback.py choose local or Kubernetes). Library modules are imported inside the
 tasks: every `inv` invocation would otherwise pay for all of them (libcst, kubernetes-validate,
 the docker SDK, sh, requests), whichever task it runs.
 """
@@ -269,29 +269,26 @@ def push(c, registry, version=None, no_latest=False, service=None, tag=None, for
 def rollback(c, env, service=None, to=None, timeout=None, yes=False):
     """Roll back: the local stack to another version, or Kubernetes deployments."""
     from sutra_deploy.core.references import parse_tag
+    from sutra_deploy.local.compose_stack import status_table
+    from sutra_deploy.ship.rollback import roll_back
 
     s = session(c)
     if to:
         parse_tag(to, "--to")
     wait = s.seconds(timeout, "local_timeout")  # checked first, whatever the environment
-    # An unknown name stops here, before anything is rendered or asked.
-    services = [named.name for named in s.stack.select(split_names(service))] if service else []
-    if env == "local":
-        from sutra_deploy.local.compose_stack import status_table
-        from sutra_deploy.ship.rollback import rollback_local
-
-        rows = rollback_local(s.local_stack, to=to, timeout=wait, services=services)
-        if rows:
-            print(status_table(rows))
-        return
-    from sutra_deploy.k8s import rollback_environment
-    from sutra_deploy.ship.rollback import rollback_to_release
-
-    environment = s.environment(env, rollout_timeout=wait if timeout else None)
-    if to and to not in s.stack.versions:  # a release: the digests it ran, not a moving tag
-        rollback_to_release(s.kubectl, environment, s.stack, release=to, services=services, yes=yes)
-        return
-    rollback_environment(s.kubectl, environment, s.stack, services=services, to=to, yes=yes)
+    rows = roll_back(
+        s.stack,
+        env,
+        services=split_names(service),
+        to=to,
+        wait=wait,
+        local=lambda: s.local_stack,
+        kubectl=s.kubectl,
+        environment=lambda: s.environment(env, rollout_timeout=wait if timeout else None),
+        yes=yes,
+    )
+    if rows:
+        print(status_table(rows))
 
 
 @task(
@@ -365,26 +362,16 @@ def deploy(c, env, version=None, yes=False, tag=None):
         deploy_mod.VerifySettings.from_settings(s.settings["verify"])
     release = s.release(tag, None, required=environment is not None)
 
-    def build_all():
-        _build(c, version=version, tag=tag)  # the same release, by the same rule as `inv build`
-
-    if env == "local":
-        deploy_mod.deploy_local(
-            s.stack,
-            s.local_stack,
-            version=version,
-            build=build_all,
-            timeout=timeout,
-            smoke_timeout=smoke_timeout,
-        )
-        return
-    deploy_mod.deploy_kubernetes(
+    deploy_mod.deploy(
         s.stack,
-        s.engine,
-        s.kubectl,
         environment,
+        engine=s.engine,
+        kubectl=s.kubectl,
+        local=lambda: s.local_stack,
         version=version,
-        build=build_all,
+        # The same release, by the same rule as `inv build`.
+        build=lambda: _build(c, version=version, tag=tag),
+        local_timeout=timeout,
         smoke_timeout=smoke_timeout,
         yes=yes,
         verify_settings=s.settings["verify"],  # the same `sutra.verify` as `inv verify`

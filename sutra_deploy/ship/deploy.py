@@ -235,6 +235,42 @@ def pushed_digests(pushed: Sequence[Pushed], stack: Stack, registry: str, tag: s
     }
 
 
+def deploy(
+    stack: Stack,
+    environment: k8s.Environment | None,
+    *,
+    engine: Engine,
+    kubectl: k8s.Kubectl,
+    local: Callable[[], LocalStack],
+    version: str,
+    build: Callable[[], None],
+    local_timeout: float,
+    smoke_timeout: float,
+    yes: bool,
+    verify_settings: Mapping[str, Any] | None,
+    release: Release | None,
+    floating: Sequence[str],
+) -> SmokeReport | None:
+    """`inv deploy`: the local stack (``environment`` None) or a Kubernetes environment."""
+    if environment is None:
+        return deploy_local(
+            stack, local(), version=version, build=build, timeout=local_timeout, smoke_timeout=smoke_timeout
+        )
+    return deploy_kubernetes(
+        stack,
+        engine,
+        kubectl,
+        environment,
+        version=version,
+        build=build,
+        smoke_timeout=smoke_timeout,
+        yes=yes,
+        verify_settings=verify_settings,
+        release=release,
+        floating=floating,
+    )
+
+
 def deploy_kubernetes(
     stack: Stack,
     engine: Engine,

@@ -4,15 +4,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..core.stack import Stack
 from ..k8s.environments import Environment, confirm, with_images
 from ..k8s.manifests import images_by_deployment, namespace_of, render
-from ..k8s.rollout import check_context, deployments_in_order, rollback
+from ..k8s.rollout import check_context, deployments_in_order, rollback, rollback_environment
 from ..local.compose_stack import LocalStack, ServiceStatus, previous_version
 from ..tools.kubectl import Kubectl
 from .history import read_cluster, release_digests, rollback_annotations
+
+
+def roll_back(
+    stack: Stack,
+    env: str,
+    *,
+    services: Sequence[str],
+    to: str | None,
+    wait: float,
+    local: Callable[[], LocalStack],
+    kubectl: Kubectl,
+    environment: Callable[[], Environment],
+    yes: bool,
+) -> list[ServiceStatus]:
+    """`inv rollback`: the local stack (or only ``services``) to ``to`` or the version before;
+    a cluster's Deployments to the digests a release ran (``to`` a release), to a version's
+    tag, or one rollout back. An unknown service stops it before anything is rendered or asked.
+    The local stack's rows, for the table; a cluster's say what they did as they go."""
+    names = [named.name for named in stack.select(services)] if services else []
+    if env == "local":
+        return rollback_local(local(), to=to, timeout=wait, services=names)
+    chosen = environment()
+    if to and to not in stack.versions:  # a release: the digests it ran, not a moving tag
+        rollback_to_release(kubectl, chosen, stack, release=to, services=names, yes=yes)
+    else:
+        rollback_environment(kubectl, chosen, stack, services=names, to=to, yes=yes)
+    return []
 
 
 def rollback_local(
