@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 from ..core.stack import Stack
@@ -13,6 +14,8 @@ from ..k8s.rollout import check_context, deployments_in_order, rollback, rollbac
 from ..local.compose_stack import LocalStack, ServiceStatus, previous_version
 from ..tools.kubectl import Kubectl
 from .history import read_cluster, release_digests, rollback_annotations
+
+log = logging.getLogger("sutra")
 
 
 def roll_back(
@@ -68,7 +71,12 @@ def rollback_to_release(
     names = [stack.service(name).name for name in services] or deployments_in_order(
         objects, stack.service_names
     )
-    if kubectl.dry:  # nothing was read: show the move by tag
+    if kubectl.dry:  # nothing was read: show the move by tag, and say what was not checked
+        log.info(
+            "[rollback] dry run: the cluster's history is not read, so neither whether %s ran here "
+            "nor the digests it ran are checked; shown by tag (the real run sets those digests)",
+            release,
+        )
         digests: dict[str, str] = {}
         pinned = render(kubectl, with_images(env, registry=None, tag=release), stack)
     else:

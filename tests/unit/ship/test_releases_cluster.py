@@ -409,6 +409,10 @@ def test_a_dry_rollback_to_a_release_prints_the_move_by_tag(cluster, no_docker):
     assert result.returncode == 0, result.stderr
     # The context is checked, dry too (the confirmation's and the rollback's own check).
     assert cluster.calls() == [["config", "current-context"]] * 2
+    # What a dry run cannot check (the cluster is not read) it says.
+    assert (
+        "[rollback] dry run: the cluster's history is not read, so neither whether rel-1 ran" in result.stderr
+    )
     registry = STAGING.registry
     for name in ORDER:
         image = f"{registry}/{STACK.service(name).image}:rel-1"
