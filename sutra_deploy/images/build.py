@@ -311,11 +311,12 @@ def shared_stages(step: BuildStep) -> frozenset[str]:
 def leaders_first(steps: Sequence[BuildStep]) -> tuple[list[BuildStep], list[BuildStep]]:
     """(the images that declare a shared stage no image before them declares, in order; the
     rest): the first are built one at a time, before the rest."""
+    declared = [shared_stages(step) for step in steps]  # each Dockerfile read once
     seen: set[str] = set()
     leaders, others = [], []
-    for step in steps:
-        stages = shared_stages(step)
-        if stages - seen and any(stages & shared_stages(o) for o in steps if o is not step):
+    for index, step in enumerate(steps):
+        stages = declared[index]
+        if stages - seen and any(stages & other for i, other in enumerate(declared) if i != index):
             leaders.append(step)
             seen |= stages
         else:

@@ -209,6 +209,7 @@ class Engine:
         self._client_factory = client_factory
         self._client: Any = None
         self._buildx: str | None = None  # "" once asked and there is none
+        self._host_info: Mapping[str, Any] | None = None
 
     @property
     def dry(self) -> bool:
@@ -262,15 +263,20 @@ class Engine:
 
     def host_cpus(self) -> int:
         """How many CPUs the engine can give a container."""
-        with translated_errors():
-            return int(self.client.info().get("NCPU") or os.cpu_count() or 1)
+        return int(self._info().get("NCPU") or os.cpu_count() or 1)
 
     def host_memory(self) -> int:
         """How many bytes of memory the engine's machine has."""
-        with translated_errors():
-            return int(self.client.info().get("MemTotal") or 0) or os.sysconf("SC_PHYS_PAGES") * os.sysconf(
-                "SC_PAGE_SIZE"
-            )
+        return int(self._info().get("MemTotal") or 0) or os.sysconf("SC_PHYS_PAGES") * os.sysconf(
+            "SC_PAGE_SIZE"
+        )
+
+    def _info(self) -> Mapping[str, Any]:
+        """`docker info`, asked once per engine: the machine does not change during a run."""
+        if self._host_info is None:
+            with translated_errors():
+                self._host_info = self.client.info() or {}
+        return self._host_info
 
     def restart(self, container: str, *, timeout: int = 10) -> None:
         if self.commands.skip_when_dry(["docker", "restart", container], mutates=True):
