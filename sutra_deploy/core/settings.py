@@ -114,6 +114,23 @@ DEFAULTS: dict[str, Any] = {
             # Bigger source files are generated data: parsing 50 MB takes a minute and gigabytes.
             "max_file_bytes": "5000000",
         },
+        # `inv dockerfiles`: what the generated Dockerfiles are made with. Read once into
+        # `images.dockerfiles.model.DockerfileSettings`.
+        "dockerfiles": {
+            # `build_packages` (none by default): Debian packages the deps stage installs before
+            # pip, for dependencies that have no wheel for the platform (a compiler, headers): a
+            # list for every service, or a table of service -> list. They never reach the
+            # runtime image. It has no default here because it takes either form: Invoke cannot
+            # merge a table over a default that is a list (AmbiguousMergeError), nor the reverse.
+            # Console scripts a pre-plan CMD runs that also run as `python3 -m MODULE`.
+            "script_modules": {},
+            # The [base_images] keys of the build image (pip, compileall) and the runtime image.
+            "build_base": "python",
+            "runtime_base": "python-runtime",
+            # A lock file (relative to the source root) whose exact pins every deps stage
+            # installs with (pip constraints); "" for none. `inv dockerfiles --lock FILE` too.
+            "lock": "",
+        },
         # `inv verify` (local and on a cluster) and the end of `inv deploy`: the plan's success
         # metrics (its targets) and the size of the local load, sized for a 2-core machine to
         # finish in about a minute. Read once into `verify.settings.VerifySettings`.

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from packaging.utils import canonicalize_name
 
 from ...core.errors import DockerfileRefused, SutraError
+from ...core.settings import DEFAULTS
 from ...core.stack import HealthCheck, Service, Stack
 from ...deps.model import Finding
 from ...deps.monorepo import Monorepo
@@ -42,20 +43,6 @@ SCRIPT_MODULES = {
     "flask": "flask",
 }
 
-DEFAULT_SETTINGS: dict[str, Any] = {
-    # Debian packages the deps stage installs before pip, for dependencies that have no wheel
-    # for the platform (a compiler, headers): a list for every service, or a table of
-    # service -> list. They never reach the runtime image.
-    "build_packages": [],
-    "script_modules": {},
-    # The [base_images] keys of the build image (pip, compileall) and the runtime image.
-    "build_base": "python",
-    "runtime_base": "python-runtime",
-    # A lock file (relative to the source root) whose exact pins every deps stage installs
-    # with (pip constraints); "" for none. `inv dockerfiles --lock FILE` gives it too.
-    "lock": "",
-}
-
 
 @dataclass(frozen=True)
 class DockerfileSettings:
@@ -67,12 +54,12 @@ class DockerfileSettings:
 
     @classmethod
     def from_settings(cls, raw: Mapping[str, Any] | None) -> DockerfileSettings:
-        merged = {**DEFAULT_SETTINGS, **dict(raw or {})}
-        unknown = sorted(set(merged) - set(DEFAULT_SETTINGS))
+        defaults = {**DEFAULTS["sutra"]["dockerfiles"], "build_packages": []}  # see core/settings.py
+        merged = {**defaults, **dict(raw or {})}
+        unknown = sorted(set(merged) - set(defaults))
         if unknown:
             raise SutraError(
-                f"setting sutra.dockerfiles.{unknown[0]}: unknown "
-                f"(known: {', '.join(sorted(DEFAULT_SETTINGS))})"
+                f"setting sutra.dockerfiles.{unknown[0]}: unknown (known: {', '.join(sorted(defaults))})"
             )
         packages = merged["build_packages"] or []
         if isinstance(packages, str):
