@@ -15,7 +15,7 @@ from invoke import Collection, task
 from sutra_deploy.core.inputs import split_names
 from sutra_deploy.core.settings import DEFAULTS
 from sutra_deploy.deps.kinds import DEFAULT_FAIL_ON, FINDING_KINDS
-from sutra_deploy.edge import guard_invoke_settings, hint_parse_errors, session, user_errors
+from sutra_deploy.edge import guard_invoke_settings, hint_parse_errors, session, show, user_errors
 
 
 @task(
@@ -162,7 +162,7 @@ def cleanup(c, json_=False):
     s.engine.ensure_available()
     found = find_leftovers(s.engine)
     remove_leftovers(s.engine, found)
-    print(found.to_json() if json_ else found.table())
+    show(found, as_json=json_)
 
 
 @task(help={"volumes": "Also delete the storage data volume (kept by default)."})
@@ -205,14 +205,12 @@ def logs(c, service=None, follow=False, tail=None):
 @user_errors
 def smoke(c, json_=False, base_url=None, service=None, timeout=None):
     """Probe every service and check learn -> query end to end."""
-    import json
-
     from sutra_deploy.verify.smoke import smoke_stack
 
     s = session(c)
     timeout = s.seconds(timeout, "smoke_timeout")
     report = smoke_stack(s.stack, names=split_names(service), base_urls=base_url or [], timeout=timeout)
-    print(json.dumps(report.as_json(), indent=2) if json_ else report.table())
+    show(report, as_json=json_)
     report.raise_if_failed()
 
 
@@ -402,7 +400,7 @@ def releases(c, env, registry=None, json_=False):
         )
     environment = None if env == "local" else s.environment(env, registry=registry)
     found = list_releases(s.kubectl, s.engine, environment, s.stack)
-    print(found.to_json() if json_ else found.table())
+    show(found, as_json=json_)
 
 
 @task(
@@ -418,7 +416,7 @@ def capacity(c, env="production", json_=False):
 
     s = session(c)
     report = environment_capacity(s.kubectl, s.environment(env), s.stack)
-    print(report.to_json() if json_ else report.table())
+    show(report, as_json=json_)
 
 
 @task(

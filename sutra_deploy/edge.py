@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from invoke import Context
 from invoke.exceptions import Exit, UnexpectedExit
@@ -385,6 +385,20 @@ class Session:
 
 
 _stacks: dict[Path, Stack] = {}
+
+
+class Report(Protocol):
+    """What a library hands a task to show: a table for people, JSON for machines."""
+
+    def table(self) -> str: ...
+
+    def to_json(self) -> str: ...
+
+
+def show(report: Report, *, as_json: bool = False) -> None:
+    """The one place a task's result goes out: on stdout, `--json` for machines, else the
+    table (progress and logs go to stderr)."""
+    print(report.to_json() if as_json else report.table())
 
 
 def session(c: Context) -> Session:

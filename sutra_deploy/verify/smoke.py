@@ -7,6 +7,7 @@ api -> hybrid -> storage). Locally at the published ports
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
@@ -50,6 +51,9 @@ class SmokeReport:
 
     def as_json(self) -> dict:
         return {"ok": self.ok, "checks": [asdict(c) for c in self.checks]}
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_json(), indent=2)
 
     def table(self) -> str:
         return tabulate(
