@@ -103,8 +103,8 @@ def test_any_file_data_is_either_mergeable_or_named(data):
 def test_build_packages_merges_as_a_list_or_a_table():
     """`sutra.dockerfiles.build_packages` takes either form, so it has no default for Invoke to
     refuse merging the other form over; the other dockerfiles settings have theirs."""
-    for given in (["gcc"], {"sutra-hybrid": ["gcc", "g++"]}):
-        data = {"sutra": {"dockerfiles": {"build_packages": given}}}
+    for value in (["gcc"], {"sutra-hybrid": ["gcc", "g++"]}):
+        data = {"sutra": {"dockerfiles": {"build_packages": value}}}
         assert shape_problem(DEFAULTS, data, "") is None
-        assert merge_dicts(copy.deepcopy(DEFAULTS), data)["sutra"]["dockerfiles"]["build_packages"] == given
+        assert merge_dicts(copy.deepcopy(DEFAULTS), data)["sutra"]["dockerfiles"]["build_packages"] == value
     assert DEFAULTS["sutra"]["dockerfiles"]["runtime_base"] == "python-runtime"
