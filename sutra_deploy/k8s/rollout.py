@@ -147,8 +147,8 @@ def wait_for_rollouts(kubectl: Kubectl, deployments: Sequence[str], namespace: s
             if server_gone(failure_reason(error.output)):
                 raise ClusterUnreachable(
                     f"waiting for the rollout of deployment/{name}: the API server {kubectl.server()} "
-                    f"stopped answering ({failure_reason(error.output)}); everything was applied; "
-                    "run it again once the server answers"
+                    f"stopped answering ({failure_reason(error.output)}); what was to change was "
+                    "sent before; run the same command again once the server answers"
                 ) from None
             raise RolloutFailed(
                 f"rollout of deployment/{name} did not finish: {failure_reason(error.output)}"

@@ -182,7 +182,12 @@ class LocalStack:
             for s in self.stack.services
             if self.host_port(s) != s.port.host or port_env(s) in os.environ
         }
-        tags = {tag_env(s): pinned[s.name] for s in self.stack.services if s.name in pinned}
+        # As with ports: a tag variable from the caller's shell never chooses an image here.
+        tags = {
+            tag_env(s): pinned.get(s.name, version)
+            for s in self.stack.services
+            if s.name in pinned or tag_env(s) in os.environ
+        }
         env = {**ports, TAG_ENV: version, **tags}
         return Compose(
             self.docker.commands, self.compose_file, self.project, env=env, overrides=self.overrides
@@ -221,16 +226,18 @@ class LocalStack:
         *,
         timeout: float,
         pinned: Mapping[str, str] | None = None,
+        only: Sequence[str] = (),
         clock: Clock = SYSTEM_CLOCK,
     ) -> list[ServiceStatus]:
         """Start the stack and poll until every service is healthy; idempotent. ``pinned``:
-        services at a tag of their own (see :meth:`compose`)."""
+        services at a tag of their own (see :meth:`compose`); ``only``: start or recreate just
+        those, leaving every other container as it runs."""
         compose = self.compose(version, pinned)
         if not self.docker.dry:  # a dry run prints the commands even before a build
             self.require_images(version, pinned)
         self.check_ports(compose)
         if self.docker.dry:
-            compose.up()
+            compose.up(only)
             return []
         started = clock.now()
         # Restarts are counted from here: an older container may have restarted long ago.
@@ -239,7 +246,9 @@ class LocalStack:
         # `up` itself waits for health-gated dependencies, so it runs beside the poll that
         # times each service, instead of before it.
         # It gets the same deadline, so no `compose up` outlives this call.
-        upper = threading.Thread(target=lambda: outcome.append(compose.up(timeout=timeout)), daemon=True)
+        upper = threading.Thread(
+            target=lambda: outcome.append(compose.up(only, timeout=timeout)), daemon=True
+        )
         upper.start()
         healthy_after: dict[str, float] = {}
         http = Http(timeout=(1.0, 2.0))
@@ -370,7 +379,7 @@ class LocalStack:
         others = [tag for name, tag in running.items() if name not in targets]
         base = max(sorted(set(others)), key=others.count) if others else next(iter(targets.values()))
         pinned = {**{name: tag for name, tag in running.items() if tag != base}, **targets}
-        return self.up(base, timeout=timeout, pinned=pinned)
+        return self.up(base, timeout=timeout, pinned=pinned, only=list(targets))
 
     def move(self, to_version: str, *, timeout: float) -> list[ServiceStatus]:
         """Replace the running stack with another version's images, keeping the data volume."""

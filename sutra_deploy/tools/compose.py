@@ -31,11 +31,11 @@ class Compose:
         return self.commands.run(argv, mutates=mutates, check=check, env=self.env, **kwargs)
 
     def up(self, services: Sequence[str] = (), *, timeout: float | None = None) -> Result:
-        """`up --detach`; killed after ``timeout`` seconds (it waits on health-gated dependencies)."""
+        """`up --detach`; killed after ``timeout`` seconds (it waits on health-gated dependencies).
+        With ``services``, only those (`--no-deps`: the others are left exactly as they run)."""
+        only = [*services, "--no-deps"] if services else ["--remove-orphans"]
         try:
-            return self._run(
-                "up", "--detach", "--remove-orphans", *services, mutates=True, check=False, timeout=timeout
-            )
+            return self._run("up", "--detach", *only, mutates=True, check=False, timeout=timeout)
         except CommandFailed as error:  # timed out, and killed
             return Result(error.argv, error.returncode, "", error.output)
 

@@ -30,6 +30,7 @@ SERVER_GONE = (
     "was refused",
     "connection reset",
     "unexpected eof",
+    ": eof",  # a request cut when the server went away
     "i/o timeout",
     "no route to host",
     "server sent goaway",
@@ -38,9 +39,16 @@ SERVER_GONE = (
 )
 
 
+# Words of an answer the API server gave: a webhook it could not call is the server refusing
+# (the same words, "connection refused", inside), and running again would not converge.
+SERVER_ANSWERED = ("error from server", "internal error occurred", "failed calling webhook")
+
+
 def server_gone(reason: str) -> bool:
     """Whether kubectl's words say the API server stopped answering, rather than refused."""
     lowered = reason.lower()
+    if any(marker in lowered for marker in SERVER_ANSWERED):
+        return False
     return any(marker in lowered for marker in SERVER_GONE)
 
 

@@ -140,7 +140,8 @@ class RegistryClient:
         finally:
             answer.close()
         expected = answer.headers.get("Content-Length")
-        if expected and expected.isdigit() and int(expected) != received:
+        encoded = answer.headers.get("Content-Encoding")  # then the length counts other bytes
+        if expected and expected.isdigit() and not encoded and int(expected) != received:
             raise RegistryError(
                 f"{self.host} sent {received:,} of {int(expected):,} bytes of {repository}@{digest[:19]}…"
             )

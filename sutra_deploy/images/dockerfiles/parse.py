@@ -148,7 +148,7 @@ class Dockerfile:
         found = []
         froms = [i for i in self.instructions if i.keyword == "FROM"]
         for stage, line in zip(self.stages, froms, strict=False):
-            image = _VARIABLE.sub(lambda m: values.get(m.group(1), m.group(2) or ""), stage.base)
+            image = _VARIABLE.sub(lambda m: _expanded(m, values), stage.base)
             if image and image.lower() != "scratch" and image.lower() not in stages:
                 found.append((line, image))
             if stage.name:
@@ -289,3 +289,12 @@ def _stages(instructions: list[Instruction], name: str) -> tuple[Stage, ...]:
 def absolute(path: str, workdir: str) -> str:
     """A path inside the image, relative ones taken from the WORKDIR."""
     return posixpath.normpath(posixpath.join(workdir, path))
+
+
+def _expanded(match: re.Match[str], values: Mapping[str, str]) -> str:
+    """$X and ${X} as X's value ("" when unset); ${X:-word} as word when X is unset or empty,
+    as Docker expands them."""
+    name, default = match.group(1), match.group(2)
+    if default is None:
+        return values.get(name, "")
+    return values.get(name) or default

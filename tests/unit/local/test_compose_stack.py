@@ -211,3 +211,15 @@ def test_waiting_longer_cannot_help_a_container_that_exited_or_crash_loops():
     # Restarts before this `up` do not count, unless the container is still restarting.
     assert why_it_will_not_get_healthy(container("running", restarts=limit + 2), {"c1": limit + 2}) is None
     assert why_it_will_not_get_healthy(container("restarting", restarts=limit), {"c1": limit}) is not None
+
+
+def test_a_tag_variable_in_the_callers_shell_never_chooses_an_image(monkeypatch):
+    monkeypatch.setenv("SUTRA_API_TAG", "v9")  # left over in the user's shell
+    runner = FakeRunner()
+    local(runner).compose("v2").stop([])
+    [(_, env)] = runner.calls
+    assert env["SUTRA_API_TAG"] == "v2" and env[TAG_ENV] == "v2"
+    runner.calls.clear()
+    local(runner).compose("v2", {"sutra-api": "v1"}).stop([])
+    [(_, env)] = runner.calls
+    assert env["SUTRA_API_TAG"] == "v1"

@@ -11,7 +11,7 @@ import pytest
 
 from sutra_deploy.core.errors import WrongContext
 from sutra_deploy.tools.commands import Commands
-from sutra_deploy.tools.kubectl import Kubectl
+from sutra_deploy.tools.kubectl import Kubectl, server_gone
 from sutra_deploy.tools.waiting import wait_until
 
 from ...standin.recording import STANDIN, recording_cluster
@@ -100,3 +100,25 @@ def test_a_port_forward_that_ends_early_says_why(cluster, kubectl, caplog):
     finally:
         sutra.removeHandler(caplog.handler)
     assert f"[k8s] port-forward to svc/sutra-api ended early: {reason}" in caplog.messages
+
+
+@pytest.mark.parametrize(
+    ("reason", "gone"),
+    [
+        (
+            "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host?",
+            True,
+        ),
+        ('error when retrieving current configuration of: Get "https://10.0.0.1:6443/apis": EOF', True),
+        ("Unable to connect to the server: dial tcp 10.0.0.1:6443: i/o timeout", True),
+        # The API server answered: a webhook it could not call. Running again would not converge.
+        (
+            'Error from server (InternalError): Internal error occurred: failed calling webhook "v.x.io": '
+            'Post "https://x.svc:443/validate": dial tcp 10.96.7.1:443: connect: connection refused',
+            False,
+        ),
+        ('Deployment.apps "sutra-api" is invalid: spec.selector: field is immutable', False),
+    ],
+)
+def test_a_server_that_stopped_answering_is_told_from_one_that_refused(reason, gone):
+    assert server_gone(reason) is gone

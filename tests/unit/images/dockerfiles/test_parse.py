@@ -150,3 +150,12 @@ def test_every_arg_is_declared_several_on_one_line_too():
         "TOOLS",
         "LATE",
     }
+
+
+def test_a_default_applies_to_an_empty_arg_too_as_docker_expands_it():
+    dockerfile = parse_dockerfile("ARG BASE\nFROM ${BASE:-python:3.11-slim}\nFROM ${OTHER}x\n")
+    assert [image for _, image in dockerfile.base_images({})] == ["python:3.11-slim", "x"]
+    assert dockerfile.base_images({"BASE": ""})[0][1] == "python:3.11-slim"
+    assert (
+        dockerfile.base_images({"BASE": "sutra-base/python:3.11-slim"})[0][1] == "sutra-base/python:3.11-slim"
+    )
