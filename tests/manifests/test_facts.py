@@ -6,7 +6,9 @@ are checked in tests/unit/test_facts.py.)"""
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -26,8 +28,11 @@ PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
 
 @functools.cache
 def checkout_stack() -> Stack:
-    """The stack `inv init` writes for the synthetic checkout (tests/unit/init/monorepo.py)."""
-    return load_stack(init_checkout(Path(tempfile.mkdtemp(prefix="sutra-facts-"))))
+    """The stack `inv init` writes for the synthetic checkout (tests/unit/init/monorepo.py),
+    in a folder removed when the test run ends (it was left in /tmp on every run)."""
+    folder = Path(tempfile.mkdtemp(prefix="sutra-facts-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return load_stack(init_checkout(folder))
 
 
 STACKS = {"reference": lambda: STACK, "checkout": checkout_stack}
