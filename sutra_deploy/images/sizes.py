@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from tabulate import tabulate
 
@@ -17,11 +18,19 @@ from .archive import read_archive, regular_file_bytes
 from .cost import CostComparison, CostRates, costs
 from .explain import explain as explain_image
 
-Status = Literal["ok", "over-target", "over-limit"]
+
+class Status(StrEnum):
+    """An image against its budget; each is its text, as --json has always shown it."""
+
+    OK = "ok"
+    OVER_TARGET = "over-target"
+    OVER_LIMIT = "over-limit"
+
+
 # What "Old" means: the plan's recorded figures, or a version of the stack measured here.
 RECORDED = "recorded"
 Baseline = str
-STATUS_TEXT = {"ok": "ok", "over-target": "over target", "over-limit": "OVER LIMIT"}
+STATUS_TEXT = {Status.OK: "ok", Status.OVER_TARGET: "over target", Status.OVER_LIMIT: "OVER LIMIT"}
 
 
 def savings(old_bytes: int, new_bytes: int) -> str:
@@ -38,10 +47,10 @@ def reduction(percent: float) -> str:
 
 def verdict(size_bytes: int, budget: SizeBudget) -> Status:
     if size_bytes > budget.limit_bytes:
-        return "over-limit"
+        return Status.OVER_LIMIT
     if size_bytes > budget.target_bytes:
-        return "over-target"
-    return "ok"
+        return Status.OVER_TARGET
+    return Status.OK
 
 
 @dataclass(frozen=True)
@@ -86,7 +95,7 @@ class SizeReport:
 
     @property
     def over_limit(self) -> tuple[ServiceSize, ...]:
-        return tuple(r for r in self.rows if r.status == "over-limit")
+        return tuple(r for r in self.rows if r.status == Status.OVER_LIMIT)
 
     def as_json(self) -> dict:
         return {

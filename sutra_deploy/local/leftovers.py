@@ -55,8 +55,9 @@ def owner_override(service_names: Sequence[str], project: str, pid: int) -> Path
     run's local stack, which `inv cleanup` removes once that process is gone."""
     labels = owner_labels("test run", pid=pid)
     services = {name: {"labels": labels} for name in service_names}
+    document = {"services": services, "networks": {"default": {"labels": labels}}}  # made first
     path = cache_folder("compose") / f"{project}-owner.yml"
-    return write_if_changed(path, yaml_text.dump({"services": services}))
+    return write_if_changed(path, yaml_text.dump(document))
 
 
 @dataclass(frozen=True)

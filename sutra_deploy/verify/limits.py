@@ -137,4 +137,7 @@ def compose_override(limits: Mapping[str, ContainerLimits]) -> str:
         }
         for name, entry in limits.items()
     }
-    return yaml_text.dump({"services": services})
+    # The network too: compose makes it before any container, and a cleanup in that moment
+    # must see the live owner, not a project with no container left.
+    networks = {"default": {"labels": owner_labels("verify")}}
+    return yaml_text.dump({"services": services, "networks": networks})

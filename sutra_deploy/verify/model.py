@@ -15,17 +15,25 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from ..core.errors import VerifyFailed
 
-PASS = "pass"
-FAIL = "fail"
-INFO = "info"
-ESTIMATE = "estimate"
-NEEDS_CLUSTER = "needs a cluster"
-NOT_MEASURED = "not measured"
-STATUSES = (PASS, FAIL, INFO, ESTIMATE, NEEDS_CLUSTER, NOT_MEASURED)
+
+class Status(StrEnum):
+    """A metric's status (see above). Each is its text, so tables and --json show it as is."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    INFO = "info"
+    ESTIMATE = "estimate"
+    NEEDS_CLUSTER = "needs a cluster"
+    NOT_MEASURED = "not measured"
+
+
+PASS, FAIL, INFO, ESTIMATE, NEEDS_CLUSTER, NOT_MEASURED = Status
+STATUSES = tuple(Status)
 
 
 @dataclass(frozen=True)
@@ -34,12 +42,13 @@ class Metric:
     target: str  # the plan's target, in words ("< 512 Mi")
     value: float | int | str | None  # what was measured (None: nothing was)
     unit: str
-    status: str
+    status: Status
     how: str  # how it was measured, or why it was not
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"unknown metric status {self.status!r}")
+        object.__setattr__(self, "status", Status(self.status))  # text from a report read back
 
     @property
     def shown_value(self) -> str:

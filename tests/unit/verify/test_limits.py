@@ -1,3 +1,4 @@
+import os
 import re
 
 import pytest
@@ -12,6 +13,7 @@ from sutra_deploy.core.stack import load_stack
 from sutra_deploy.k8s.capacity import capacity
 from sutra_deploy.k8s.environments import environment
 from sutra_deploy.k8s.manifests import render
+from sutra_deploy.local.leftovers import OWNER_PID_LABEL
 from sutra_deploy.tools.commands import Commands
 from sutra_deploy.tools.kubectl import Kubectl
 from sutra_deploy.verify.limits import check_fits, compose_override, container_limits, parse_overrides
@@ -98,3 +100,8 @@ def test_the_compose_override_caps_memory_without_swap_and_cpus(production):
     for name, entry in limits.items():
         assert services[name]["mem_limit"] == services[name]["memswap_limit"] == entry.memory_bytes
         assert services[name]["cpus"] == entry.cpu_millicores / 1000 <= 2
+    # Its owner on every container and on the network compose makes before them.
+    document = yaml.safe_load(compose_override(limits))
+    network = document["networks"]["default"]["labels"]
+    assert network[OWNER_PID_LABEL] == str(os.getpid())
+    assert all(services[name]["labels"] == network for name in services)
