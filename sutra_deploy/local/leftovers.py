@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from tabulate import tabulate
 
@@ -50,14 +51,21 @@ def owner_labels(role: str, *, pid: int | None = None, group: str | None = None)
     return labels
 
 
+def owned_compose(labels: Mapping[str, str], services: Mapping[str, Mapping[str, Any]]) -> dict:
+    """A compose document laying ``labels`` on each of ``services`` (with what each already
+    sets) and on the project's network, which compose makes before any container: a cleanup
+    in that moment sees the live owner, not a project with no container left."""
+    return {
+        "services": {name: {**settings, "labels": dict(labels)} for name, settings in services.items()},
+        "networks": {"default": {"labels": dict(labels)}},
+    }
+
+
 def owner_override(service_names: Sequence[str], project: str, pid: int) -> Path:
-    """A compose file that labels each service's container as owned by process ``pid``: a test
-    run's local stack, which `inv cleanup` removes once that process is gone."""
-    labels = owner_labels("test run", pid=pid)
-    services = {name: {"labels": labels} for name in service_names}
-    document = {"services": services, "networks": {"default": {"labels": labels}}}  # made first
-    path = cache_folder("compose") / f"{project}-owner.yml"
-    return write_if_changed(path, yaml_text.dump(document))
+    """A compose file that labels a test run's local stack as owned by process ``pid``: `inv
+    cleanup` removes it once that process is gone."""
+    document = owned_compose(owner_labels("test run", pid=pid), {name: {} for name in service_names})
+    return write_if_changed(cache_folder("compose") / f"{project}-owner.yml", yaml_text.dump(document))
 
 
 @dataclass(frozen=True)
@@ -141,13 +149,7 @@ def _left_folders(under: Path) -> list[tuple[Path, str]]:
             owner = temporary_folder_owner(folder) if folder.is_dir() and not folder.is_symlink() else None
             if owner is None:
                 continue
-            why = _owner_gone(
-                {
-                    OWNER_PID_LABEL: str(owner.get("pid", "")),
-                    OWNER_HOST_LABEL: str(owner.get("host", "")),
-                    OWNER_ROLE_LABEL: "owner",
-                }
-            )
+            why = _gone(str(owner.get("pid", "")), str(owner.get("host", "")), "owner")
             if why is not None:
                 left.append((folder, why))
     return left
@@ -180,8 +182,13 @@ def _why_left(members: Sequence[ProjectObject]) -> str | None:
 
 def _owner_gone(labels: Mapping[str, str]) -> str | None:
     """Why something labelled with an owner has none any more; None while its owner runs."""
-    pid, host = labels.get(OWNER_PID_LABEL, ""), labels.get(OWNER_HOST_LABEL)
-    role = labels.get(OWNER_ROLE_LABEL, "verify")
+    return _gone(
+        labels.get(OWNER_PID_LABEL, ""), labels.get(OWNER_HOST_LABEL), labels.get(OWNER_ROLE_LABEL, "verify")
+    )
+
+
+def _gone(pid: str, host: str | None, role: str) -> str | None:
+    """Why the owner ``pid`` on ``host`` is gone; None while it runs (or cannot be told)."""
     if not pid.isdigit() or not host:
         return f"its owner label reads {pid!r}, no process"
     if host != socket.gethostname():

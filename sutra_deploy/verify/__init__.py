@@ -80,7 +80,13 @@ def verify_local_stack(
     stack.check_version(version)
     objects = render(kubectl, environment(verify_settings.limits_from), stack)
     run = LocalVerify(
-        stack, engine, compose_file, verify_settings, version, registry, rates.pull_megabytes_per_second
+        stack,
+        engine,
+        compose_file,
+        verify_settings,
+        version,
+        pull_megabytes_per_second=rates.pull_megabytes_per_second,
+        registry=registry,
     )
     return verify_local(
         run, capacity(objects, order=names), objects, memory=memory_overrides, cpu=cpu_overrides

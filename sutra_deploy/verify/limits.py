@@ -16,7 +16,7 @@ from ..core.units import MIB
 from ..k8s.capacity import CapacityReport
 from ..k8s.quantities import format_bytes_binary, memory_bytes, millicores
 from ..local.compose_file import STARTUP_HEALTH_TIMING
-from ..local.leftovers import owner_labels
+from ..local.leftovers import owned_compose, owner_labels
 
 
 @dataclass(frozen=True)
@@ -132,12 +132,8 @@ def compose_override(limits: Mapping[str, ContainerLimits]) -> str:
             "memswap_limit": entry.memory_bytes,  # equal to the limit: no swap, as on a node
             "cpus": round(entry.cpu_millicores / 1000, 3),
             "healthcheck": dict(STARTUP_HEALTH_TIMING),
-            # Who owns the project: `inv cleanup` takes it only once this process is gone.
-            "labels": owner_labels("verify"),
         }
         for name, entry in limits.items()
     }
-    # The network too: compose makes it before any container, and a cleanup in that moment
-    # must see the live owner, not a project with no container left.
-    networks = {"default": {"labels": owner_labels("verify")}}
-    return yaml_text.dump({"services": services, "networks": networks})
+    # Who owns the project: `inv cleanup` takes it only once this process is gone.
+    return yaml_text.dump(owned_compose(owner_labels("verify"), services))

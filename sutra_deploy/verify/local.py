@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import StackUnhealthy, SutraError, TimedOut
-from ..core.settings import PLAN_COST_RATES
 from ..core.stack import Stack
 from ..core.units import MB, MIB, NANOCPUS_PER_MILLICORE, mb
 from ..images.sizes import measure
@@ -50,9 +49,9 @@ class LocalVerify:
     compose_file: Path
     settings: VerifySettings
     version: str
-    registry: str | None = None
     # `sutra.cost.pull_megabytes_per_second`: the all-images pull estimate, as its row says.
-    pull_megabytes_per_second: float = float(PLAN_COST_RATES["pull_megabytes_per_second"])
+    pull_megabytes_per_second: float
+    registry: str | None = None
     progress: Callable[[str], None] = log.info
 
 
