@@ -34,8 +34,11 @@ _STEP_LINE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _VERTEX_LINE = re.compile(r"^#(\d+) \[([^\]]+)\] (.*)$")
 _VERTEX_STATE = re.compile(r"^#(\d+) (CACHED|DONE|ERROR)\b")
 _VERTEX_OUTPUT = re.compile(r"^#(\d+) \d+\.\d+ (.*\S)")  # what a step printed, after its seconds
-# A stage several Dockerfiles declare alike (`inv dockerfiles --lock`: a layer images share).
-_SHARED_STAGE = re.compile(r"^FROM\s+\S+\s+AS\s+(shared-[0-9a-f]+)\s*$", re.MULTILINE | re.IGNORECASE)
+# A stage several Dockerfiles declare alike, a layer their images share: `shared-<digest>` as
+# `inv dockerfiles --lock` writes it, or a name of the checkout's own (the reference's shared-web).
+_SHARED_STAGE = re.compile(
+    r"^FROM\s+\S+\s+AS\s+(shared-[a-z0-9][a-z0-9_.-]*)\s*$", re.MULTILINE | re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -278,25 +281,30 @@ class Builder:
         return info.id if info else None
 
     def build_all(self, steps: Sequence[BuildStep], *, jobs: int, no_cache: bool) -> list[BuildResult]:
-        """Build in order, ``jobs`` at a time; after a failure, start nothing new. An image
-        that first declares a shared stage builds alone, before those that share it: built at
-        the same time, each would make its own copy of the stage, and of the layer (files
-        written at another time are other bytes); built after, they take it from the cache."""
+        """Build in order, ``jobs`` at a time; after a failure, start nothing new. An image that
+        shares a stage with one before it waits for that one: built at the same time, each would
+        make its own copy of the stage, and of the layer (files written at another time are
+        other bytes); built after, it takes it from the cache. The others do not wait."""
         stop = threading.Event()
+        waits_for = followed_images(steps)
+        finished = [threading.Event() for _ in steps]
 
-        def guarded(step: BuildStep) -> BuildResult | None:
-            if stop.is_set():
-                return None
-            result = self.build_one(step, no_cache)
-            if not result.ok:
-                stop.set()
-            return result
+        def guarded(index: int) -> BuildResult | None:
+            try:
+                for earlier in waits_for.get(index, ()):
+                    # Taken by the pool before this one (it takes work in order): running or done.
+                    finished[earlier].wait()
+                if stop.is_set():
+                    return None
+                result = self.build_one(steps[index], no_cache)
+                if not result.ok:
+                    stop.set()
+                return result
+            finally:
+                finished[index].set()
 
-        leaders, others = leaders_first(steps)
-        done = {id(step): guarded(step) for step in leaders}
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            done.update(zip(map(id, others), pool.map(guarded, others), strict=True))
-        results = [done[id(step)] for step in steps]
+            results = list(pool.map(guarded, range(len(steps))))
         return [r for r in results if r is not None]
 
 
@@ -308,20 +316,15 @@ def shared_stages(step: BuildStep) -> frozenset[str]:
     return frozenset(_SHARED_STAGE.findall(text))
 
 
-def leaders_first(steps: Sequence[BuildStep]) -> tuple[list[BuildStep], list[BuildStep]]:
-    """(the images that declare a shared stage no image before them declares, in order; the
-    rest): the first are built one at a time, before the rest."""
+def followed_images(steps: Sequence[BuildStep]) -> dict[int, list[int]]:
+    """Each image that shares a stage with images before it -> their indexes: it builds after them."""
     declared = [shared_stages(step) for step in steps]  # each Dockerfile read once
-    seen: set[str] = set()
-    leaders, others = [], []
-    for index, step in enumerate(steps):
-        stages = declared[index]
-        if stages - seen and any(stages & other for i, other in enumerate(declared) if i != index):
-            leaders.append(step)
-            seen |= stages
-        else:
-            others.append(step)
-    return leaders, others
+    waits_for = {}
+    for index, stages in enumerate(declared):
+        earlier = [i for i in range(index) if stages & declared[i]]
+        if earlier:
+            waits_for[index] = earlier
+    return waits_for
 
 
 def raise_first_failure(results: Sequence[BuildResult]) -> None:

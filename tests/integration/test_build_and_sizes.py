@@ -169,12 +169,13 @@ def test_the_images_carry_only_what_a_runtime_loads(built_v2, service):
     """Each file class left out, checked in the built image; the images still start healthy and
     answer the journey (test_every_image_runs_… above, tests/integration/test_local_stack.py)."""
     files = image_files(STACK.service(service).ref("v2"))
-    site = [name for name in files if name.startswith("opt/site/")]
+    site = [name for name in files if name.startswith(("opt/site/", "opt/shared/"))]
     assert site, "no dependencies installed"
     assert not [n for n in site if "/tests/" in n or "/test/" in n]  # test suites
     assert not [n for n in site if n.endswith((".pyi", ".pxd", ".pyx", ".c", ".h"))]  # stubs, C
     assert not [n for n in site if n.endswith(".py")]  # byte-code alone, in each module's place
-    assert "opt/site/fastapi/__init__.pyc" in files
+    assert "opt/shared/web/fastapi/__init__.pyc" in files  # the web stack, in the shared layer
+    assert not [n for n in files if n.startswith("opt/site/fastapi/")]  # and only there
     assert not [n for n in site if "/bin/" in n or n.split("/")[2] in ("pip", "setuptools", "wheel")]
     # The runtime base: the standard library as byte-code, without its tests, docs and tools.
     assert "usr/lib/python3.11/os.pyc" in files and "usr/lib/python3.11/os.py" not in files
@@ -188,6 +189,19 @@ def test_the_images_carry_only_what_a_runtime_loads(built_v2, service):
     assert not [n for n in libraries if n.startswith(("libreadline", "libkrb5", "libncursesw", "libdb-"))]
     assert not [n for n in files if n.startswith("usr/share/man/")]
     assert [n for n in files if n.startswith("usr/share/doc/") and n.endswith("/copyright")]  # licences stay
+
+
+def test_api_and_hybrid_share_the_web_stack_layer(built_v2):
+    """The reference's shared stage makes one layer both images carry: a node pulls it once."""
+    api, hybrid = (
+        json.loads(
+            docker("image", "inspect", "-f", "{{json .RootFS.Layers}}", STACK.service(s).ref("v2")).stdout
+        )
+        for s in ("sutra-api", "sutra-hybrid")
+    )
+    assert api[0] == hybrid[0]  # the runtime base
+    assert api[1] == hybrid[1]  # the web stack, copied straight onto it
+    assert api[2] != hybrid[2]  # each one's own dependencies
 
 
 def test_local_base_images_are_up_to_date_after_a_build(built_v2):
@@ -279,10 +293,13 @@ def test_explain_attributes_an_images_bytes_to_layers_and_packages(built_v2):
     packages = {p["name"]: p for p in report["packages"]}
     assert packages["numpy"]["chain"] == ["numpy", "sutra-hybrid"]
     assert packages["pydantic_core"]["chain"][-2:] == ["fastapi", "sutra-hybrid"]
-    site_layer = max(
-        report["layers"], key=lambda layer: layer["bytes"] if "/opt/site" in layer["created_by"] else 0
-    )
-    assert sum(p["bytes"] for p in report["packages"]) <= site_layer["bytes"]
+    dependency_layers = [
+        layer
+        for layer in report["layers"]
+        if "/opt/site" in layer["created_by"] or "/opt/shared/" in layer["created_by"]
+    ]
+    assert len(dependency_layers) == 2  # the service's own, and the web stack it shares with sutra-api
+    assert sum(p["bytes"] for p in report["packages"]) <= sum(layer["bytes"] for layer in dependency_layers)
     assert report["wasted_bytes"] >= 0
 
 

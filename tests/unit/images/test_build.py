@@ -12,7 +12,7 @@ from sutra_deploy.images.build import (
     BuildProgress,
     BuildResult,
     declared_build_args,
-    leaders_first,
+    followed_images,
     plan_builds,
     with_build_args,
 )
@@ -149,10 +149,32 @@ def test_reference_dockerfiles_take_their_bases_as_args():
             assert Path(path).read_text().count("USER ") >= 1, f"{path} does not drop root"
 
 
-def test_an_image_that_first_declares_a_shared_stage_is_built_alone_before_the_others(tmp_path):
+def test_the_reference_web_stack_is_one_stage_written_alike_in_both_images_that_share_it():
+    """sutra-api and sutra-hybrid share a layer only if their shared stage is the same text and
+    installs what each would have installed itself: the same pins as their requirements."""
+
+    def stage(service: str) -> str:
+        text = (REFERENCE_ROOT / "packages" / service / "Dockerfile.optimized").read_text()
+        return text.split("AS shared-web\n", 1)[1].split("\nFROM ", 1)[0]
+
+    assert stage("sutra-api") == stage("sutra-hybrid")
+    shared = _pins((REFERENCE_ROOT / "requirements-web.txt").read_text())
+    assert shared
+    for service in ("sutra-api", "sutra-hybrid"):
+        own = _pins((REFERENCE_ROOT / "packages" / service / "requirements.txt").read_text())
+        assert shared.items() <= own.items(), service
+
+
+def _pins(text: str) -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in text.splitlines()]
+    return dict(line.split("==", 1) for line in lines if line)
+
+
+def test_an_image_that_shares_a_stage_waits_for_the_one_before_it_and_no_other_waits(tmp_path):
     """Two images with the same shared stage, built at the same time, would each make their
-    own copy of the layer: the first builds alone, the others after it, side by side."""
-    shared = "FROM ${PYTHON_IMAGE} AS shared-0123456789ab\nRUN true\n"
+    own copy of the layer: the second starts once the first is done. Images that share nothing
+    build side by side with either."""
+    shared = "FROM ${PYTHON_IMAGE} AS shared-web\nRUN true\n"
     texts = {
         "storage-server": "FROM scratch\n",
         "sutra-api": f"ARG PYTHON_IMAGE=python\n{shared}\nFROM ${{PYTHON_IMAGE}} AS deps\n",
@@ -165,30 +187,31 @@ def test_an_image_that_first_declares_a_shared_stage_is_built_alone_before_the_o
         path = tmp_path / f"{step.service.name}.Dockerfile"
         path.write_text(texts[step.service.name])
         steps.append(replace(step, dockerfile=path))
-    leaders, others = leaders_first(steps)
-    assert [s.service.name for s in leaders] == ["sutra-api"]
-    assert [s.service.name for s in others] == [
-        "storage-server",
-        "sutra-hybrid",
-        "sutra-control",
-        "sutra-client",
-    ]
+    names = [s.service.name for s in steps]
+    assert names == ["storage-server", "sutra-api", "sutra-hybrid", "sutra-control", "sutra-client"]
+    assert followed_images(steps) == {2: [1]}  # hybrid after api; nothing else waits
 
     running: set[str] = set()
     overlaps: list[set[str]] = []
+    ended: list[str] = []
     lock = threading.Lock()
 
     class Recording(Builder):
         def build_one(self, step, no_cache):
             with lock:
+                if step.service.name == "sutra-hybrid":
+                    assert "sutra-api" in ended  # the shared stage is in the cache by now
                 running.add(step.service.name)
                 overlaps.append(set(running))
-            threading.Event().wait(0.05)
+            # api takes longest: hybrid would start beside it if it did not wait
+            threading.Event().wait(0.3 if step.service.name == "sutra-api" else 0.05)
             with lock:
                 running.discard(step.service.name)
+                ended.append(step.service.name)
             return BuildResult(step, 0.05, 1, 0)
 
-    results = Recording(engine=None).build_all(steps, jobs=2, no_cache=False)
-    assert [r.step.service.name for r in results] == [s.service.name for s in steps]  # plan order
-    assert overlaps[0] == {"sutra-api"}  # alone, first
-    assert any(len(o) == 2 for o in overlaps)  # the rest side by side
+    results = Recording(engine=None).build_all(steps, jobs=3, no_cache=False)
+    assert [r.step.service.name for r in results] == names  # plan order
+    assert {"storage-server", "sutra-api"} <= overlaps[1]  # the leader does not build alone
+    assert not any({"sutra-api", "sutra-hybrid"} <= o for o in overlaps)
+    assert any({"sutra-api", "sutra-control"} <= o for o in overlaps)  # others pass the waiting one

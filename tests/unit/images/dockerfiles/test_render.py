@@ -7,8 +7,15 @@ from __future__ import annotations
 import json
 
 from sutra_deploy.core.source import REFERENCE_ROOT
+from sutra_deploy.images.dockerfiles.model import SITE
 from sutra_deploy.images.dockerfiles.parse import parse_dockerfile
-from sutra_deploy.images.dockerfiles.render import PRUNE_SITE, SOURCELESS_SITE
+from sutra_deploy.images.dockerfiles.render import (
+    PRUNE_SITE,
+    SOURCELESS_SITE,
+    dedupe_step,
+    prune_steps,
+    sourceless_steps,
+)
 
 from ....facts import check_health_command
 from .checkout import API, API_PORT, CLIENT, CONTROL, STACK, final_stage, hadolint, make_checkout, plan
@@ -114,10 +121,18 @@ def test_every_generated_dockerfile_passes_hadolint(checkout, tmp_path):
 
 
 def test_the_reference_dockerfiles_prune_and_ship_byte_code_as_the_generator_does():
-    """One recipe for what a runtime carries: the reference v2 files repeat the generator's."""
+    """One recipe for what a runtime carries: the reference v2 files repeat the generator's, in
+    their shared stage as in each service's own, and drop what the shared stage holds."""
+    web = "/opt/shared/web"
     for service in ("sutra-api", "sutra-hybrid"):
         dockerfile = parse_dockerfile((REFERENCE_ROOT / STACK.service(service).dockerfile("v2")).read_text())
-        runs = [i.arguments for i in dockerfile.stages[0].instructions if i.keyword == "RUN"]
+        stages = {stage.name: stage for stage in dockerfile.stages}
+        shared = [i.arguments for i in stages["shared-web"].instructions if i.keyword == "RUN"]
+        assert len(shared) == 1 and "pip install" in shared[0], service
+        assert all(step in shared[0] for step in prune_steps(web)), service
+        assert all(step in shared[0] for step in sourceless_steps(web)), service
+        runs = [i.arguments for i in stages["deps"].instructions if i.keyword == "RUN"]
         install = next(r for r in runs if "pip install" in r)
         assert all(step in install for step in PRUNE_SITE), service
+        assert dedupe_step(SITE, [web]) in install, service
         assert all(step in runs[-1] for step in SOURCELESS_SITE), service
