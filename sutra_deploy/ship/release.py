@@ -65,26 +65,29 @@ def check_release_name(name: str, versions: Sequence[str]) -> str:
 
 
 def git_release(commands: Commands, root: Path) -> Release | None:
-    """The release the git repository holding ``root`` is at; None outside git."""
+    """The release the git repository holding ``root`` is at; None outside git.
+
+    Two or three git calls, as few as the answer needs: every `inv build` asks, even one that
+    finds nothing to rebuild."""
     git = ["git", "-C", str(root)]
     try:
-        inside = commands.run([*git, "rev-parse", "--is-inside-work-tree"], check=False, timeout=30)
+        # Outside a work tree, or before the first commit, git fails (or says "false").
+        head = commands.run([*git, "rev-parse", "--is-inside-work-tree", "HEAD", "--short=12", "HEAD"],
+                            check=False, timeout=30)  # fmt: skip
     except ToolMissing:
         return None
-    if not inside.ok or inside.stdout.strip() != "true":
+    lines = head.stdout.split()
+    if not head.ok or len(lines) != 3 or lines[0] != "true":
         return None
-    head = commands.run([*git, "rev-parse", "--verify", "--quiet", "HEAD"], check=False, timeout=30)
-    if not head.ok:  # a repository with no commit yet
-        return None
-    commit = head.stdout.strip()
+    commit, short = lines[1], lines[2]
     status = commands.run([*git, "status", "--porcelain", "--untracked-files=no"], timeout=30)
-    dirty = bool(status.stdout.strip())
+    if status.stdout.strip():
+        return Release(short + DIRTY_SUFFIX, commit, "git commit")
     tags = commands.run([*git, "tag", "--points-at", "HEAD", "--list", "v*", "--sort=-v:refname"], timeout=30)
     version_tags = [t for t in tags.stdout.split() if t]
-    if version_tags and not dirty:
+    if version_tags:
         return Release(version_tags[0], commit, "git tag")
-    short = commands.run([*git, "rev-parse", "--short=12", "HEAD"], timeout=30).stdout.strip()
-    return Release(short + (DIRTY_SUFFIX if dirty else ""), commit, "git commit")
+    return Release(short, commit, "git commit")
 
 
 def resolve_release(

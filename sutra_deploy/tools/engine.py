@@ -18,6 +18,7 @@ Two things stay on the docker CLI, through :mod:`commands`:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import logging
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..core.errors import CommandFailed, DockerUnavailable, EngineError, PushFailed
-from ..core.references import image_parts
+from ..core.references import domain_and_path, image_parts
 from . import files
 from .commands import Commands
 
@@ -210,6 +211,7 @@ class Engine:
         self._client: Any = None
         self._buildx: str | None = None  # "" once asked and there is none
         self._host_info: Mapping[str, Any] | None = None
+        self._images: dict[str, ImageInfo | None] = {}  # image(), by reference; see there
 
     @property
     def dry(self) -> bool:
@@ -236,13 +238,38 @@ class Engine:
             return str(self.client.version().get("Version", "unknown"))
 
     def image(self, ref: str) -> ImageInfo | None:
-        from docker.errors import ImageNotFound
+        """The image ``ref`` names, or None. Asked once per reference in a run: a build asks
+        for each image and base several times (bases, preflight, the no-op skip, the summary).
+        What this engine changes (build, tag, pull, import, remove, push) is asked again, and
+        the tool changes images in no other way."""
+        key = image_key(ref)
+        if key not in self._images:
+            from docker.errors import ImageNotFound
 
-        with translated_errors():
-            try:
-                return ImageInfo.from_attrs(ref, self.client.api.inspect_image(ref))
-            except ImageNotFound:
-                return None
+            with translated_errors():
+                try:
+                    self._images[key] = ImageInfo.from_attrs(ref, self.client.api.inspect_image(ref))
+                except ImageNotFound:
+                    self._images[key] = None
+        found = self._images[key]
+        return found if found is None or found.ref == ref else dataclasses.replace(found, ref=ref)
+
+    @contextlib.contextmanager
+    def _changing(self, *refs: str) -> Iterator[None]:
+        """Around a change to ``refs`` (none given: to any image): image() forgets what it
+        found for them, before (the change may fail halfway) and after (a build thread may
+        have asked meanwhile)."""
+        self._forget(refs)
+        try:
+            yield
+        finally:
+            self._forget(refs)
+
+    def _forget(self, refs: Sequence[str]) -> None:
+        if not refs:
+            self._images.clear()
+        for ref in refs:
+            self._images.pop(image_key(ref), None)
 
     def local_tags(self, repository: str) -> list[str]:
         """The tags the engine has for ``repository`` (``sutra-api`` -> ``v2``, ``abc1234``…)."""
@@ -371,7 +398,7 @@ class Engine:
         from docker.errors import APIError
 
         repository, tag = split_tag(ref)
-        with translated_errors():
+        with self._changing(ref), translated_errors():
             try:
                 self.client.api.pull(repository, tag=tag or "latest")
             except APIError as error:
@@ -383,7 +410,7 @@ class Engine:
         if self.commands.skip_when_dry(["docker", "tag", source, target], mutates=True):
             return
         repository, tag = split_tag(target)
-        with translated_errors():
+        with self._changing(target), translated_errors():
             self.client.api.tag(source, repository, tag=tag or "latest", force=True)
 
     def remove_image(self, ref: str) -> None:
@@ -392,7 +419,8 @@ class Engine:
             return
         from docker.errors import ImageNotFound
 
-        with translated_errors(), contextlib.suppress(ImageNotFound):
+        # Any image: the last tag of a repository takes the image's digests there along.
+        with self._changing(), translated_errors(), contextlib.suppress(ImageNotFound):
             self.client.api.remove_image(ref)
 
     def push(self, ref: str, *, on_progress: Callable[[str], None] | None = None) -> str | None:
@@ -401,7 +429,8 @@ class Engine:
             return None
         repository, tag = split_tag(ref)
         digest = None
-        with translated_errors():
+        # Any image: the pushed one gains a digest, under every name it has.
+        with self._changing(), translated_errors():
             # Errors arrive in the stream (``errorDetail``), not as exceptions; the last
             # message with ``aux`` carries the digest.
             for message in self.client.api.push(repository, tag=tag, stream=True, decode=True):
@@ -475,19 +504,32 @@ class Engine:
         if no_cache:
             argv.append("--no-cache")
         argv.append(str(context))
-        self.commands.run(argv, mutates=True, on_line=on_line, env=env)
+        with self._changing(tag, *also_tag):
+            self.commands.run(argv, mutates=True, on_line=on_line, env=env)
 
     def import_rootfs(self, tarball: Path, ref: str, changes: Sequence[str]) -> None:
         argv = ["docker", "import"]
         for change in changes:
             argv += ["--change", change]
-        self.commands.run([*argv, str(tarball), ref], mutates=True)
+        with self._changing(ref):
+            self.commands.run([*argv, str(tarball), ref], mutates=True)
 
 
 def docker_not_found() -> type[Exception]:
     from docker.errors import NotFound
 
     return NotFound
+
+
+def image_key(ref: str) -> str:
+    """One text for every way of naming the same reference: `sutra-api`, `sutra-api:latest`
+    and `docker.io/library/sutra-api:latest` are one image to the engine."""
+    parts = image_parts(ref)
+    domain, path = domain_and_path(parts.name)
+    if domain in (None, "docker.io", "index.docker.io"):
+        domain, path = "docker.io", path if "/" in path else f"library/{path}"
+    tag = parts.tag or ("" if parts.digest else "latest")
+    return f"{domain}/{path}:{tag}@{parts.digest or ''}"
 
 
 def split_tag(ref: str) -> tuple[str, str | None]:

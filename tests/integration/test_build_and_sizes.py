@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from sutra_deploy.core.units import MB
+from sutra_deploy.tools.commands import Commands
+from sutra_deploy.tools.engine import Engine
 
 from .conftest import STACK, docker, inv
 
@@ -202,6 +204,36 @@ def test_api_and_hybrid_share_the_web_stack_layer(built_v2):
     assert api[0] == hybrid[0]  # the runtime base
     assert api[1] == hybrid[1]  # the web stack, copied straight onto it
     assert api[2] != hybrid[2]  # each one's own dependencies
+
+
+def test_the_engine_is_asked_once_per_image_and_again_after_it_changes_it(built_v2):
+    """A build asks for each image and base several times; the engine answers once per image,
+    under whatever name, until the tool itself changes what a name points to."""
+    import docker as docker_sdk
+
+    asked: list[str] = []
+
+    def counting_client():
+        client = docker_sdk.from_env()
+        inspect = client.api.inspect_image
+        client.api.inspect_image = lambda ref: asked.append(ref) or inspect(ref)
+        return client
+
+    engine = Engine(Commands(), client_factory=counting_client)
+    ref = STACK.service("sutra-api").ref("v2")
+    found = engine.image(ref)
+    assert found is not None and found.ref == ref
+    assert engine.image(ref) == found
+    assert engine.image(f"docker.io/library/{ref}").id == found.id  # the same image, another name
+    assert asked == [ref]
+    target = f"sutra-asked-once-{uuid.uuid4().hex[:8]}:t"
+    assert engine.image(target) is None
+    try:
+        engine.tag(ref, target)
+        assert engine.image(target).id == found.id  # asked again: the tool changed it
+    finally:
+        docker("image", "rm", target, check=False)
+    assert asked == [ref, target, target]
 
 
 def test_local_base_images_are_up_to_date_after_a_build(built_v2):

@@ -86,6 +86,12 @@ def test_outside_git_there_is_no_release_unless_one_is_given(tmp_path):
     )
 
 
+def test_a_repository_before_its_first_commit_has_no_release(tmp_path):
+    git(tmp_path, "init", "-q")
+    assert git_release(Commands(), tmp_path) is None
+    assert git_release(Commands(), tmp_path / ".git") is None  # inside git's own folder: no work tree
+
+
 def test_a_release_cannot_be_named_like_a_version(tmp_path, repo):
     with pytest.raises(SutraError, match="is a version of the stack"):
         resolve_release(Commands(), tmp_path, VERSIONS, tag="v2", required=True)
