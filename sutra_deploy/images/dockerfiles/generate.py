@@ -22,7 +22,7 @@ from .environment import check_carries_no_credential
 from .image import plan_image
 from .layers import share_layers
 from .lock import read_lock
-from .model import DockerfileSettings, Generated, ImageSpec, Inputs
+from .model import DockerfileSettings, Generated, ImageSpec, Inputs, Status
 from .package import PackageFacts, read_package
 from .preplan import PrePlan, read_preplan
 from .render import render
@@ -138,7 +138,7 @@ def plan_dockerfiles(
         check_carries_no_credential(service.name, candidate.target, text, preplan)
         path = root / candidate.target
         existing = path.read_bytes().decode("utf-8", "replace") if path.is_file() else None
-        status = "new" if existing is None else "unchanged" if existing == text else "changed"
+        status = Status.NEW if existing is None else Status.UNCHANGED if existing == text else Status.CHANGED
         notes = (*(preplan.notes if preplan else ()), *spec.notes, *_layer_notes(spec))
         results[service.name] = Generated(
             service.name, candidate.target, status, text, existing, spec.summary(), notes
@@ -190,7 +190,7 @@ def _candidate(
             "(stack.toml)"
         ) from None
     if (root / target).exists() and not force:
-        return Generated(service.name, target, "exists")
+        return Generated(service.name, target, Status.EXISTS)
     old = old if old is not None and (root / old).is_file() else None
     return _Candidate(service, target, old, read_package(monorepo, pkg))
 
@@ -223,11 +223,11 @@ def _preplan(root: Path, service: Service, old: str | None) -> PrePlan | None:
 def write_generated(root: Path, results: Sequence[Generated], *, dry: bool) -> list[Generated]:
     """Write what is new or changed; what is unchanged or was not generated stays untouched."""
     for result in results:  # every path checked before the first is written
-        if result.status in ("new", "changed") and result.text is not None:
+        if result.status.to_write and result.text is not None:
             files.checkout_target(root / result.path, root)
     out = []
     for result in results:
-        if result.status not in ("new", "changed") or result.text is None:
+        if not result.status.to_write or result.text is None:
             out.append(result)
             continue
         path = root / result.path
@@ -262,9 +262,9 @@ def _report(
     for result in results:
         for note in result.notes:
             log.info("%s: %s", result.service, note)
-        if result.status == "exists":
+        if result.status is Status.EXISTS:
             log.info("%s: %s exists; --force compares it with a generated one", result.service, result.path)
-        elif result.status == "unchanged":
+        elif result.status is Status.UNCHANGED:
             log.info("%s: %s is up to date", result.service, result.path)
     if as_json:
         emit(
@@ -277,9 +277,9 @@ def _report(
         rows = [[r.service, r.path, _outcome(r, dry)] for r in results]
         emit(tabulate(rows, headers=["Service", "Dockerfile", "Result"]))
         return
-    shown = [r for r in results if r.status in ("new", "changed")]
+    shown = [r for r in results if r.status.to_write]
     for result in shown:
-        if result.status == "new":
+        if result.status is Status.NEW:
             if len(shown) > 1:
                 emit(f"# ==> {result.path} (new) <==")
             emit(result.text.rstrip("\n"))  # type: ignore[union-attr]
@@ -287,13 +287,13 @@ def _report(
             emit(result.diff.rstrip("\n"))
     if shown:
         log.info("nothing written: --write writes %s", "them" if len(shown) > 1 else "it")
-    elif not any(r.status == "unchanged" for r in results):
+    elif not any(r.status is Status.UNCHANGED for r in results):
         log.info("nothing to generate: every v2 Dockerfile exists (--force compares them)")
 
 
 def _outcome(result: Generated, dry: bool) -> str:
     if result.written:
         return "written"
-    if result.status in ("new", "changed"):
+    if result.status.to_write:
         return "would write (dry run)" if dry else "not written"
-    return {"unchanged": "unchanged", "exists": "exists, kept"}[result.status]
+    return {Status.UNCHANGED: "unchanged", Status.EXISTS: "exists, kept"}[result.status]

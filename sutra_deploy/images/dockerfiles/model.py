@@ -10,8 +10,9 @@ import posixpath
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from packaging.utils import canonicalize_name
 
@@ -270,7 +271,17 @@ def within(path: Path, folder: Path) -> bool:
     return True
 
 
-Status = Literal["new", "changed", "unchanged", "exists"]
+class Status(StrEnum):
+    """A generated Dockerfile against the file in the checkout (the text --json shows)."""
+
+    NEW = "new"  # no file yet
+    CHANGED = "changed"  # the file differs (--force)
+    UNCHANGED = "unchanged"  # the file is what the generator writes
+    EXISTS = "exists"  # a file is there and --force was not given: nothing generated
+
+    @property
+    def to_write(self) -> bool:
+        return self in (Status.NEW, Status.CHANGED)
 
 
 @dataclass(frozen=True)
