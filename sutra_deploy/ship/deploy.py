@@ -35,7 +35,7 @@ from ..verify.cluster import verify_cluster
 from ..verify.model import VerifyReport
 from ..verify.settings import VerifySettings
 from ..verify.smoke import SmokeReport, run_smoke, smoke_through_port_forwards
-from .history import RELEASE_KEYS, annotations_for
+from .history import RELEASE_KEYS, record_release
 from .push import Pushed, push_images
 from .release import Release
 
@@ -130,18 +130,6 @@ class KubernetesDeploy:
 
     def _pinned_env(self) -> k8s.Environment:
         return k8s.with_images(self.env, registry=None, tag=self.version)
-
-
-def record_release(objects: Sequence[dict], release: Release, digests: Mapping[str, str]) -> None:
-    """The release, its commit and each image's digest on each Deployment's own metadata.
-
-    Never on the pod template: that would roll every Deployment on every release, even one
-    whose image did not change, and a deploy leaves unchanged services running.
-    """
-    for deployment in (o for o in objects if o.get("kind") == "Deployment"):
-        name = deployment["metadata"]["name"]
-        annotations = deployment["metadata"].setdefault("annotations", {})
-        annotations.update(annotations_for(release.name, release.commit, digests.get(name)))
 
 
 def show_what_would_change(kubectl: k8s.Kubectl, env: k8s.Environment, objects: Sequence[dict]) -> None:

@@ -20,6 +20,7 @@ from ..core.stack import Stack
 from ..k8s.manifests import namespace_of, render
 from ..k8s.rollout import check_context
 from ..tools.registry import RegistryClient, split_repository
+from .release import Release
 
 log = logging.getLogger("sutra")
 
@@ -119,6 +120,18 @@ def annotations_for(release: str, commit: str | None, digest: str | None) -> dic
     if digest:
         notes[DIGEST_ANNOTATION] = digest
     return notes
+
+
+def record_release(objects: Sequence[dict], release: Release, digests: Mapping[str, str]) -> None:
+    """The release, its commit and each image's digest on each Deployment's own metadata.
+
+    Never on the pod template: that would roll every Deployment on every release, even one
+    whose image did not change, and a deploy leaves unchanged services running.
+    """
+    for deployment in (o for o in objects if o.get("kind") == "Deployment"):
+        name = deployment["metadata"]["name"]
+        annotations = deployment["metadata"].setdefault("annotations", {})
+        annotations.update(annotations_for(release.name, release.commit, digests.get(name)))
 
 
 def rollback_annotations(release: str, digest: str | None) -> dict[str, str | None]:

@@ -22,7 +22,7 @@ from sutra_deploy.images.build import Builder, plan_builds
 from sutra_deploy.k8s.environments import environment
 from sutra_deploy.k8s.manifests import namespace_of, render
 from sutra_deploy.k8s.rollout import annotate, apply, deployments_in_order
-from sutra_deploy.ship.deploy import deploy_kubernetes, record_release
+from sutra_deploy.ship.deploy import deploy_kubernetes
 from sutra_deploy.ship.history import (
     CHANGE_CAUSE,
     COMMIT_ANNOTATION,
@@ -31,6 +31,7 @@ from sutra_deploy.ship.history import (
     REVISION,
     Releases,
     annotations_for,
+    record_release,
 )
 from sutra_deploy.ship.release import Release
 from sutra_deploy.tools.commands import Commands
