@@ -526,7 +526,7 @@ def dockerfiles(c, root=None, service=None, write=False, force=False, json_=Fals
     from sutra_deploy.images.dockerfiles import generate_dockerfiles
 
     s = session(c)
-    generate_dockerfiles(
+    report = generate_dockerfiles(
         s.stack,
         s.source_root(root),
         names=split_names(service),
@@ -537,8 +537,8 @@ def dockerfiles(c, root=None, service=None, write=False, force=False, json_=Fals
         write=write,
         force=force,
         dry=s.dry,
-        as_json=json_,
     )
+    show(report, as_json=json_)
 
 
 @task(

@@ -398,7 +398,9 @@ class Report(Protocol):
 def show(report: Report, *, as_json: bool = False) -> None:
     """The one place a task's result goes out: on stdout, `--json` for machines, else the
     table (progress and logs go to stderr)."""
-    print(report.to_json() if as_json else report.table())
+    text = report.to_json() if as_json else report.table()
+    if text:  # a report with nothing for people (every file already as generated) prints nothing
+        print(text)
 
 
 def session(c: Context) -> Session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -50,11 +50,10 @@ def generate_dockerfiles(
     write: bool,
     force: bool,
     dry: bool = False,
-    as_json: bool = False,
-    emit: Callable[[str], None] = print,
-) -> list[Generated]:
-    """`inv dockerfiles`: plan every missing v2 Dockerfile, then show or write them. ``lock``
-    (the --lock flag) wins over the setting sutra.dockerfiles.lock."""
+) -> DockerfilesReport:
+    """`inv dockerfiles`: plan every missing v2 Dockerfile, then write them (``write``) or
+    return them to be shown. ``lock`` (the --lock flag) wins over the setting
+    sutra.dockerfiles.lock."""
     chosen = DockerfileSettings.from_settings(settings)
     if lock is not None:
         chosen = replace(chosen, lock=lock)
@@ -72,8 +71,9 @@ def generate_dockerfiles(
         # Each context a Dockerfile was written for gets a .dockerignore when it has none.
         contexts = [stack.service(r.service) for r in results if r.text is not None]
         write_dockerignores(root, plan_dockerignores(stack, root, contexts), dry=dry)
-    _report(results, root, write=write, dry=dry, as_json=as_json, emit=emit)
-    return results
+    report = DockerfilesReport(tuple(results), root, write=write, dry=dry)
+    report.log_outcome()
+    return report
 
 
 def plan_dockerfiles(
@@ -250,45 +250,55 @@ def _write_atomically(path: Path, text: str, root: Path) -> None:
     files.replace_file(path, text.encode("utf-8"), root=root, suffix=".dockerfiles")
 
 
-def _report(
-    results: Sequence[Generated],
-    root: Path,
-    *,
-    write: bool,
-    dry: bool,
-    as_json: bool,
-    emit: Callable[[str], None],
-) -> None:
-    for result in results:
-        for note in result.notes:
-            log.info("%s: %s", result.service, note)
-        if result.status is Status.EXISTS:
-            log.info("%s: %s exists; --force compares it with a generated one", result.service, result.path)
-        elif result.status is Status.UNCHANGED:
-            log.info("%s: %s is up to date", result.service, result.path)
-    if as_json:
-        emit(
-            json.dumps(
-                {"root": str(root), "write": write, "services": [r.as_json() for r in results]}, indent=2
-            )
+@dataclass(frozen=True)
+class DockerfilesReport:
+    """What `inv dockerfiles` made of each service: for people, the table of what was written
+    (--write), else the new files and the diffs; for machines, one JSON object."""
+
+    results: tuple[Generated, ...]
+    root: Path
+    write: bool
+    dry: bool
+
+    def log_outcome(self) -> None:
+        """On stderr, as it is decided: each service's notes and what was left as it was."""
+        for result in self.results:
+            for note in result.notes:
+                log.info("%s: %s", result.service, note)
+            if result.status is Status.EXISTS:
+                log.info(
+                    "%s: %s exists; --force compares it with a generated one", result.service, result.path
+                )
+            elif result.status is Status.UNCHANGED:
+                log.info("%s: %s is up to date", result.service, result.path)
+        if self.write:
+            return
+        shown = [r for r in self.results if r.status.to_write]
+        if shown:
+            log.info("nothing written: --write writes %s", "them" if len(shown) > 1 else "it")
+        elif not any(r.status is Status.UNCHANGED for r in self.results):
+            log.info("nothing to generate: every v2 Dockerfile exists (--force compares them)")
+
+    def table(self) -> str:
+        if self.write:
+            rows = [[r.service, r.path, _outcome(r, self.dry)] for r in self.results]
+            return tabulate(rows, headers=["Service", "Dockerfile", "Result"])
+        shown = [r for r in self.results if r.status.to_write]
+        parts = []
+        for result in shown:
+            if result.status is Status.NEW:
+                if len(shown) > 1:
+                    parts.append(f"# ==> {result.path} (new) <==")
+                parts.append(result.text.rstrip("\n"))  # type: ignore[union-attr]
+            else:
+                parts.append(result.diff.rstrip("\n"))
+        return "\n".join(parts)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"root": str(self.root), "write": self.write, "services": [r.as_json() for r in self.results]},
+            indent=2,
         )
-        return
-    if write:
-        rows = [[r.service, r.path, _outcome(r, dry)] for r in results]
-        emit(tabulate(rows, headers=["Service", "Dockerfile", "Result"]))
-        return
-    shown = [r for r in results if r.status.to_write]
-    for result in shown:
-        if result.status is Status.NEW:
-            if len(shown) > 1:
-                emit(f"# ==> {result.path} (new) <==")
-            emit(result.text.rstrip("\n"))  # type: ignore[union-attr]
-        else:
-            emit(result.diff.rstrip("\n"))
-    if shown:
-        log.info("nothing written: --write writes %s", "them" if len(shown) > 1 else "it")
-    elif not any(r.status is Status.UNCHANGED for r in results):
-        log.info("nothing to generate: every v2 Dockerfile exists (--force compares them)")
 
 
 def _outcome(result: Generated, dry: bool) -> str:

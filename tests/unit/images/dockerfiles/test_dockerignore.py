@@ -15,13 +15,10 @@ from sutra_deploy.images.dockerfiles.dockerignore import _ignores
 from .checkout import API, CONTROL, STACK
 
 
-def write(checkout) -> list[str]:
-    shown: list[str] = []
+def write(checkout) -> None:
     generate_dockerfiles(
-        STACK, checkout, names=[], deps_settings=DEFAULTS["sutra"]["deps"], write=True, force=False,
-        emit=shown.append,
-    )  # fmt: skip
-    return shown
+        STACK, checkout, names=[], deps_settings=DEFAULTS["sutra"]["deps"], write=True, force=False
+    )
 
 
 @pytest.fixture
