@@ -121,9 +121,8 @@ def sizes(c, service=None, version=None, json_=False, baseline="recorded", expla
         explain=explain,
         cost=cost,
         cost_settings=s.settings.get("cost", {}),
-        as_json=json_,
     )
-    print(output.text)
+    show(output, as_json=json_)
     output.raise_if_over_limit()
 
 

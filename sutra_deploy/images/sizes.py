@@ -16,6 +16,7 @@ from ..core.units import mb
 from ..tools.engine import Engine, ImageInfo
 from .archive import read_archive, regular_file_bytes
 from .cost import CostComparison, CostRates, costs
+from .explain import Explanation
 from .explain import explain as explain_image
 
 
@@ -215,10 +216,17 @@ def compare(report: SizeReport, rates: CostRates) -> CostComparison:
 
 @dataclass(frozen=True)
 class SizesOutput:
-    """What `inv sizes` prints, and the report whose gate decides its exit code."""
+    """What `inv sizes` shows (the size table, the cost comparison or one image explained), and
+    the report whose gate decides its exit code."""
 
-    text: str
+    shown: SizeReport | CostComparison | Explanation
     report: SizeReport | None = None  # None when explaining one image: nothing to gate
+
+    def table(self) -> str:
+        return self.shown.table()
+
+    def to_json(self) -> str:
+        return self.shown.to_json()
 
     def raise_if_over_limit(self) -> None:
         if self.report is not None:
@@ -242,7 +250,6 @@ def run_sizes(
     explain: str | None = None,
     cost: bool = False,
     cost_settings: Mapping[str, Any] | None = None,
-    as_json: bool = False,
 ) -> SizesOutput:
     """`inv sizes`: one service's image explained, the cost comparison, or the size table;
     the last two carry the report to gate on."""
@@ -252,12 +259,12 @@ def run_sizes(
         service = stack.service(explain)
         docker.ensure_available()
         explanation = explain_image(docker, service.ref(stack.check_version(version)), service.name)
-        return SizesOutput(explanation.to_json() if as_json else explanation.table())
+        return SizesOutput(explanation)
     services = stack.select(names)
     rates = CostRates.from_settings(cost_settings or {}) if cost else None
     docker.ensure_available()
     report = measure(stack, docker, services, version=version, baseline=baseline)
     if rates is not None:
         comparison = compare(report, rates)
-        return SizesOutput(comparison.to_json() if as_json else comparison.table(), report)
-    return SizesOutput(report.to_json() if as_json else report.table(), report)
+        return SizesOutput(comparison, report)
+    return SizesOutput(report, report)

@@ -256,42 +256,40 @@ def test_run_sizes_prints_the_table_and_gates_on_the_report():
     docker = FakeDocker(at_targets(), archive_for())
     output = run_sizes(STACK, docker)
     assert docker.checked
-    assert output.text == report_with(at_targets()).table()
+    assert output.table() == report_with(at_targets()).table()
     output.raise_if_over_limit()
-    as_json = run_sizes(STACK, FakeDocker(at_targets(), archive_for()), as_json=True)
-    assert json.loads(as_json.text) == report_with(at_targets()).as_json()
+    assert json.loads(output.to_json()) == report_with(at_targets()).as_json()
 
 
 def test_run_sizes_returns_the_text_even_when_the_gate_fails():
     api = STACK.service("sutra-api")
     sizes = at_targets({"sutra-api": api.budget.limit_bytes + MB})
     output = run_sizes(STACK, FakeDocker(sizes, archive_for()), names=["sutra-api"])
-    assert "OVER LIMIT" in output.text and "storage-server" not in output.text
+    assert "OVER LIMIT" in output.table() and "storage-server" not in output.table()
     with pytest.raises(BudgetExceeded, match=api.ref("v2")):
         output.raise_if_over_limit()
 
 
 def test_run_sizes_cost_compares_and_still_gates():
     sizes = at_targets()
-    output = run_sizes(STACK, FakeDocker(sizes, archive_for()), cost=True, as_json=True)
+    output = run_sizes(STACK, FakeDocker(sizes, archive_for()), cost=True)
     rates = CostRates.from_settings({})
-    assert json.loads(output.text) == compare(report_with(sizes), rates).as_json()
+    assert json.loads(output.to_json()) == compare(report_with(sizes), rates).as_json()
     assert output.report is not None
     custom = run_sizes(
         STACK, FakeDocker(sizes, archive_for()), cost=True, cost_settings={"pulls_per_month": 7}
     )
-    assert "Transfer (7 pulls/month)" in custom.text
+    assert "Transfer (7 pulls/month)" in custom.table()
 
 
 def test_run_sizes_explains_one_image_and_has_nothing_to_gate():
     api = STACK.service("sutra-api")
     archive = legacy_archive([Image([api.ref("v2")], [SHARED_BASE], [{"created_by": "COPY base"}])])
     output = run_sizes(STACK, FakeDocker({api.ref("v2"): 3000}, archive), explain="sutra-api")
-    assert output.text.startswith(f"{api.ref('v2')}: {mb(3000)} in 1 layers")
-    assert "COPY base" in output.text and output.report is None
+    assert output.table().startswith(f"{api.ref('v2')}: {mb(3000)} in 1 layers")
+    assert "COPY base" in output.table() and output.report is None
     output.raise_if_over_limit()
-    as_json = run_sizes(STACK, FakeDocker({api.ref("v2"): 3000}, archive), explain="sutra-api", as_json=True)
-    assert json.loads(as_json.text)["layers"] == [{"created_by": "COPY base", "bytes": 3000}]
+    assert json.loads(output.to_json())["layers"] == [{"created_by": "COPY base", "bytes": 3000}]
 
 
 def test_run_sizes_refuses_bad_requests_before_asking_docker():
