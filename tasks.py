@@ -494,7 +494,7 @@ def fix_deps(c, root=None, service=None, apply=False, json_=False, fail_on=None)
     from sutra_deploy.deps import fix_deps as audit_and_fix
 
     s = session(c)
-    audit_and_fix(
+    run = audit_and_fix(
         s.stack,
         s.source_root(root),
         names=split_names(service),
@@ -502,8 +502,9 @@ def fix_deps(c, root=None, service=None, apply=False, json_=False, fail_on=None)
         fail_on=split_names(fail_on),
         apply=apply,
         dry=s.dry,
-        as_json=json_,
     )
+    show(run, as_json=json_)
+    run.raise_if_failed()
 
 
 @task(

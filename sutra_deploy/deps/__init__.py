@@ -22,7 +22,8 @@ The parts, each depending only on those above it:
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ from .kinds import DEFAULT_FAIL_ON, FINDING_KINDS
 
 if TYPE_CHECKING:
     from ..core.stack import Stack
+    from .auditing import DepsReport
 
 # Loaded on first use: every `inv` start imports this package (for the kinds above), and the
 # parsers behind the rest (packaging, tomlkit, libcst) take a tenth of a second to import.
@@ -51,6 +53,29 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(_LAZY[name], __name__), name)
 
 
+@dataclass(frozen=True)
+class DepsRun:
+    """What `inv fix-deps` did: the audit it shows (before any fix: what the fix changes), and
+    what is left to gate on."""
+
+    report: DepsReport
+    left: DepsReport  # after a real --apply, what editing metadata could not fix
+    fail_on: frozenset[str]
+    applied: bool
+
+    def table(self) -> str:
+        return self.report.table()
+
+    def to_json(self) -> str:
+        return self.report.to_json()
+
+    def raise_if_failed(self) -> None:
+        """Exit 1 on findings of the failing kinds; only warn about the others."""
+        from .auditing import gate
+
+        gate(self.left, self.fail_on, applied=self.applied)
+
+
 def fix_deps(
     stack: Stack,
     root: Path,
@@ -60,25 +85,20 @@ def fix_deps(
     fail_on: Sequence[str],
     apply: bool,
     dry: bool,
-    as_json: bool,
-    emit: Callable[[str], None] = print,
-) -> None:
-    """`inv fix-deps`: audit, show the report, apply the fix if asked, then gate on what is left."""
-    from .auditing import audit, finding_kinds, gate
+) -> DepsRun:
+    """`inv fix-deps`: audit, apply the fix if asked, and audit again what it left."""
+    from .auditing import audit, finding_kinds
     from .edit import apply_changes
     from .model import DepsPolicy
 
-    kinds = finding_kinds(fail_on)
+    kinds = frozenset(finding_kinds(fail_on))
     policy = DepsPolicy.from_settings(settings)
     report = audit(stack, root, names, policy)
-    emit(report.to_json() if as_json else report.text())
     if apply and report.changes:
         apply_changes(root, report.changes, dry=dry)
         if not dry:
-            # What is left is what editing metadata cannot fix.
-            gate(audit(stack, root, names, policy, quiet=True), kinds, applied=True)
-            return
-    gate(report, kinds)
+            return DepsRun(report, audit(stack, root, names, policy, quiet=True), kinds, applied=True)
+    return DepsRun(report, report, kinds, applied=False)
 
 
 __all__ = [
@@ -88,6 +108,7 @@ __all__ = [
     "DependencyProblems",
     "DepsPolicy",
     "DepsReport",
+    "DepsRun",
     "apply_changes",
     "audit",
     "finding_kinds",

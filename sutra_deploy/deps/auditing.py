@@ -59,18 +59,18 @@ class DepsReport:
     def to_json(self) -> str:
         return json.dumps(self.as_json(), indent=2)
 
-    def table(self) -> str:
+    def findings_table(self) -> str:
         rows = [[f.service, f.kind, f.dependency, f.detail] for f in self.findings]
         return tabulate(
             rows, headers=["Service", "Finding", "Dependency", "Detail"], maxcolwidths=[None] * 3 + [72]
         )
 
-    def text(self) -> str:
+    def table(self) -> str:
         if not self.checked:
             return "no Python service package to check"
         if not self.findings:
             return "dependencies match the imports"
-        return "\n\n".join([self.table(), *(c.diff.rstrip("\n") for c in self.changes)])
+        return "\n\n".join([self.findings_table(), *(c.diff.rstrip("\n") for c in self.changes)])
 
 
 def finding_kinds(names: Sequence[str]) -> frozenset[str]:

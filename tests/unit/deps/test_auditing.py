@@ -306,7 +306,7 @@ def test_named_service_without_a_python_package(tmp_path):
     assert f"storage-server has no Python package ({storage} has no setup.py" in result.stderr
     report = audit(tree(tmp_path, SCENARIO), "sutra-client")
     assert report.findings == () and report.checked == ()
-    assert report.text() == "no Python service package to check"
+    assert report.table() == "no Python service package to check"
     client = package_dir("sutra-client")
     assert report.without_package == (
         f"sutra-client has no Python package ({client} has no setup.py or pyproject.toml)",
