@@ -45,7 +45,16 @@ def base_images(c, only=None, force=False):
 
 
 def _build(
-    c, service=None, version=None, no_cache=False, root=None, bases=None, jobs=None, tag=None, builder=None
+    c,
+    service=None,
+    version=None,
+    no_cache=False,
+    root=None,
+    bases=None,
+    jobs=None,
+    tag=None,
+    builder=None,
+    json_=False,
 ):
     from sutra_deploy.images import build as build_mod
 
@@ -68,8 +77,8 @@ def _build(
         release=release.name if release else None,
         builder=builder or s.settings["builder"],
     )
-    if not s.dry:
-        print(build_mod.summary_table(results, s.engine))
+    if not s.dry:  # a dry run's stdout is the commands it would run
+        show(build_mod.BuildReport.of(results, s.engine), as_json=json_)
 
 
 @task(
@@ -84,15 +93,25 @@ def _build(
         "commit, for the default version).",
         "builder": "auto (BuildKit when docker has buildx, else legacy), buildkit or legacy "
         "(default from config sutra.builder).",
+        "json": "Print one JSON object on stdout instead of the table.",
     },
     iterable=["service"],
 )
 @user_errors
 def build(
-    c, service=None, version=None, no_cache=False, root=None, bases=None, jobs=None, tag=None, builder=None
+    c,
+    service=None,
+    version=None,
+    no_cache=False,
+    root=None,
+    bases=None,
+    jobs=None,
+    tag=None,
+    builder=None,
+    json_=False,
 ):
     """Build the stack's images in the plan's order and print how long each took."""
-    _build(c, service, version, no_cache, root, bases, jobs, tag, builder)
+    _build(c, service, version, no_cache, root, bases, jobs, tag, builder, json_)
 
 
 @task(
@@ -471,7 +490,8 @@ def verify(
             cpu=cpu or [],
             cost_settings=s.settings["cost"],
         )
-    verify_mod.publish(result, as_json=json_, report_dir=report_folder)
+    show(result, as_json=json_)
+    verify_mod.publish(result, report_dir=report_folder)
 
 
 @task(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -371,20 +372,45 @@ def build_images(
     return results
 
 
-def summary_table(results: Sequence[BuildResult], engine: Engine) -> str:
-    rows = []
-    for result in results:
-        info = None if engine.dry else engine.image(result.step.ref)
-        rows.append(
+@dataclass(frozen=True)
+class BuildReport:
+    """What `inv build` built: for people the summary table, for machines one JSON object."""
+
+    results: tuple[BuildResult, ...]
+    sizes: Mapping[str, int]  # image -> bytes, as the engine has it
+
+    @classmethod
+    def of(cls, results: Sequence[BuildResult], engine: Engine) -> BuildReport:
+        found = {r.step.ref: engine.image(r.step.ref) for r in results}
+        return cls(tuple(results), {ref: info.size_bytes for ref, info in found.items() if info})
+
+    def table(self) -> str:
+        rows = [
             [
                 result.step.ref,
                 f"{result.seconds:.1f}",
-                mb(info.size_bytes) if info else "-",
+                mb(self.sizes[result.step.ref]) if result.step.ref in self.sizes else "-",
                 "unchanged" if result.unchanged else f"{result.steps_cached}/{result.steps_total}",
             ]
+            for result in self.results
+        ]
+        return tabulate(
+            rows,
+            headers=["Image", "Seconds", "Size", "Cached steps"],
+            colalign=("left", "right", "right", "right"),
         )
-    return tabulate(
-        rows,
-        headers=["Image", "Seconds", "Size", "Cached steps"],
-        colalign=("left", "right", "right", "right"),
-    )
+
+    def to_json(self) -> str:
+        images = [
+            {
+                "service": result.step.service.name,
+                "image": result.step.ref,
+                "seconds": round(result.seconds, 1),
+                "size_bytes": self.sizes.get(result.step.ref),
+                "unchanged": result.unchanged,
+                "steps_total": result.steps_total,
+                "steps_cached": result.steps_cached,
+            }
+            for result in self.results
+        ]
+        return json.dumps({"images": images}, indent=2)

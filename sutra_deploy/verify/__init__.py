@@ -122,11 +122,10 @@ def verify_cluster_environment(
     return verify_environment(kubectl, environment, stack, smoke_timeout=timeout, settings=verify_settings)
 
 
-def publish(report: VerifyReport, *, as_json: bool, report_dir: Path | None) -> None:
-    """The table (or JSON) on stdout, the page when asked, the CI summary when in CI; then the gate."""
+def publish(report: VerifyReport, *, report_dir: Path | None) -> None:
+    """After the edge has shown it: the page when asked, the CI summary when in CI; then the gate."""
     import os
 
-    print(report.to_json() if as_json else report.table())
     if report_dir is not None:
         from .report import write_report
 

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from sutra_deploy.core.source import PROJECT_DIR
+from sutra_deploy.core.source import PROJECT_DIR, REFERENCE_ROOT
+from sutra_deploy.images.build import BuildReport, BuildResult, plan_builds
 from sutra_deploy.images.cost import CostRates
 from sutra_deploy.images.sizes import compare
 
 from .deps.monorepos import SCENARIO, tree
-from .images.test_sizes import at_targets, report_with
+from .images.test_sizes import STACK, at_targets, report_with
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -54,3 +55,11 @@ def test_sizes_and_their_cost():
     report = report_with(at_targets({"sutra-hybrid": 999_000_000}))
     check("sizes.json", report.to_json())
     check("sizes-cost.json", compare(report, CostRates.from_settings({})).to_json())
+
+
+def test_build():
+    steps = plan_builds(STACK, STACK.services, "v2", REFERENCE_ROOT)
+    results = [BuildResult(steps[0], seconds=0.0, steps_total=0, steps_cached=0, unchanged=True)]
+    results += [BuildResult(step, 12.345 * index, 9, index) for index, step in enumerate(steps) if index]
+    sizes = {step.ref: 1_000_000 * (index + 1) for index, step in enumerate(steps) if index != 4}
+    check("build.json", BuildReport(tuple(results), sizes).to_json())
