@@ -22,11 +22,12 @@ from sutra_deploy.edge import guard_invoke_settings, hint_parse_errors, session,
     help={
         "only": "Make just this base image (a key under [base_images]); repeatable.",
         "force": "Remake even the images whose spec has not changed.",
+        "json": "Print one JSON object on stdout instead of the table.",
     },
     iterable=["only"],
 )
 @user_errors
-def base_images(c, only=None, force=False):
+def base_images(c, only=None, force=False, json_=False):
     """Make the local base images from Debian's packages (no registry needed)."""
     from sutra_deploy.images.base_images import make_base_images
 
@@ -41,7 +42,7 @@ def base_images(c, only=None, force=False):
         runtime_ca_bundle=s.runtime_ca_bundle,
         jobs=s.jobs(),
     )
-    print(made)
+    show(made, as_json=json_)
 
 
 def _build(
@@ -150,13 +151,14 @@ def sizes(c, service=None, version=None, json_=False, baseline="recorded", expla
         "version": "Image version to run, v2 (default) or v1: compose's SUTRA_TAG.",
         "build": "Build the images first.",
         "timeout": "Seconds to wait for every service to be healthy (default 120).",
+        "json": "Print one JSON object on stdout instead of the table.",
     }
 )
 @user_errors
-def local_up(c, version=None, build=False, timeout=None):
+def local_up(c, version=None, build=False, timeout=None, json_=False):
     """Start the local stack and wait until every service is healthy."""
     from sutra_deploy.core.references import parse_tag
-    from sutra_deploy.local.compose_stack import status_table
+    from sutra_deploy.local.compose_stack import LocalStatus
 
     s = session(c)
     version = version or s.stack.default_version
@@ -166,8 +168,8 @@ def local_up(c, version=None, build=False, timeout=None):
     if build:
         _build(c, version=version)
     rows = s.local_stack.up(version, timeout=timeout)
-    if rows:
-        print(status_table(rows))
+    if rows:  # none under --dry
+        show(LocalStatus(tuple(rows)), as_json=json_)
 
 
 @task(help={"json": "Print one JSON object on stdout instead of the table."})
@@ -191,14 +193,14 @@ def local_down(c, volumes=False):
     s.local_stack.down(s.stack.default_version, volumes=volumes)
 
 
-@task
+@task(help={"json": "Print one JSON object on stdout instead of the table."})
 @user_errors
-def local_status(c):
+def local_status(c, json_=False):
     """Show each local service's state, health and host port."""
-    from sutra_deploy.local.compose_stack import status_table
+    from sutra_deploy.local.compose_stack import LocalStatus
 
     s = session(c)
-    print(status_table(s.local_stack.status(s.stack.default_version)))
+    show(LocalStatus(tuple(s.local_stack.status(s.stack.default_version))), as_json=json_)
 
 
 @task(
@@ -241,14 +243,17 @@ def smoke(c, json_=False, base_url=None, service=None, timeout=None):
         "tag": "Release to push (default: the source root's git tag or commit).",
         "force": "Overwrite a release tag the registry holds with another image.",
         "root": "Source root whose git commit names the release (default: SUTRA_ROOT, else the reference).",
+        "json": "Print one JSON object on stdout instead of the table.",
     },
     iterable=["service"],
 )
 @user_errors
-def push(c, registry, version=None, no_latest=False, service=None, tag=None, force=False, root=None):
+def push(
+    c, registry, version=None, no_latest=False, service=None, tag=None, force=False, root=None, json_=False
+):
     """Push the images as a release (R/<image>:<release>) and move :<version> and :latest to it."""
     from sutra_deploy.core.references import validate_registry
-    from sutra_deploy.ship.push import push_images, pushed_table
+    from sutra_deploy.ship.push import PushReport, push_images
 
     s = session(c)
     services = s.stack.select(split_names(service))
@@ -265,8 +270,8 @@ def push(c, registry, version=None, no_latest=False, service=None, tag=None, for
         floating=floating,
         force=force,
     )
-    if not s.dry:
-        print(pushed_table(pushed))
+    if not s.dry:  # a dry run's stdout is the commands it would run
+        show(PushReport(release.name, tuple(pushed)), as_json=json_)
 
 
 @task(
@@ -285,7 +290,7 @@ def push(c, registry, version=None, no_latest=False, service=None, tag=None, for
 def rollback(c, env, service=None, to=None, timeout=None, yes=False):
     """Roll back: the local stack to another version, or Kubernetes deployments."""
     from sutra_deploy.core.references import parse_tag
-    from sutra_deploy.local.compose_stack import status_table
+    from sutra_deploy.local.compose_stack import LocalStatus
     from sutra_deploy.ship.rollback import roll_back
 
     s = session(c)
@@ -303,8 +308,8 @@ def rollback(c, env, service=None, to=None, timeout=None, yes=False):
         environment=lambda: s.environment(env, rollout_timeout=wait if timeout else None),
         yes=yes,
     )
-    if rows:
-        print(status_table(rows))
+    if rows:  # the local stack after the move
+        show(LocalStatus(tuple(rows)))
 
 
 @task(

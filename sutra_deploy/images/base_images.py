@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
 from tabulate import tabulate
@@ -162,11 +163,19 @@ def read_runtime_ca_bundle(path: Path) -> bytes:
     return content
 
 
+class Action(StrEnum):
+    """What `inv base-images` did to a base (the text its table and --json show)."""
+
+    BUILT = "built"
+    UP_TO_DATE = "up to date"
+    WOULD_BUILD = "would build"  # under --dry
+
+
 @dataclass(frozen=True)
 class BaseImageResult:
     key: str
     ref: str
-    action: str  # "built", "up to date" or "would build"
+    action: Action
     seconds: float
     size_bytes: int | None
     layer: str | None
@@ -208,7 +217,7 @@ class BaseImageMaker:
         wanted = [self.stack.base_image(k) for k in keys] if keys else list(self.stack.base_images)
         stale = [b for b in wanted if force or not self.is_current(b)]
         results = [
-            BaseImageResult(b.key, b.local, "up to date", 0.0, *self._size_and_layer(b.local))
+            BaseImageResult(b.key, b.local, Action.UP_TO_DATE, 0.0, *self._size_and_layer(b.local))
             for b in wanted
             if b not in stale
         ]
@@ -254,10 +263,10 @@ class BaseImageMaker:
         changes = import_changes(base, self.spec(base), build_host_ca=self.ca_bundle is not None)
         self.engine.import_rootfs(tarball, base.local, changes)
         if self.engine.dry:
-            return BaseImageResult(base.key, base.local, "would build", 0.0, None, None)
+            return BaseImageResult(base.key, base.local, Action.WOULD_BUILD, 0.0, None, None)
         seconds = time.monotonic() - started
         self.progress(f"[base] {base.local}: imported in {seconds:.0f}s")
-        return BaseImageResult(base.key, base.local, "built", seconds, *self._size_and_layer(base.local))
+        return BaseImageResult(base.key, base.local, Action.BUILT, seconds, *self._size_and_layer(base.local))
 
     def _size_and_layer(self, ref: str) -> tuple[int | None, str | None]:
         info = self.engine.image(ref)
@@ -471,22 +480,31 @@ def _account_files() -> dict[str, bytes]:
     return {"etc/passwd": passwd.encode(), "etc/group": f"root:x:0:\nnonroot:x:{uid}:\n".encode()}
 
 
-def results_table(results: Sequence[BaseImageResult]) -> str:
-    rows = [
-        [
-            r.ref,
-            r.action,
-            f"{r.seconds:.0f}",
-            mb(r.size_bytes) if r.size_bytes else "-",
-            (r.layer or "-")[:19],
+@dataclass(frozen=True)
+class BaseImagesReport:
+    """What `inv base-images` did to each local base: for people a table, for machines JSON."""
+
+    results: tuple[BaseImageResult, ...]
+
+    def table(self) -> str:
+        rows = [
+            [
+                r.ref,
+                r.action,
+                f"{r.seconds:.0f}",
+                mb(r.size_bytes) if r.size_bytes else "-",
+                (r.layer or "-")[:19],
+            ]
+            for r in self.results
         ]
-        for r in results
-    ]
-    return tabulate(
-        rows,
-        headers=["Image", "Action", "Seconds", "Size", "Layer digest"],
-        colalign=("left", "left", "right", "right", "left"),
-    )
+        return tabulate(
+            rows,
+            headers=["Image", "Action", "Seconds", "Size", "Layer digest"],
+            colalign=("left", "left", "right", "right", "left"),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps({"base_images": [asdict(r) for r in self.results]}, indent=2)
 
 
 def make_base_images(
@@ -498,10 +516,10 @@ def make_base_images(
     ca_bundle: Path | None,
     jobs: int,
     runtime_ca_bundle: Path | None = None,
-) -> str:
+) -> BaseImagesReport:
     """`inv base-images`: make the named local bases (all by default) and say what happened."""
     for key in only:  # a wrong name is named before the daemon is asked anything
         stack.base_image(key)
     engine.ensure_available()
     maker = BaseImageMaker(stack, engine, ca_bundle=ca_bundle, runtime_ca_bundle=runtime_ca_bundle, jobs=jobs)
-    return results_table(maker.ensure(list(only) or None, force=force))
+    return BaseImagesReport(tuple(maker.ensure(list(only) or None, force=force)))

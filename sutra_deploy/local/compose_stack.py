@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -9,6 +10,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tabulate import tabulate
 
@@ -89,22 +91,53 @@ class ServiceStatus:
     host_port: int
     seconds_to_healthy: float | None
 
+    def as_json(self) -> dict[str, Any]:
+        seconds = self.seconds_to_healthy
+        return {
+            "service": self.service.name,
+            "state": self.state or "absent",
+            "health": self.health or None,
+            "host_port": self.host_port,
+            "seconds_to_healthy": None if seconds is None else round(seconds, 2),
+        }
 
-def status_table(rows: Sequence[ServiceStatus]) -> str:
-    return tabulate(
-        [
+
+@dataclass(frozen=True)
+class LocalStatus:
+    """Each local service's container: for people a table, for machines one JSON object."""
+
+    rows: tuple[ServiceStatus, ...]
+
+    def table(self) -> str:
+        return tabulate(
             [
-                r.service.name,
-                r.state or "absent",
-                r.health or "-",
-                r.host_port,
-                "-" if r.seconds_to_healthy is None else f"{r.seconds_to_healthy:.1f}",
-            ]
-            for r in rows
-        ],
-        headers=["Service", "State", "Health", "Host port", "Seconds to healthy"],
-        colalign=("left", "left", "left", "right", "right"),
-    )
+                [
+                    r.service.name,
+                    r.state or "absent",
+                    r.health or "-",
+                    r.host_port,
+                    "-" if r.seconds_to_healthy is None else f"{r.seconds_to_healthy:.1f}",
+                ]
+                for r in self.rows
+            ],
+            headers=["Service", "State", "Health", "Host port", "Seconds to healthy"],
+            colalign=("left", "left", "left", "right", "right"),
+        )
+
+    def to_json(self) -> str:
+        services = [
+            {
+                "service": r.service.name,
+                "state": r.state or "absent",
+                "health": r.health or None,
+                "host_port": r.host_port,
+                "seconds_to_healthy": None
+                if r.seconds_to_healthy is None
+                else round(r.seconds_to_healthy, 2),
+            }
+            for r in self.rows
+        ]
+        return json.dumps({"services": services}, indent=2)
 
 
 def why_it_will_not_get_healthy(container: ContainerInfo, restarts_before: Mapping[str, int]) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ log = logging.getLogger("sutra")
 
 VERSION_LABEL = "org.sutra.version"  # which version's Dockerfiles an image was built from (`inv build`)
 
-__all__ = ["PushFailed", "Pushed", "ReleaseExists", "push_images", "pushed_table"]
+__all__ = ["PushFailed", "PushReport", "Pushed", "ReleaseExists", "push_images"]
 
 
 @dataclass(frozen=True)
@@ -132,5 +133,16 @@ def already_there(
     return same
 
 
-def pushed_table(pushed: Sequence[Pushed]) -> str:
-    return tabulate([[p.reference, p.digest] for p in pushed], headers=["Pushed", "Digest"])
+@dataclass(frozen=True)
+class PushReport:
+    """What `inv push` pushed: each reference and the digest the registry stored."""
+
+    release: str
+    pushed: tuple[Pushed, ...]
+
+    def table(self) -> str:
+        return tabulate([[p.reference, p.digest] for p in self.pushed], headers=["Pushed", "Digest"])
+
+    def to_json(self) -> str:
+        pushed = [{"service": p.service, "reference": p.reference, "digest": p.digest} for p in self.pushed]
+        return json.dumps({"release": self.release, "pushed": pushed}, indent=2)

@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 
 from sutra_deploy.core.source import PROJECT_DIR, REFERENCE_ROOT
+from sutra_deploy.images.base_images import Action, BaseImageResult, BaseImagesReport
 from sutra_deploy.images.build import BuildReport, BuildResult, plan_builds
 from sutra_deploy.images.cost import CostRates
 from sutra_deploy.images.sizes import compare
+from sutra_deploy.local.compose_stack import LocalStatus, ServiceStatus
+from sutra_deploy.ship.push import Pushed, PushReport
 
 from .deps.monorepos import SCENARIO, tree
 from .images.test_sizes import STACK, at_targets, report_with
@@ -63,3 +66,31 @@ def test_build():
     results += [BuildResult(step, 12.345 * index, 9, index) for index, step in enumerate(steps) if index]
     sizes = {step.ref: 1_000_000 * (index + 1) for index, step in enumerate(steps) if index != 4}
     check("build.json", BuildReport(tuple(results), sizes).to_json())
+
+
+def test_base_images():
+    layer = "sha256:" + "a" * 64
+    results = (
+        BaseImageResult("debian", "sutra-base/debian:bookworm-slim", Action.UP_TO_DATE, 0.0, 74_000, layer),
+        BaseImageResult("python", "sutra-base/python:3.11-slim", Action.BUILT, 61.25, 157_000_000, layer),
+        BaseImageResult("rust", "sutra-base/rust:bookworm", Action.WOULD_BUILD, 0.0, None, None),
+    )
+    check("base-images.json", BaseImagesReport(results).to_json())
+
+
+def test_local_status():
+    rows = (
+        ServiceStatus(STACK.service("sutra-api"), "running", "healthy", 8000, 4.256),
+        ServiceStatus(STACK.service("sutra-client"), "", "", 8080, None),
+    )
+    check("local-status.json", LocalStatus(rows).to_json())
+
+
+def test_push():
+    digest = "sha256:" + "c" * 64
+    pushed = tuple(
+        Pushed(s.name, f"registry.example.com:5000/{s.image}:{tag}", digest)
+        for s in STACK.services[:2]
+        for tag in ("cc8fb61088a1", "v2", "latest")
+    )
+    check("push.json", PushReport("cc8fb61088a1", pushed).to_json())

@@ -11,11 +11,11 @@ from sutra_deploy.local.compose_stack import (
     RESTARTS_BEFORE_GIVING_UP,
     TAG_ENV,
     LocalStack,
+    LocalStatus,
     ServiceStatus,
     host_port,
     port_env,
     previous_version,
-    status_table,
     why_it_will_not_get_healthy,
 )
 from sutra_deploy.tools.engine import ContainerInfo
@@ -56,7 +56,7 @@ def test_status_table():
         ServiceStatus(STACK.service("sutra-api"), "running", "healthy", 8000, 4.25),
         ServiceStatus(STACK.service("sutra-client"), "", "", 8080, None),
     ]
-    lines = status_table(rows).splitlines()
+    lines = LocalStatus(tuple(rows)).table().splitlines()
     assert lines[0].split() == ["Service", "State", "Health", "Host", "port", "Seconds", "to", "healthy"]
     assert lines[2].split() == ["sutra-api", "running", "healthy", "8000", "4.2"]
     assert lines[3].split() == ["sutra-client", "absent", "-", "8080", "-"]
