@@ -63,6 +63,7 @@ class ServiceGuess:
     budget: tuple[float, float, float] | None
     python: bool
     routes: CodeFacts = field(default_factory=CodeFacts)
+    data: str | None = None  # the folder it keeps its data in (a volume), or None
 
 
 @dataclass
@@ -118,6 +119,7 @@ class ComposeService:
     health_path: str | None
     environment: list[str]
     values: dict[str, str]  # what it sets, as written
+    volumes: list[str] = field(default_factory=list)  # container paths it mounts something on
 
 
 def read_compose(root: Path, findings: list[Finding]) -> list[ComposeService]:
@@ -162,6 +164,15 @@ def _compose_service(file: str, name: str, raw: dict) -> ComposeService:
     values = {str(k): "" if v is None else str(v) for k, v in pairs}
     names = list(values)
     image = raw.get("image")
+    volumes = []
+    for entry in raw.get("volumes") or []:  # "source:/target[:mode]", "/target", or the long form
+        if isinstance(entry, dict):
+            target = entry.get("target")
+        else:
+            parts = str(entry).split(":")
+            target = parts[1] if len(parts) > 1 else parts[0]
+        if isinstance(target, str) and target.startswith("/"):
+            volumes.append(target)
     return ComposeService(
         name=name,
         where=f"{file} (services.{name})",
@@ -172,6 +183,7 @@ def _compose_service(file: str, name: str, raw: dict) -> ComposeService:
         health_path=(match.group(1) or "/") if match else None,
         environment=names,
         values=values,
+        volumes=volumes,
     )
 
 
@@ -226,7 +238,24 @@ def guess_service(
         name=name, folder=rel, image=image, context=context, dockerfiles=dockerfiles, port=port,
         host_port=next((h for h, _ in (mine.ports if mine else []) if h), None),  # where people reach it
         health=health, reads=reads, environment=environment, budget=budget, python=python, routes=code,
+        data=_data(mine, optimized or dockerfile),
     )  # fmt: skip
+
+
+def _data(mine: ComposeService | None, dockerfile: Dockerfile | None) -> str | None:
+    """The folder the service keeps its data in: where the compose file mounts a volume, else
+    the final image's VOLUME. Locally it gets a named volume there, so its data outlives the
+    container (and verify checks that it does)."""
+    if mine and mine.volumes:
+        return mine.volumes[0]
+    final = dockerfile.final if dockerfile else None
+    for stage in dockerfile.chain(final) if dockerfile and final else ():
+        for instruction in stage.instructions:
+            if instruction.keyword == "VOLUME":
+                paths = [w for w in instruction.words() if w.startswith("/")]
+                if paths:
+                    return paths[0]
+    return None
 
 
 def _environment(

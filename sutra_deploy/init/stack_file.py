@@ -60,6 +60,8 @@ def render(described: Described, reference: Stack, root: Path, stack_file: Path)
             f"health = {health}",
             f"size_mb = {{ old = {_number(old)}, target = {_number(target)}, limit = {_number(limit)} }}",
         ]
+        if service.data:
+            lines.append(f"data = {_toml(service.data)}")
         if service.reads:
             lines.append(f"reads = {_toml(service.reads)}")
         if service.environment:

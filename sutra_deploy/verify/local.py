@@ -476,7 +476,9 @@ def cpu_metrics(
 def integrity(run: LocalVerify, local: LocalStack, urls: Mapping[str, str], load: LoadResult) -> list[Metric]:
     """Every fact the load learned is found, and again after storage-server restarts."""
     facts, journey = load.facts, run.stack.journey
-    storage = next(s.name for s in run.stack.services if s.health.protocol == "tcp")
+    # The service that keeps the data (stack.toml's `data`: a volume locally) is the one whose
+    # restart must lose nothing.
+    storage = next((s.name for s in run.stack.services if s.data), None)
     lost = missing_facts(journey, urls, facts)
     metrics = [
         gate(
@@ -488,18 +490,10 @@ def integrity(run: LocalVerify, local: LocalStack, urls: Mapping[str, str], load
             f"each learned fact looked for by the journey's find ({journey.find.describe()})",
         )
     ]
-    container = containers_of(local).get(storage)
+    container = containers_of(local).get(storage) if storage else None
     if container is None:
-        metrics.append(
-            Metric(
-                "integrity: after a storage restart",
-                "all found",
-                None,
-                "",
-                NOT_MEASURED,
-                f"{storage} has no container",
-            )
-        )
+        why = f"{storage} has no container" if storage else "no service keeps data (stack.toml: data)"
+        metrics.append(Metric("integrity: after a storage restart", "all found", None, "", NOT_MEASURED, why))
         return metrics
     run.progress(f"[verify] restarting {storage}")
     run.engine.restart(container.name)

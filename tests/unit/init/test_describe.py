@@ -77,6 +77,22 @@ def test_init_describes_what_the_code_really_does(checkout, tmp_path):
     assert all(":" in line for line in findings)
 
 
+def test_the_folder_a_service_keeps_its_data_in_comes_from_its_volume(checkout, tmp_path):
+    """Where the compose file mounts a volume, else the image's VOLUME: locally a named volume
+    goes there, so the data outlives the container."""
+    compose = checkout / "docker-compose.yml"
+    ports = '    ports: ["50051:50051"]\n'  # storage-server's
+    assert ports in compose.read_text()
+    volumes = '    volumes: ["facts:/var/lib/facts:rw"]\n'
+    compose.write_text(compose.read_text().replace(ports, ports + volumes, 1))
+    dockerfile = checkout / "packages" / "sutra-api" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("EXPOSE", 'VOLUME ["/srv/cache"]\nEXPOSE', 1))
+    result = inv("init", "--root", str(checkout), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    found = {s.name: s.data for s in parse_stack(result.stdout, tmp_path / "stack.toml").services}
+    assert found == {"storage-server": "/var/lib/facts", "sutra-api": "/srv/cache", "sutra-client": None}
+
+
 def test_a_service_the_plan_does_not_know_gets_a_placeholder_budget_and_a_finding(checkout, tmp_path):
     (checkout / "packages" / "sutra-docs").mkdir()
     (checkout / "packages" / "sutra-docs" / "Dockerfile").write_text("FROM scratch\nEXPOSE 8090\n")
@@ -151,6 +167,7 @@ def test_the_reference_tree_is_described_as_its_stack_file_says():
         )
         assert dict(mine.dockerfiles) == dict(service.dockerfiles)
         assert mine.budget == service.budget
+        assert mine.data == service.data  # storage-server's VOLUME /data; nobody else keeps data
     # sutra-api's code reads STORAGE_URL and HYBRID_SERVICE_URL with its peers' addresses as
     # defaults: given as {peer}, as stack.toml gives them, so they follow the peers' ports.
     assert found["sutra-api"].environment == reference.service("sutra-api").environment
