@@ -56,6 +56,7 @@ def _build(
     tag=None,
     builder=None,
     json_=False,
+    shown=True,
 ):
     from sutra_deploy.images import build as build_mod
 
@@ -78,7 +79,7 @@ def _build(
         release=release.name if release else None,
         builder=builder or s.settings["builder"],
     )
-    if not s.dry:  # a dry run's stdout is the commands it would run
+    if shown and not s.dry:  # a dry run's stdout is the commands it would run
         show(build_mod.BuildReport.of(results, s.engine), as_json=json_)
 
 
@@ -165,8 +166,8 @@ def local_up(c, version=None, build=False, timeout=None, json_=False):
     if version not in s.stack.versions:  # a release the images were also built as
         parse_tag(version, "--version")
     timeout = s.seconds(timeout, "local_timeout")
-    if build:
-        _build(c, version=version)
+    if build:  # its table would break the one JSON object --json promises
+        _build(c, version=version, shown=not json_)
     rows = s.local_stack.up(version, timeout=timeout)
     if rows:  # none under --dry
         show(LocalStatus(tuple(rows)), as_json=json_)
@@ -528,8 +529,8 @@ def fix_deps(c, root=None, service=None, apply=False, json_=False, fail_on=None)
         apply=apply,
         dry=s.dry,
     )
-    show(run, as_json=json_)
-    run.raise_if_failed()
+    show(run, as_json=json_)  # before --apply changes anything
+    run.finish()
 
 
 @task(

@@ -32,6 +32,7 @@ from .kinds import DEFAULT_FAIL_ON, FINDING_KINDS
 if TYPE_CHECKING:
     from ..core.stack import Stack
     from .auditing import DepsReport
+    from .model import DepsPolicy
 
 # Loaded on first use: every `inv` start imports this package (for the kinds above), and the
 # parsers behind the rest (packaging, tomlkit, libcst) take a tenth of a second to import.
@@ -55,13 +56,17 @@ def __getattr__(name: str) -> Any:
 
 @dataclass(frozen=True)
 class DepsRun:
-    """What `inv fix-deps` did: the audit it shows (before any fix: what the fix changes), and
-    what is left to gate on."""
+    """`inv fix-deps`: the audit, shown before anything is changed (what the fix changes is in
+    it); then finish() applies the fix if asked and gates on what is left."""
 
-    report: DepsReport
-    left: DepsReport  # after a real --apply, what editing metadata could not fix
+    stack: Stack
+    root: Path
+    names: tuple[str, ...]
+    policy: DepsPolicy
     fail_on: frozenset[str]
-    applied: bool
+    apply: bool
+    dry: bool
+    report: DepsReport
 
     def table(self) -> str:
         return self.report.table()
@@ -69,11 +74,19 @@ class DepsRun:
     def to_json(self) -> str:
         return self.report.to_json()
 
-    def raise_if_failed(self) -> None:
-        """Exit 1 on findings of the failing kinds; only warn about the others."""
-        from .auditing import gate
+    def finish(self) -> None:
+        """Apply the changes when asked; exit 1 on findings of the failing kinds left (after a
+        real --apply, what editing metadata could not fix), only warn about the others."""
+        from .auditing import audit, gate
+        from .edit import apply_changes
 
-        gate(self.left, self.fail_on, applied=self.applied)
+        if self.apply and self.report.changes:
+            apply_changes(self.root, self.report.changes, dry=self.dry)
+            if not self.dry:
+                left = audit(self.stack, self.root, self.names, self.policy, quiet=True)
+                gate(left, self.fail_on, applied=True)
+                return
+        gate(self.report, self.fail_on)
 
 
 def fix_deps(
@@ -86,19 +99,14 @@ def fix_deps(
     apply: bool,
     dry: bool,
 ) -> DepsRun:
-    """`inv fix-deps`: audit, apply the fix if asked, and audit again what it left."""
+    """`inv fix-deps`: audit the named services (all when none); the run shows and finishes."""
     from .auditing import audit, finding_kinds
-    from .edit import apply_changes
     from .model import DepsPolicy
 
     kinds = frozenset(finding_kinds(fail_on))
     policy = DepsPolicy.from_settings(settings)
     report = audit(stack, root, names, policy)
-    if apply and report.changes:
-        apply_changes(root, report.changes, dry=dry)
-        if not dry:
-            return DepsRun(report, audit(stack, root, names, policy, quiet=True), kinds, applied=True)
-    return DepsRun(report, report, kinds, applied=False)
+    return DepsRun(stack, root, tuple(names), policy, kinds, apply, dry, report)
 
 
 __all__ = [

@@ -8,7 +8,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -283,30 +283,29 @@ class Builder:
 
     def build_all(self, steps: Sequence[BuildStep], *, jobs: int, no_cache: bool) -> list[BuildResult]:
         """Build in order, ``jobs`` at a time; after a failure, start nothing new. An image that
-        shares a stage with one before it waits for that one: built at the same time, each would
-        make its own copy of the stage, and of the layer (files written at another time are
-        other bytes); built after, it takes it from the cache. The others do not wait."""
-        stop = threading.Event()
+        shares a stage with images before it starts once they are done: built at the same time,
+        each would make its own copy of the stage, and of the layer (files written at another
+        time are other bytes); built after, it takes it from the cache. Meanwhile the next
+        images that wait for nothing take the free places."""
         waits_for = followed_images(steps)
-        finished = [threading.Event() for _ in steps]
-
-        def guarded(index: int) -> BuildResult | None:
-            try:
-                for earlier in waits_for.get(index, ()):
-                    # Taken by the pool before this one (it takes work in order): running or done.
-                    finished[earlier].wait()
-                if stop.is_set():
-                    return None
-                result = self.build_one(steps[index], no_cache)
-                if not result.ok:
-                    stop.set()
-                return result
-            finally:
-                finished[index].set()
-
+        pending = list(range(len(steps)))
+        done: dict[int, BuildResult] = {}
+        failed = False
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            results = list(pool.map(guarded, range(len(steps))))
-        return [r for r in results if r is not None]
+            running: dict[Future[BuildResult], int] = {}
+            while pending or running:
+                ready = [i for i in pending if all(e in done for e in waits_for.get(i, ()))]
+                for index in ready[: max(1, jobs) - len(running)] if not failed else ():
+                    pending.remove(index)
+                    running[pool.submit(self.build_one, steps[index], no_cache)] = index
+                if not running:
+                    break  # after a failure: what has not started never does
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    result = future.result()  # a bug in one build: raised once the others are done
+                    done[running.pop(future)] = result
+                    failed = failed or not result.ok
+        return [done[i] for i in sorted(done)]
 
 
 def shared_stages(step: BuildStep) -> frozenset[str]:

@@ -164,15 +164,9 @@ def _compose_service(file: str, name: str, raw: dict) -> ComposeService:
     values = {str(k): "" if v is None else str(v) for k, v in pairs}
     names = list(values)
     image = raw.get("image")
-    volumes = []
-    for entry in raw.get("volumes") or []:  # "source:/target[:mode]", "/target", or the long form
-        if isinstance(entry, dict):
-            target = entry.get("target")
-        else:
-            parts = str(entry).split(":")
-            target = parts[1] if len(parts) > 1 else parts[0]
-        if isinstance(target, str) and target.startswith("/"):
-            volumes.append(target)
+    mounted = [m for m in map(_data_volume, raw.get("volumes") or []) if m is not None]
+    # Named volumes first: an anonymous one is more often scratch space than the data.
+    volumes = [target for source, target in sorted(mounted, key=lambda m: m[0] is None)]
     return ComposeService(
         name=name,
         where=f"{file} (services.{name})",
@@ -185,6 +179,34 @@ def _compose_service(file: str, name: str, raw: dict) -> ComposeService:
         values=values,
         volumes=volumes,
     )
+
+
+# What may follow a short-syntax volume's target (`data:/var/lib/data:ro,z`).
+_MOUNT_OPTIONS = {"ro", "rw", "z", "Z", "cached", "delegated", "consistent", "nocopy"}
+_HOST_PATH = re.compile(r"^(?:[./~$]|[A-Za-z]:[\\/])")  # ./x, /x, ~/x, ${X}, C:\x, C:/x
+
+
+def _data_volume(entry: object) -> tuple[str | None, str] | None:
+    """(volume name, or None when anonymous; the container path) for a writable volume the
+    compose file gives a service; None for a bind mount of a host path (code, a config file,
+    the docker socket), a tmpfs, or a read-only mount: none of those is where it keeps data."""
+    if isinstance(entry, dict):
+        if entry.get("type", "volume") != "volume" or entry.get("read_only"):
+            return None
+        source, target = entry.get("source"), entry.get("target")
+    else:
+        parts = str(entry).split(":")
+        options = parts[-1].split(",") if len(parts) > 1 else []
+        if options and all(option in _MOUNT_OPTIONS for option in options):
+            if "ro" in options:
+                return None
+            parts = parts[:-1]
+        source, target = ":".join(parts[:-1]) or None, parts[-1]
+    if not isinstance(target, str) or not target.startswith("/"):
+        return None
+    if source is not None and (not isinstance(source, str) or _HOST_PATH.match(source)):
+        return None
+    return source, target
 
 
 def _norm(path: str | None) -> str | None:

@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -212,6 +213,8 @@ class Engine:
         self._buildx: str | None = None  # "" once asked and there is none
         self._host_info: Mapping[str, Any] | None = None
         self._images: dict[str, ImageInfo | None] = {}  # image(), by reference; see there
+        self._images_lock = threading.Lock()
+        self._forgotten = 0  # how many times _forget ran: an answer asked across one is not kept
 
     @property
     def dry(self) -> bool:
@@ -241,17 +244,23 @@ class Engine:
         """The image ``ref`` names, or None. Asked once per reference in a run: a build asks
         for each image and base several times (bases, preflight, the no-op skip, the summary).
         What this engine changes (build, tag, pull, import, remove, push) is asked again, and
-        the tool changes images in no other way."""
+        the tool changes images in no other way. Build threads ask side by side: an answer
+        that a change may have overtaken while it was asked is used once, not kept."""
         key = image_key(ref)
-        if key not in self._images:
+        with self._images_lock:
+            known, found = key in self._images, self._images.get(key)
+            generation = self._forgotten
+        if not known:
             from docker.errors import ImageNotFound
 
             with translated_errors():
                 try:
-                    self._images[key] = ImageInfo.from_attrs(ref, self.client.api.inspect_image(ref))
+                    found = ImageInfo.from_attrs(ref, self.client.api.inspect_image(ref))
                 except ImageNotFound:
-                    self._images[key] = None
-        found = self._images[key]
+                    found = None
+            with self._images_lock:
+                if self._forgotten == generation:
+                    self._images[key] = found
         return found if found is None or found.ref == ref else dataclasses.replace(found, ref=ref)
 
     @contextlib.contextmanager
@@ -266,10 +275,12 @@ class Engine:
             self._forget(refs)
 
     def _forget(self, refs: Sequence[str]) -> None:
-        if not refs:
-            self._images.clear()
-        for ref in refs:
-            self._images.pop(image_key(ref), None)
+        with self._images_lock:
+            self._forgotten += 1
+            if not refs:
+                self._images.clear()
+            for ref in refs:
+                self._images.pop(image_key(ref), None)
 
     def local_tags(self, repository: str) -> list[str]:
         """The tags the engine has for ``repository`` (``sutra-api`` -> ``v2``, ``abc1234``…)."""
@@ -525,6 +536,8 @@ def image_key(ref: str) -> str:
     """One text for every way of naming the same reference: `sutra-api`, `sutra-api:latest`
     and `docker.io/library/sutra-api:latest` are one image to the engine."""
     parts = image_parts(ref)
+    if "@" in ref and parts.digest is None:  # a malformed digest: that text, never the tag's image
+        return ref
     domain, path = domain_and_path(parts.name)
     if domain in (None, "docker.io", "index.docker.io"):
         domain, path = "docker.io", path if "/" in path else f"library/{path}"

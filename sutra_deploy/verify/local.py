@@ -474,11 +474,10 @@ def cpu_metrics(
 
 
 def integrity(run: LocalVerify, local: LocalStack, urls: Mapping[str, str], load: LoadResult) -> list[Metric]:
-    """Every fact the load learned is found, and again after storage-server restarts."""
+    """Every fact the load learned is found, and again after the services that keep the data
+    (stack.toml's `data`: a volume locally) restart, one after another."""
     facts, journey = load.facts, run.stack.journey
-    # The service that keeps the data (stack.toml's `data`: a volume locally) is the one whose
-    # restart must lose nothing.
-    storage = next((s.name for s in run.stack.services if s.data), None)
+    keepers = [s.name for s in run.stack.services if s.data]
     lost = missing_facts(journey, urls, facts)
     metrics = [
         gate(
@@ -490,20 +489,25 @@ def integrity(run: LocalVerify, local: LocalStack, urls: Mapping[str, str], load
             f"each learned fact looked for by the journey's find ({journey.find.describe()})",
         )
     ]
-    container = containers_of(local).get(storage) if storage else None
-    if container is None:
-        why = f"{storage} has no container" if storage else "no service keeps data (stack.toml: data)"
-        metrics.append(Metric("integrity: after a storage restart", "all found", None, "", NOT_MEASURED, why))
+    name = "integrity: facts found after a storage restart"
+    containers = containers_of(local)
+    missing = [k for k in keepers if k not in containers]
+    if not keepers or missing:
+        why = f"{', '.join(missing)}: no container" if missing else "no service keeps data (stack.toml: data)"
+        run.progress(f"[verify] {name}: not measured: {why}")
+        metrics.append(Metric(name, "all found", None, "", NOT_MEASURED, why))
         return metrics
-    run.progress(f"[verify] restarting {storage}")
-    run.engine.restart(container.name)
-
-    def healthy_again() -> bool:
-        info = run.engine.container(container.name)
-        return info is not None and info.health == "healthy"
-
     try:
-        wait_until(healthy_again, timeout=60, interval=0.2, what=f"{storage} to be healthy again")
+        for keeper in keepers:
+            container = containers[keeper].name
+            run.progress(f"[verify] restarting {keeper}")
+            run.engine.restart(container)
+
+            def healthy_again(container: str = container) -> bool:
+                info = run.engine.container(container)
+                return info is not None and info.health == "healthy"
+
+            wait_until(healthy_again, timeout=60, interval=0.2, what=f"{keeper} to be healthy again")
         found_after = wait_until(
             lambda: missing_facts(journey, urls, facts) == [] or None,
             timeout=30,
@@ -515,12 +519,12 @@ def integrity(run: LocalVerify, local: LocalStack, urls: Mapping[str, str], load
     lost_after = [] if found_after else missing_facts(journey, urls, facts)
     metrics.append(
         gate(
-            "integrity: facts found after a storage restart",
+            name,
             f"{len(facts)}/{len(facts)}",
             len(facts) - len(lost_after),
             "",
             not lost_after,
-            f"docker restart {storage}, then every fact queried",
+            f"docker restart {', '.join(keepers)}, then every fact queried",
         )
     )
     return metrics

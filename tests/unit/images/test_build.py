@@ -194,6 +194,7 @@ def test_an_image_that_shares_a_stage_waits_for_the_one_before_it_and_no_other_w
     running: set[str] = set()
     overlaps: list[set[str]] = []
     ended: list[str] = []
+    started: list[str] = []
     lock = threading.Lock()
 
     class Recording(Builder):
@@ -210,8 +211,24 @@ def test_an_image_that_shares_a_stage_waits_for_the_one_before_it_and_no_other_w
                 ended.append(step.service.name)
             return BuildResult(step, 0.05, 1, 0)
 
-    results = Recording(engine=None).build_all(steps, jobs=3, no_cache=False)
+    # Two at a time, as sutra.jobs has it: a waiting image must not hold a place meanwhile.
+    results = Recording(engine=None).build_all(steps, jobs=2, no_cache=False)
     assert [r.step.service.name for r in results] == names  # plan order
     assert {"storage-server", "sutra-api"} <= overlaps[1]  # the leader does not build alone
     assert not any({"sutra-api", "sutra-hybrid"} <= o for o in overlaps)
     assert any({"sutra-api", "sutra-control"} <= o for o in overlaps)  # others pass the waiting one
+    assert any({"sutra-api", "sutra-client"} <= o for o in overlaps)
+
+    started.clear()
+
+    class Broken(Builder):
+        def build_one(self, step, no_cache):
+            started.append(step.service.name)
+            if step.service.name == "sutra-api":
+                raise RuntimeError("a bug")
+            return BuildResult(step, 0.0, 1, 0)
+
+    # A build that raises stops what waits for it, as a failed one does; the error comes out.
+    with pytest.raises(RuntimeError, match="a bug"):
+        Broken(engine=None).build_all(steps, jobs=1, no_cache=False)
+    assert started == ["storage-server", "sutra-api"]

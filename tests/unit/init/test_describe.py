@@ -83,7 +83,11 @@ def test_the_folder_a_service_keeps_its_data_in_comes_from_its_volume(checkout, 
     compose = checkout / "docker-compose.yml"
     ports = '    ports: ["50051:50051"]\n'  # storage-server's
     assert ports in compose.read_text()
-    volumes = '    volumes: ["facts:/var/lib/facts:rw"]\n'
+    # A config file, the code and the docker socket bound from the host, scratch space: none of
+    # them is where it keeps its data.
+    mounts = '["./storage.toml:/etc/storage.toml:ro", ".:/src", "/var/run/docker.sock:/var/run/docker.sock", '
+    mounts += '"/tmp/scratch", "facts:/var/lib/facts:rw,z"]'
+    volumes = f"    volumes: {mounts}\n"
     compose.write_text(compose.read_text().replace(ports, ports + volumes, 1))
     dockerfile = checkout / "packages" / "sutra-api" / "Dockerfile"
     dockerfile.write_text(dockerfile.read_text().replace("EXPOSE", 'VOLUME ["/srv/cache"]\nEXPOSE', 1))

@@ -5,7 +5,15 @@ import pytest
 
 from sutra_deploy.core.errors import DockerUnavailable
 from sutra_deploy.tools.commands import Commands
-from sutra_deploy.tools.engine import ChunkReader, ContainerInfo, Engine, ImageInfo, daemon_detail, split_tag
+from sutra_deploy.tools.engine import (
+    ChunkReader,
+    ContainerInfo,
+    Engine,
+    ImageInfo,
+    daemon_detail,
+    image_key,
+    split_tag,
+)
 
 
 def unreachable_engine(dry: bool) -> Engine:
@@ -113,3 +121,23 @@ def test_models_read_the_engine_api_fields():
         "healthy",
         2,
     )
+
+
+def test_one_key_for_every_spelling_of_a_reference_and_none_shared_with_another():
+    same = [
+        "sutra-api",
+        "sutra-api:latest",
+        "docker.io/library/sutra-api:latest",
+        "index.docker.io/library/sutra-api",
+    ]
+    assert len({image_key(ref) for ref in same}) == 1
+    digest = "sha256:" + "a" * 64
+    others = [
+        "sutra-api:v2",
+        "r.io/sutra-api:latest",
+        "localhost:5000/sutra-api",
+        f"sutra-api@{digest}",
+        "sutra-api@sha256:abc",  # malformed: its own text, never the tag's image
+        "me/sutra-api",
+    ]
+    assert len({image_key(ref) for ref in [same[0], *others]}) == len(others) + 1
