@@ -282,12 +282,15 @@ class Builder:
         return info.id if info else None
 
     def build_all(self, steps: Sequence[BuildStep], *, jobs: int, no_cache: bool) -> list[BuildResult]:
-        """Build in order, ``jobs`` at a time; after a failure, start nothing new. An image that
-        shares a stage with images before it starts once they are done: built at the same time,
-        each would make its own copy of the stage, and of the layer (files written at another
-        time are other bytes); built after, it takes it from the cache. Meanwhile the next
-        images that wait for nothing take the free places."""
-        waits_for = followed_images(steps)
+        """Build in order, ``jobs`` at a time; after a failure, start nothing new.
+
+        Under the legacy builder, an image that shares a stage with images before it starts
+        once they are done: built at the same time, each would make its own copy of the stage,
+        and of the layer (files written at another time are other bytes); built after, it takes
+        it from the cache. Meanwhile the next images that wait for nothing take the free places.
+        BuildKit needs no waiting: builds running at once in one engine share each step they
+        have in common, so the stage is made once and both images carry the same layer."""
+        waits_for = followed_images(steps) if self.builder == "legacy" else {}
         pending = list(range(len(steps)))
         done: dict[int, BuildResult] = {}
         failed = False
