@@ -2,8 +2,8 @@
 
 It sits in front of a real server (a registry). While ``cut_after`` is set, each connection is
 reset once the client has sent that many bytes through it; with ``cut_after = None`` it passes
-everything. ``cut_blob_downloads_after`` cuts the other way: a layer being fetched is reset
-after that many of the server's bytes (a registry going away mid-pull). Each cut records the
+everything. ``cut_blob_downloads_after`` cuts the other way: a layer being fetched ends after that
+many of the server's bytes (a registry going away mid-pull: its sockets closed). Each cut records the
 HTTP request the cut landed in, read from the client's bytes, so a test can check that it cut
 what it meant to (a blob upload, not a ping).
 """
@@ -115,7 +115,10 @@ class CuttingRelay:
                             client.sendall(data[: limit - answered])
                             with self._lock:
                                 self.cuts.append(Cut(request[0], request[1], limit))
-                            reset(client)
+                            # Closed, not reset: a registry process that dies closes its sockets
+                            # (FIN), and a reset would let the client's kernel drop what it had
+                            # not read yet, so how much came would be a race.
+                            client.shutdown(socket.SHUT_WR)
                             reset(server)
                             return
                         answered += len(data)

@@ -110,7 +110,7 @@ def verify_projects() -> list[str]:
 
 def test_a_registry_gone_mid_pull_stops_verify_with_one_line_and_nothing_left(built_v2, registry):
     """verify pushes through a relay to a real registry, then fetches each image as a node
-    would; the relay resets the first layer download partway: one line naming the registry,
+    would; the relay ends the first layer download partway: one line naming the registry,
     the layer and how much came, exit 2, and verify's own project and tags torn down."""
     address, _ = registry
     host, _, port = address.partition(":")
