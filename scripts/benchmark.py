@@ -198,10 +198,13 @@ def plain_builds(builder: str) -> list[tuple[dict[str, str], list[str]]]:
 
 
 def build_commands(printed: str) -> list[tuple[dict[str, str], list[str]]]:
-    """The image builds among the lines `inv --dry build` printed, each as (variables, argv)."""
+    """The image builds among the lines `inv --dry build` printed, each as (variables, argv):
+    the tagged ones (a shared stage `inv` builds first, untagged, is its own way, not the plan's)."""
     commands = [printed_command(line) for line in printed.splitlines() if line.strip()]
     return [
-        (env, argv) for env, argv in commands if argv[1:2] == ["build"] or argv[1:3] == ["buildx", "build"]
+        (env, argv)
+        for env, argv in commands
+        if (argv[1:2] == ["build"] or argv[1:3] == ["buildx", "build"]) and "--tag" in argv
     ]
 
 

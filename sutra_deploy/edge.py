@@ -376,8 +376,15 @@ class Session:
 
         return floating_tags(self.settings.get("floating_tags") or [], version, latest=latest)
 
-    def jobs(self, flag: Any = None) -> int:
-        return number(flag or self.settings["jobs"], "--jobs" if flag else "sutra.jobs", int)
+    def jobs(self, flag: Any = None) -> int | None:
+        """`--jobs`, else `sutra.jobs`: a positive count, or None for auto (the builder decides)."""
+        given, name = (flag, "--jobs") if flag else (self.settings["jobs"], "sutra.jobs")
+        if str(given).strip().lower() == "auto":
+            return None
+        try:
+            return number(given, name, int)
+        except SutraError as error:
+            raise SutraError(str(error).replace(" must be a ", " must be auto or a ", 1)) from None
 
     def seconds(self, flag: Any, setting: str) -> float:
         """A flag's timeout, else the setting's; positive either way."""

@@ -41,7 +41,10 @@ DEFAULTS: dict[str, Any] = {
         "root": None,  # SUTRA_ROOT, then the reference implementation
         "bases": "auto",  # auto | local | official
         "builder": "auto",  # auto (BuildKit when the CLI has buildx, else legacy) | buildkit | legacy
-        "jobs": "2",  # images built at once
+        # Images built at once: auto is every image under BuildKit (it schedules the steps
+        # itself, and a build waiting on a download leaves the cores to the others) and the
+        # CPU count under the legacy builder (each build's steps run one after another).
+        "jobs": "auto",
         # The tags that move to each release a push or deploy ships ("{version}" is v2, v1).
         "floating_tags": ["{version}", "latest"],
         "ca_bundle": "/etc/ssl/certs/ca-certificates.crt",  # the build stages' trust store

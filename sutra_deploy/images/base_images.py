@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import re
 import tarfile
 import time
@@ -190,7 +191,7 @@ class BaseImageMaker:
         ca_bundle: Path | None = DEFAULT_CA_BUNDLE,
         runtime_ca_bundle: Path | None = None,
         workdir: Path | None = None,
-        jobs: int = 2,
+        jobs: int | None = None,  # None: one per core (mmdebstrap's downloads and unpacking)
         progress: Callable[[str], None] = log.info,
     ) -> None:
         self.stack = stack
@@ -201,7 +202,7 @@ class BaseImageMaker:
         self.runtime_ca = read_runtime_ca_bundle(runtime_ca_bundle) if runtime_ca_bundle else b""
         self.runtime_ca_bundle = runtime_ca_bundle if self.runtime_ca else None
         self.workdir = workdir
-        self.jobs = jobs
+        self.jobs = jobs or os.cpu_count() or 1
         self.progress = progress
 
     def spec(self, base: BaseImage) -> str:
@@ -514,7 +515,7 @@ def make_base_images(
     only: Sequence[str],
     force: bool,
     ca_bundle: Path | None,
-    jobs: int,
+    jobs: int | None,
     runtime_ca_bundle: Path | None = None,
 ) -> BaseImagesReport:
     """`inv base-images`: make the named local bases (all by default) and say what happened."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -237,14 +239,15 @@ class Builder:
         self.emit = emit
         self.release = release  # also tag each image with it
         self.cache = cache  # None: always build
+        self._fingerprints: dict[str, str | None] = {}
 
     def build_one(self, step: BuildStep, no_cache: bool) -> BuildResult:
         started = time.monotonic()
         inputs = None
         if self.cache is not None and not self.engine.dry:
             # Taken with --no-cache too: what that build makes is recorded like any other.
-            inputs = fingerprint(step.context, step.given_file, step.build_args, self._image_id, self.builder)
-            if not no_cache and self.cache.unchanged(step.ref, inputs, self._image_id(step.ref)):
+            inputs = self._inputs(step)
+            if not no_cache and self._unchanged(step):
                 if self.release:
                     self.engine.tag(step.ref, step.service.reference(tag=self.release))
                 seconds = time.monotonic() - started
@@ -277,38 +280,100 @@ class Builder:
         self.emit(f"[{step.ref}] done in {seconds:.1f}s ({progress.cached}/{progress.total} steps cached)")
         return BuildResult(step, seconds, progress.total, progress.cached)
 
+    def build_stage(self, stage: SharedStage, steps: Sequence[BuildStep]) -> None:
+        """Build a shared stage alone, untagged, for its images to take from the cache; skipped
+        when none of them will build. A failure stops nothing: each image then builds the stage
+        itself and reports what went wrong in its own build."""
+        images = [steps[i] for i in stage.images]
+        if self.cache is not None and not self.engine.dry and all(self._unchanged(s) for s in images):
+            return
+        first = images[0]
+        progress = BuildProgress(stage.name, self.emit)
+        names = ", ".join(s.service.name for s in images)
+        self.emit(f"[{stage.name}] building the stage {names} share, from {first.dockerfile.name}, first")
+        started = time.monotonic()
+        try:
+            self.engine.build(
+                tag=None,
+                target=stage.name,
+                context=first.context,
+                dockerfile=first.given_file,
+                build_args=first.build_args,
+                labels={},
+                no_cache=False,
+                on_line=progress,
+                builder=self.builder,
+            )
+        except CommandFailed:
+            self.emit(f"[{stage.name}] FAILED at {progress.current}: each image builds it itself")
+            return
+        if not self.engine.dry:
+            self.emit(f"[{stage.name}] done in {time.monotonic() - started:.1f}s")
+
+    def _inputs(self, step: BuildStep) -> str | None:
+        """The step's fingerprint, taken once a run (a stage build asks before its images do)."""
+        if step.ref not in self._fingerprints:
+            self._fingerprints[step.ref] = fingerprint(
+                step.context, step.given_file, step.build_args, self._image_id, self.builder
+            )
+        return self._fingerprints[step.ref]
+
+    def _unchanged(self, step: BuildStep) -> bool:
+        assert self.cache is not None
+        return self.cache.unchanged(step.ref, self._inputs(step), self._image_id(step.ref))
+
     def _image_id(self, ref: str) -> str | None:
         info = self.engine.image(ref)
         return info.id if info else None
 
     def build_all(self, steps: Sequence[BuildStep], *, jobs: int, no_cache: bool) -> list[BuildResult]:
-        """Build in order, ``jobs`` at a time; after a failure, start nothing new.
+        """Build in order, ``jobs`` at a time (one at a time in a dry run, so that the commands
+        print in order); after a failure, start nothing new.
 
-        Under the legacy builder, an image that shares a stage with images before it starts
-        once they are done: built at the same time, each would make its own copy of the stage,
-        and of the layer (files written at another time are other bytes); built after, it takes
-        it from the cache. Meanwhile the next images that wait for nothing take the free places.
-        BuildKit needs no waiting: builds running at once in one engine share each step they
-        have in common, so the stage is made once and both images carry the same layer."""
-        waits_for = followed_images(steps) if self.builder == "legacy" else {}
-        pending = list(range(len(steps)))
-        done: dict[int, BuildResult] = {}
+        Under the legacy builder, a stage several images declare alike is built alone first,
+        and those images after it: built at the same time, each would make its own copy of
+        the stage, and of its layer (files written at another time are other bytes); built
+        after, they take it from the cache, side by side. One at a time, the order does that
+        alone; with --no-cache nothing is taken from the cache, so nothing waits. BuildKit needs
+        no such step: builds running at once in one engine share each step they have in
+        common, so the stage is made once and the images carry the same layer."""
+        stages = shared_stage_builds(steps) if self.builder == "legacy" and jobs > 1 and not no_cache else []
+        # Tasks: the stages first, then the images, each image after the stages it takes.
+        tasks: list[Callable[[], BuildResult | None]] = [
+            functools.partial(self.build_stage, stage, steps) for stage in stages
+        ]
+        tasks += [functools.partial(self.build_one, step, no_cache) for step in steps]
+        waits_for = {
+            len(stages) + i: [s for s, stage in enumerate(stages) if i in stage.images]
+            for i in range(len(steps))
+        }
+        workers = 1 if self.engine.dry else max(1, jobs)
+        pending = list(range(len(tasks)))
+        done: dict[int, BuildResult | None] = {}
         failed = False
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            running: dict[Future[BuildResult], int] = {}
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            running: dict[Future[BuildResult | None], int] = {}
             while pending or running:
                 ready = [i for i in pending if all(e in done for e in waits_for.get(i, ()))]
-                for index in ready[: max(1, jobs) - len(running)] if not failed else ():
+                for index in ready[: workers - len(running)] if not failed else ():
                     pending.remove(index)
-                    running[pool.submit(self.build_one, steps[index], no_cache)] = index
+                    running[pool.submit(tasks[index])] = index
                 if not running:
                     break  # after a failure: what has not started never does
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     result = future.result()  # a bug in one build: raised once the others are done
                     done[running.pop(future)] = result
-                    failed = failed or not result.ok
-        return [done[i] for i in sorted(done)]
+                    failed = failed or (result is not None and not result.ok)
+        return [result for _, result in sorted(done.items()) if result is not None]
+
+
+@dataclass(frozen=True)
+class SharedStage:
+    """A stage several images' Dockerfiles declare under one `shared-*` name."""
+
+    name: str
+    images: tuple[int, ...]  # indexes of the build steps that declare it; the first's file builds it
 
 
 def shared_stages(step: BuildStep) -> frozenset[str]:
@@ -319,15 +384,26 @@ def shared_stages(step: BuildStep) -> frozenset[str]:
     return frozenset(_SHARED_STAGE.findall(text))
 
 
-def followed_images(steps: Sequence[BuildStep]) -> dict[int, list[int]]:
-    """Each image that shares a stage with images before it -> their indexes: it builds after them."""
-    declared = [shared_stages(step) for step in steps]  # each Dockerfile read once
-    waits_for = {}
-    for index, stages in enumerate(declared):
-        earlier = [i for i in range(index) if stages & declared[i]]
-        if earlier:
-            waits_for[index] = earlier
-    return waits_for
+def shared_stage_builds(steps: Sequence[BuildStep]) -> list[SharedStage]:
+    """Each `shared-*` stage two or more of the images declare, in the order they first do."""
+    declaring: dict[str, list[int]] = {}
+    for index, step in enumerate(steps):  # each Dockerfile read once
+        for name in sorted(shared_stages(step)):
+            declaring.setdefault(name, []).append(index)
+    return [SharedStage(name, tuple(images)) for name, images in declaring.items() if len(images) > 1]
+
+
+def concurrency(jobs: int | None, builder: BuilderName, images: int) -> int:
+    """Images built at once: ``jobs`` when given; else every image under BuildKit, which
+    schedules the steps of all of them in one engine (a build waiting on a download leaves the
+    cores to the others: 23 s against 30 s cold for the reference stack at two at a time), and
+    one per core under the legacy builder, whose builds each run their steps one by one (five
+    at once on two cores: 111 s against 94 s)."""
+    if jobs is not None:
+        return jobs
+    if builder == "buildkit":
+        return max(1, images)
+    return max(1, min(images, os.cpu_count() or 1))
 
 
 def raise_first_failure(results: Sequence[BuildResult]) -> None:
@@ -344,7 +420,7 @@ def build_images(
     version: str,
     root: Path,
     bases: BaseMode,
-    jobs: int,
+    jobs: int | None,
     no_cache: bool,
     ca_bundle: Path | None,
     runtime_ca_bundle: Path | None = None,
@@ -364,8 +440,7 @@ def build_images(
     steps = with_build_files(steps, chosen)
     # Every Dockerfile against the builder, before the first build.
     check_builds(steps, engine, root, made_here=[b.local for b in stack.base_images], builder=chosen)
-    # A dry run prints the commands in order, one at a time.
-    jobs = 1 if engine.dry else jobs
+    jobs = concurrency(jobs, chosen, len(steps))
     if release:
         log.info("[build] release %s: each image is also tagged :%s", release, release)
     builder = Builder(engine, release=release, cache=BuildCache(), builder=chosen)

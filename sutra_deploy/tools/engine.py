@@ -486,7 +486,7 @@ class Engine:
     def build(
         self,
         *,
-        tag: str,
+        tag: str | None,
         context: Path,
         dockerfile: Path,
         build_args: Mapping[str, str],
@@ -495,19 +495,24 @@ class Engine:
         on_line: Callable[[str], None],
         also_tag: Sequence[str] = (),
         builder: str = "legacy",
+        target: str | None = None,
     ) -> None:
         """``builder`` "buildkit": `docker buildx build` (plain progress, the image loaded into
-        the engine); "legacy": `docker build` with BuildKit off."""
+        the engine); "legacy": `docker build` with BuildKit off. ``target``: build up to that
+        stage (untagged when ``tag`` is None: the builder's cache keeps it)."""
         if builder == "buildkit":
-            argv = ["docker", "buildx", "build", "--progress=plain", "--load", "--tag", tag]
+            argv = ["docker", "buildx", "build", "--progress=plain", "--load"]
             env: dict[str, str] = {}
         else:
             # --force-rm: a failed step's container goes too, not only a successful one's.
-            argv = ["docker", "build", "--force-rm", "--tag", tag]
+            argv = ["docker", "build", "--force-rm"]
             env = {"DOCKER_BUILDKIT": "0"}  # the "Step N/M" lines progress reporting reads
-        for extra in also_tag:  # the release: the same image, under the name it ships as
-            argv += ["--tag", extra]
+        tags = [tag, *also_tag] if tag else list(also_tag)
+        for name in tags:  # also_tag: the release, the same image under the name it ships as
+            argv += ["--tag", name]
         argv += ["--file", str(dockerfile)]
+        if target:
+            argv += ["--target", target]
         for name, value in sorted(build_args.items()):
             argv += ["--build-arg", f"{name}={value}"]
         for name, value in sorted(labels.items()):
@@ -515,7 +520,8 @@ class Engine:
         if no_cache:
             argv.append("--no-cache")
         argv.append(str(context))
-        with self._changing(tag, *also_tag):
+        # An untagged build (a stage for the cache) changes no image anyone names.
+        with self._changing(*tags) if tags else contextlib.nullcontext():
             self.commands.run(argv, mutates=True, on_line=on_line, env=env)
 
     def import_rootfs(self, tarball: Path, ref: str, changes: Sequence[str]) -> None:

@@ -138,13 +138,17 @@ CASES = [
     Bad("smoke-timeout-negative", ("smoke", "--timeout", "-1"), ("--timeout must be a positive number",)),
     Bad("smoke-timeout-huge", ("smoke", "--timeout", "1e308"), ("--timeout must be at most",)),
     Bad("local-up-timeout-zero", ("local-up", "--timeout", "0"), ("--timeout must be a positive number",)),
-    Bad("build-jobs-zero", ("build", "--jobs", "0"), ("--jobs must be a positive whole number",)),
-    Bad("build-jobs-fraction", ("build", "--jobs", "1.5"), ("--jobs must be a positive whole number",)),
+    Bad("build-jobs-zero", ("build", "--jobs", "0"), ("--jobs must be auto or a positive whole number",)),
+    Bad(
+        "build-jobs-fraction",
+        ("build", "--jobs", "1.5"),
+        ("--jobs must be auto or a positive whole number, got '1.5'",),
+    ),
     Bad("logs-tail-negative", ("logs", "--tail", "-3"), ("--tail must be a positive whole number",)),
     Bad(
         "jobs-setting-text",
         ("build",),
-        ("sutra.jobs must be a positive whole number, got 'abc'",),
+        ("sutra.jobs must be auto or a positive whole number, got 'abc'",),
         env={"INVOKE_SUTRA_JOBS": "abc"},
     ),
     Bad("smoke-setting-nan", ("smoke",), ("sutra.smoke_timeout",), env={"INVOKE_SUTRA_SMOKE_TIMEOUT": "nan"}),
@@ -239,7 +243,7 @@ CASES = [
     Bad(
         "config-value-a-table",
         ("build",),
-        ("invoke.yaml: sutra.jobs: expected a value, like '2', got a table",),
+        ("invoke.yaml: sutra.jobs: expected a value, like 'auto', got a table",),
         config="sutra:\n  jobs: {a: 1}\n",
     ),
     Bad(

@@ -38,7 +38,7 @@ def test_whatever_a_variable_holds_is_a_value_or_one_line_naming_it(text):
         (["sutra", "verify", "cpu_utilization"], [50, 80]),
         (["sutra", "verify", "cpu_gate"], False),
         (["sutra", "deps", "runtime_only"], ["uvicorn"]),
-        (["sutra", "jobs"], "2"),
+        (["sutra", "jobs"], "auto"),
         (["run", "echo_stdin"], None),
     ):
         try:
@@ -76,7 +76,7 @@ def test_a_file_whose_shape_disagrees_is_named_by_its_key():
     )
     assert (
         shape_problem(DEFAULTS, {"sutra": {"jobs": {"a": 1}}}, "")
-        == "sutra.jobs: expected a value, like '2', got a table"
+        == "sutra.jobs: expected a value, like 'auto', got a table"
     )
     assert shape_problem(DEFAULTS, {"sutra": {"jobs": "4", "new_key": {"a": 1}}, "other": [1]}, "") is None
 

@@ -11,11 +11,15 @@ from sutra_deploy.images.build import (
     Builder,
     BuildProgress,
     BuildResult,
+    SharedStage,
+    concurrency,
     declared_build_args,
-    followed_images,
     plan_builds,
+    shared_stage_builds,
     with_build_args,
 )
+from sutra_deploy.tools.commands import Commands
+from sutra_deploy.tools.engine import Engine
 
 STACK = load_stack(PROJECT_DIR / "stack.toml")
 
@@ -170,10 +174,10 @@ def _pins(text: str) -> dict[str, str]:
     return dict(line.split("==", 1) for line in lines if line)
 
 
-def test_an_image_that_shares_a_stage_waits_for_the_one_before_it_and_no_other_waits(tmp_path):
-    """Two images with the same shared stage, built at the same time, would each make their
-    own copy of the layer: the second starts once the first is done. Images that share nothing
-    build side by side with either."""
+def test_a_stage_images_share_is_built_first_under_legacy_and_they_build_side_by_side_after(tmp_path):
+    """Two images with the same shared stage, built at the same time by the legacy builder,
+    would each make their own copy of the layer: the stage is built alone first, then both
+    take it from the cache, side by side. Images that share nothing never wait."""
     shared = "FROM ${PYTHON_IMAGE} AS shared-web\nRUN true\n"
     texts = {
         "storage-server": "FROM scratch\n",
@@ -189,37 +193,55 @@ def test_an_image_that_shares_a_stage_waits_for_the_one_before_it_and_no_other_w
         steps.append(replace(step, dockerfile=path))
     names = [s.service.name for s in steps]
     assert names == ["storage-server", "sutra-api", "sutra-hybrid", "sutra-control", "sutra-client"]
-    assert followed_images(steps) == {2: [1]}  # hybrid after api; nothing else waits
+    assert shared_stage_builds(steps) == [SharedStage("shared-web", (1, 2))]  # control's is its own
 
     running: set[str] = set()
     overlaps: list[set[str]] = []
     ended: list[str] = []
-    started: list[str] = []
     lock = threading.Lock()
 
+    def working(name: str, seconds: float) -> None:
+        with lock:
+            running.add(name)
+            overlaps.append(set(running))
+        threading.Event().wait(seconds)
+        with lock:
+            running.discard(name)
+            ended.append(name)
+
     class Recording(Builder):
+        stage_first = True
+
+        def build_stage(self, stage, steps):
+            working(stage.name, 0.3)  # longest: an image that did not wait would start beside it
+
         def build_one(self, step, no_cache):
-            with lock:
-                if step.service.name == "sutra-hybrid" and self.builder == "legacy":
-                    assert "sutra-api" in ended  # the shared stage is in the cache by now
-                running.add(step.service.name)
-                overlaps.append(set(running))
-            # api takes longest: hybrid would start beside it if it did not wait
-            threading.Event().wait(0.3 if step.service.name == "sutra-api" else 0.05)
-            with lock:
-                running.discard(step.service.name)
-                ended.append(step.service.name)
-            return BuildResult(step, 0.05, 1, 0)
+            if step.service.name in ("sutra-api", "sutra-hybrid") and self.stage_first:
+                assert "shared-web" in ended  # the shared stage is in the cache by now
+            working(step.service.name, 0.1)
+            return BuildResult(step, 0.1, 1, 0)
 
-    # Two at a time, as sutra.jobs has it: a waiting image must not hold a place meanwhile.
-    results = Recording(engine=None).build_all(steps, jobs=2, no_cache=False)
-    assert [r.step.service.name for r in results] == names  # plan order
-    assert {"storage-server", "sutra-api"} <= overlaps[1]  # the leader does not build alone
-    assert not any({"sutra-api", "sutra-hybrid"} <= o for o in overlaps)
-    assert any({"sutra-api", "sutra-control"} <= o for o in overlaps)  # others pass the waiting one
-    assert any({"sutra-api", "sutra-client"} <= o for o in overlaps)
+    engine = Engine(Commands())
+    # Two at a time: a waiting image must not hold a place meanwhile.
+    results = Recording(engine).build_all(steps, jobs=2, no_cache=False)
+    assert [r.step.service.name for r in results] == names  # plan order, the stage not among them
+    assert overlaps[1] == {"shared-web", "storage-server"}  # the stage does not build alone
+    assert any({"shared-web", "sutra-control"} <= o for o in overlaps)  # others pass the waiting ones
+    assert any({"sutra-api", "sutra-hybrid"} <= o for o in overlaps)  # after it, side by side
 
-    started.clear()
+    # One at a time, the order alone puts the stage in the cache before hybrid needs it; with
+    # --no-cache nothing comes from the cache, so nothing waits; BuildKit shares the steps
+    # builds running at once have in common. No stage build in any of them.
+    for builder, jobs, no_cache in (("legacy", 1, False), ("legacy", 3, True), ("buildkit", 3, False)):
+        overlaps.clear()
+        ended.clear()
+        recording = Recording(engine, builder=builder)
+        recording.stage_first = False
+        recording.build_all(steps, jobs=jobs, no_cache=no_cache)
+        assert "shared-web" not in ended
+        assert any({"sutra-api", "sutra-hybrid"} <= o for o in overlaps) == (jobs > 1)
+
+    started: list[str] = []
 
     class Broken(Builder):
         def build_one(self, step, no_cache):
@@ -228,13 +250,15 @@ def test_an_image_that_shares_a_stage_waits_for_the_one_before_it_and_no_other_w
                 raise RuntimeError("a bug")
             return BuildResult(step, 0.0, 1, 0)
 
-    # BuildKit shares the steps builds running at once have in common: nobody waits.
-    overlaps.clear()
-    ended.clear()
-    Recording(engine=None, builder="buildkit").build_all(steps, jobs=3, no_cache=False)
-    assert any({"sutra-api", "sutra-hybrid"} <= o for o in overlaps)
-
     # A build that raises stops what waits for it, as a failed one does; the error comes out.
     with pytest.raises(RuntimeError, match="a bug"):
-        Broken(engine=None).build_all(steps, jobs=1, no_cache=False)
+        Broken(engine).build_all(steps, jobs=1, no_cache=False)
     assert started == ["storage-server", "sutra-api"]
+
+
+def test_auto_builds_every_image_at_once_under_buildkit_and_one_per_core_under_legacy(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert concurrency(None, "buildkit", 5) == 5
+    assert concurrency(None, "legacy", 5) == 2
+    assert concurrency(None, "legacy", 1) == 1  # never more places than images
+    assert concurrency(3, "buildkit", 5) == concurrency(3, "legacy", 5) == 3  # --jobs as given
