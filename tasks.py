@@ -90,7 +90,8 @@ def _build(
         "no-cache": "Build every step again instead of reusing cached layers.",
         "root": "Sutra source root (default: SUTRA_ROOT, else the reference implementation).",
         "bases": "Base images: auto (official if pullable, else local), local or official.",
-        "jobs": "Images built at once (default from config sutra.jobs).",
+        "jobs": "Images built at once: auto (every image under BuildKit, one per core under legacy) "
+        "or a number (default from config sutra.jobs).",
         "tag": "Release name to tag the images with as well (default: the source root's git tag or "
         "commit, for the default version).",
         "builder": "auto (BuildKit when docker has buildx, else legacy), buildkit or legacy "
