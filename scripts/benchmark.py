@@ -50,16 +50,16 @@ from sutra_deploy.local.compose_stack import port_env  # noqa: E402
 
 
 def timed_inv(*args: str, env: dict[str, str] | None = None) -> float:
-    started = time.monotonic()
-    subprocess.run(
-        [sys.executable, "-m", "invoke", *args],
-        cwd=PROJECT_DIR,
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})},
-    )
-    return time.monotonic() - started
+    return timed([sys.executable, "-m", "invoke", *args], env)
+
+
+def run_env(env: dict[str, str] | None) -> dict[str, str]:
+    """This environment with ``env`` on top, as a user's shell has it: Python keeps its
+    byte-code caches (a sandbox that sets PYTHONDONTWRITEBYTECODE compiles every module of
+    every run again, a third of a no-op build's CPU)."""
+    merged = {**os.environ, **(env or {})}
+    merged.pop("PYTHONDONTWRITEBYTECODE", None)
+    return merged
 
 
 def sizes(*args: str) -> dict:
@@ -145,7 +145,7 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})},
+        env=run_env(env),
     )
     return time.monotonic() - started
 
@@ -248,6 +248,19 @@ def benchmark_peer(options: argparse.Namespace, figures: dict) -> None:
         noop["inv"] = min(timed_cpu([*inv, "build", "--builder", builder]) for _ in range(3))
         rows.append([f"no-op build, {builder} (best of 3)", *_pair(noop)])
         figures[f"peer_noop_{builder}"] = noop
+    # What any `inv` run pays before it works: Python, Invoke, and the Docker SDK with requests.
+    floor = min(timed_cpu([sys.executable, "-c", "import invoke.main, docker"]) for _ in range(5))
+    rows.append(
+        [
+            "  of which starting Python, Invoke, the Docker SDK (best of 5)",
+            "",
+            "",
+            *map("{:.2f}".format, floor),
+            "",
+            "",
+        ]
+    )
+    figures["peer_start_floor"] = floor
     stack = load_stack(PROJECT_DIR / "stack.toml")
     env = {"INVOKE_SUTRA_PROJECT": f"sutra-peer-{os.getpid()}"}
     env.update({port_env(s): str(free_port()) for s in stack.services})
