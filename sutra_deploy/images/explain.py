@@ -169,6 +169,7 @@ def python_packages(final: dict[str, int], texts: dict[str, str], service_name: 
     """Each installed distribution's bytes (its RECORD's files that are in the image) and the
     shortest chain of requirements from a top-level distribution to it."""
     found: dict[str, tuple[str, str, int, list[str]]] = {}
+    cached = _pycache_index(final)
     for path, text in texts.items():
         if not path.endswith("/METADATA"):
             continue
@@ -183,6 +184,11 @@ def python_packages(final: dict[str, int], texts: dict[str, str], service_name: 
             if line
         }
         files |= {p for p in final if p.startswith(dist_info + "/")}
+        # Byte-code compiled after pip (compileall) is in no RECORD: each source's `.pyc`,
+        # in its place when the image ships byte-code alone, else under __pycache__.
+        sources = [p for p in files if p.endswith(".py")]
+        files |= {p + "c" for p in sources}
+        files |= {c for p in sources for c in cached.get(p[:-3], ())}
         size = sum(final.get(p, 0) for p in files)
         requires = [r for r in headers.get_all("Requires-Dist") or [] if _applies(r)]
         found[canonicalize_name(name)] = (name, headers.get("Version", "?"), size, requires)
@@ -197,6 +203,16 @@ def python_packages(final: dict[str, int], texts: dict[str, str], service_name: 
         for key, (name, version, size, _) in found.items()
     ]
     return tuple(sorted(packages, key=lambda p: (-p.bytes, p.name.lower())))
+
+
+def _pycache_index(final: dict[str, int]) -> dict[str, list[str]]:
+    """`dir/name` -> its `dir/__pycache__/name.<tag>.pyc` files in the image."""
+    index: dict[str, list[str]] = {}
+    for path in final:
+        folder, _, file = path.rpartition("/__pycache__/")
+        if folder and file.endswith(".pyc"):
+            index.setdefault(f"{folder}/{file.split('.', 1)[0]}", []).append(path)
+    return index
 
 
 def _applies(requirement: str) -> bool:

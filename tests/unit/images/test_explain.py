@@ -52,6 +52,27 @@ def test_packages_get_their_bytes_and_the_chain_that_brought_them():
     assert biggest.name == "pydantic_core"
 
 
+def test_byte_code_compiled_after_pip_counts_for_its_package():
+    """compileall's `.pyc` files are in no RECORD: in place of the source (an image that ships
+    byte-code alone) or under __pycache__, they are still the package's bytes."""
+    site = "opt/site"
+    texts = {
+        f"{site}/fastapi-0.1.dist-info/METADATA": "Name: fastapi\nVersion: 0.1\n",
+        f"{site}/fastapi-0.1.dist-info/RECORD": "fastapi/__init__.py,,\nfastapi/routing.py,,\n",
+        f"{site}/uvicorn-1.dist-info/METADATA": "Name: uvicorn\nVersion: 1\n",
+        f"{site}/uvicorn-1.dist-info/RECORD": "uvicorn/main.py,,\n",
+    }
+    final = {
+        f"{site}/fastapi/__init__.pyc": 900,  # sourceless: the source is gone
+        f"{site}/fastapi/routing.pyc": 2000,
+        f"{site}/uvicorn/main.py": 700,
+        f"{site}/uvicorn/__pycache__/main.cpython-311.pyc": 800,
+        f"{site}/uvicorn/__pycache__/main_extra.cpython-311.pyc": 5,  # another module's
+    }
+    packages = {p.name: p.bytes for p in python_packages(final, texts, "sutra-api")}
+    assert packages == {"fastapi": 2900, "uvicorn": 1500}
+
+
 SITE = "opt/site"
 METADATA = {
     f"{SITE}/fastapi-0.1.dist-info/METADATA": b"Name: fastapi\nVersion: 0.1\nRequires-Dist: pydantic\n",
