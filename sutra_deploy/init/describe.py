@@ -34,7 +34,7 @@ from ..core.errors import DockerfileSyntaxError, NotACheckout
 from ..core.findings import Finding
 from ..core.stack import Service, Stack
 from ..core.units import MB
-from ..images.dockerfiles.parse import Dockerfile, read_dockerfile
+from ..images.dockerfiles.parse import Dockerfile, env_pairs, expand, read_dockerfile
 from .code import CodeFacts, Located, read_code
 
 HEALTH_ROUTES = ("/health", "/healthz", "/ping", "/ready", "/readyz", "/livez", "/status")
@@ -271,10 +271,29 @@ def _data(mine: ComposeService | None, dockerfile: Dockerfile | None) -> str | N
     if mine and mine.volumes:
         return mine.volumes[0]
     final = dockerfile.final if dockerfile else None
-    for stage in dockerfile.chain(final) if dockerfile and final else ():
+    if dockerfile is None or final is None:
+        return None
+    # `VOLUME $DATA_DIR`: filled as a build fills it. An ARG lives in its stage (a global one's
+    # default reaches a stage that declares it again); an ENV also in the stages built on it.
+    global_args = dict(
+        (name, value)
+        for instruction in dockerfile.instructions
+        if instruction.stage == -1 and instruction.keyword == "ARG"
+        for name, _, value in (word.partition("=") for word in instruction.words())
+    )
+    env: dict[str, str] = {}
+    for stage in dockerfile.chain(final):
+        args: dict[str, str] = {}
         for instruction in stage.instructions:
-            if instruction.keyword == "VOLUME":
-                paths = [w for w in instruction.words() if w.startswith("/")]
+            if instruction.keyword == "ARG":
+                for name, sep, value in (word.partition("=") for word in instruction.words()):
+                    args[name] = expand(value, {**args, **env}) if sep else global_args.get(name, "")
+            elif instruction.keyword == "ENV":
+                for name, value in env_pairs(instruction):
+                    env[name] = expand(value, {**args, **env})
+            elif instruction.keyword == "VOLUME":
+                words = (expand(word, {**args, **env}) for word in instruction.words())
+                paths = [path for path in words if path.startswith("/")]
                 if paths:
                     return paths[0]
     return None

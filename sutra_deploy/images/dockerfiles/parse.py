@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,7 +148,7 @@ class Dockerfile:
         found = []
         froms = [i for i in self.instructions if i.keyword == "FROM"]
         for stage, line in zip(self.stages, froms, strict=False):
-            image = _VARIABLE.sub(lambda m: _expanded(m, values), stage.base)
+            image = expand(stage.base, values)
             if image and image.lower() != "scratch" and image.lower() not in stages:
                 found.append((line, image))
             if stage.name:
@@ -289,6 +289,24 @@ def _stages(instructions: list[Instruction], name: str) -> tuple[Stage, ...]:
 def absolute(path: str, workdir: str) -> str:
     """A path inside the image, relative ones taken from the WORKDIR."""
     return posixpath.normpath(posixpath.join(workdir, path))
+
+
+def expand(text: str, values: Mapping[str, str]) -> str:
+    """``$X``, ``${X}`` and ``${X:-word}`` in ``text`` as Docker expands them in FROM, ENV,
+    WORKDIR, COPY, VOLUME and friends, from ``values`` (the ARGs and ENVs in effect)."""
+    return _VARIABLE.sub(lambda m: _expanded(m, values), text)
+
+
+def env_pairs(instruction: Instruction) -> Iterator[tuple[str, str]]:
+    """`ENV A=1 B="two words"` and the legacy `ENV A one value`."""
+    words = instruction.words()
+    if words and "=" not in words[0]:
+        yield words[0], " ".join(words[1:])
+        return
+    for word in words:
+        name, sep, value = word.partition("=")
+        if sep:
+            yield name, value
 
 
 def _expanded(match: re.Match[str], values: Mapping[str, str]) -> str:

@@ -20,7 +20,7 @@ from packaging.requirements import Requirement
 
 from ...core.credentials import credential
 from ...core.errors import ShellSyntaxError
-from .parse import Dockerfile, Instruction, absolute, read_dockerfile
+from .parse import Dockerfile, Instruction, absolute, env_pairs, expand, read_dockerfile
 from .pins import parse_pin, requirement_lines
 from .shell import Command, parse_shell, scripts
 
@@ -271,13 +271,7 @@ class _Reader:
     def expand(self, text: str, state: _StageState) -> str:
         """`$NAME` and `${NAME}` from the stage's ENV and the ARG defaults, as Docker does for
         WORKDIR, COPY and friends."""
-        known = {**self.args, **state.env}
-
-        def one(match: re.Match[str]) -> str:
-            name = match.group(1) or match.group(2)
-            return known.get(name, match.group(3) or "")
-
-        return re.sub(r"\$(?:([A-Za-z_]\w*)|\{([A-Za-z_]\w*)(?::-([^}]*))?\})", one, text)
+        return expand(text, {**self.args, **state.env})
 
     def copy(self, state: _StageState, instruction: Instruction) -> None:
         if instruction.heredocs:
@@ -404,18 +398,6 @@ def _line_of(instruction: Instruction, script_line: int) -> int:
             return heredoc.line + script_line - line if script_line >= line else instruction.line
         line += count + 1
     return instruction.line
-
-
-def env_pairs(instruction: Instruction) -> Iterator[tuple[str, str]]:
-    """`ENV A=1 B="two words"` and the legacy `ENV A one value`."""
-    words = instruction.words()
-    if words and "=" not in words[0]:
-        yield words[0], " ".join(words[1:])
-        return
-    for word in words:
-        name, sep, value = word.partition("=")
-        if sep:
-            yield name, value
 
 
 def _unwrapped(argv: list[str]) -> list[str]:

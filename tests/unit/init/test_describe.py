@@ -11,6 +11,8 @@ import pytest
 
 from sutra_deploy.core.source import PROJECT_DIR, REFERENCE_ROOT
 from sutra_deploy.core.stack import load_stack, parse_stack
+from sutra_deploy.images.dockerfiles.parse import parse_dockerfile
+from sutra_deploy.init.describe import _data
 
 from .monorepo import line_of, make_monorepo
 
@@ -175,3 +177,17 @@ def test_the_reference_tree_is_described_as_its_stack_file_says():
     # sutra-api's code reads STORAGE_URL and HYBRID_SERVICE_URL with its peers' addresses as
     # defaults: given as {peer}, as stack.toml gives them, so they follow the peers' ports.
     assert found["sutra-api"].environment == reference.service("sutra-api").environment
+
+
+def test_a_volume_named_by_a_variable_is_filled_as_a_build_fills_it():
+    """`VOLUME $DATA_DIR`: an ENV of the stage or of the stage it is built on, an ARG the stage
+    declares (a global default reaches it only through a declaration); what stays unset is empty."""
+    text = (
+        "ARG ROOT=/var/lib\nARG UNSEEN=/nowhere\n"
+        "FROM python:3.11-slim AS base\nARG ROOT\nENV DATA_DIR=${ROOT}/sutra\n"
+        "FROM base AS other\nENV DATA_DIR=/other\n"
+        "FROM base\nVOLUME $UNSEEN ${DATA_DIR}\n"
+    )
+    assert _data(None, parse_dockerfile(text)) == "/var/lib/sutra"
+    legacy_env = 'FROM python:3.11-slim\nARG NAME=facts\nENV STORE /srv/$NAME\nVOLUME ["$STORE"]\n'
+    assert _data(None, parse_dockerfile(legacy_env)) == "/srv/facts"

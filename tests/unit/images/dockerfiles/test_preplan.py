@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from sutra_deploy.images.dockerfiles.preplan import env_pairs, pip_install_arguments, read_preplan
+from sutra_deploy.images.dockerfiles.parse import env_pairs
+from sutra_deploy.images.dockerfiles.preplan import pip_install_arguments, read_preplan
 
 from .checkout import API, make_checkout
 
