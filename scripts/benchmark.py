@@ -13,12 +13,16 @@ loop against ApacheBench (`ab -k`, apache2-utils) on the same request and stack,
 
     .venv/bin/python scripts/benchmark.py [--bases] [--skip-serial] [--v1] [--no-build] [--startup] [--local]
         [--verify] [--load-client [--load-requests N] [--load-concurrency C]] [--peer]
-        [--checkout [--checkout-baseline REV]] [--json out.json]
+        [--checkout [--checkout-baseline REV]] [--removals] [--json out.json]
 
 Checkout (--checkout [--checkout-baseline REV]): scripts/benchmark-checkout, three services with
 a real checkout's dependency sets and one lock: `inv init`, `inv dockerfiles --lock`, build, each
 image's size against the plan and its start to a first health answer; with a baseline commit,
 that commit's generator and base images on the same checkout, side by side.
+
+Removals (--removals): the benchmark checkout's three dependency sets installed as the generated
+Dockerfiles install them, then each removal the deps stage makes, one at a time, with the bytes
+it saved.
 
 Peer (--peer): the plan's way against ours, pair by pair, on BuildKit and on the legacy builder:
 cold builds (the five build commands `inv --dry build` prints, one after another, against `inv
@@ -554,6 +558,65 @@ def ab_percentiles(url: str, method: str, body, *, requests: int, concurrency: i
         return {int(float(p)): float(ms) for p, ms in rows}
 
 
+def benchmark_removals(options: argparse.Namespace, figures: dict) -> None:
+    """What each removal of the deps stage saves, class by class, on the benchmark checkout's
+    three dependency sets (each service's pyproject, pinned by the lock): installed as the
+    generated Dockerfiles install them (`pip install --target`, in the local python base),
+    then the very steps `inv dockerfiles` writes, one at a time, measured after each."""
+    import tempfile
+    import tomllib
+
+    from sutra_deploy.images.dockerfiles.render import SITE, prune_steps, sourceless_steps
+
+    timed_inv("base-images", "--only", "python")  # never count making the base
+    base = load_stack(PROJECT_DIR / "stack.toml").base_image("python").local
+    prune = prune_steps(SITE)
+    steps = [
+        ("console scripts (bin/)", f"rm -rf {SITE}/bin"),
+        ("test suites", prune[0]),
+        ("type stubs, C sources and headers", prune[1]),
+        ("symbols of shared objects (strip)", prune[2]),
+        ("byte-code compiled (pip's default keeps the source too)",
+         f"python3 -m compileall -q -f -j 0 --invalidation-mode unchecked-hash {SITE}"),
+        ("sources of byte-compiled modules (sourceless)", " && ".join(sourceless_steps(SITE))),
+    ]  # fmt: skip
+    script = [
+        f"python3 -m pip install --quiet --no-cache-dir --no-compile --disable-pip-version-check "
+        f"--target {SITE} -c /in/requirements.lock -r /in/requirements.txt",
+        f"echo installed $(du -sb {SITE} | cut -f1)",
+    ]
+    for index, (_, command) in enumerate(steps):
+        script += [command, f"echo {index} $(du -sb {SITE} | cut -f1)"]
+    rows, results = [], {}
+    for package in sorted((BENCHMARK_CHECKOUT / "packages").iterdir()):
+        project = tomllib.loads((package / "pyproject.toml").read_text())["project"]
+        with tempfile.TemporaryDirectory(prefix="sutra-removals-") as folder:
+            Path(folder, "requirements.txt").write_text("\n".join(project["dependencies"]) + "\n")
+            shutil.copy(BENCHMARK_CHECKOUT / "requirements.lock", Path(folder, "requirements.lock"))
+            out = subprocess.run(
+                ["docker", "run", "--rm", "-v", f"{folder}:/in:ro", "--entrypoint", "sh", base,
+                 "-ec", " && ".join(script)],
+                check=True, capture_output=True, text=True,
+            ).stdout  # fmt: skip
+        sizes = dict(
+            line.split() for line in out.splitlines() if line.split()[:1] and line.split()[-1].isdigit()
+        )
+        before = int(sizes["installed"])
+        results[project["name"]] = {"installed": before}
+        rows.append([project["name"], "installed by pip --target --no-compile", mb(before), ""])
+        for index, (label, _) in enumerate(steps):
+            after = int(sizes[str(index)])
+            results[project["name"]][label] = after
+            rows.append(["", label, mb(after), f"{(after - before) / 1e6:+.1f} MB"])
+            before = after
+    figures["removals"] = results
+    print(
+        tabulate(
+            rows, headers=["Service", "After", "Bytes", "Change"], colalign=("left", "left", "right", "right")
+        )
+    )
+
+
 def benchmark_load_client(options: argparse.Namespace, figures: dict) -> None:
     """verify's finds-only closed loop against ApacheBench, on one running stack, in turns."""
     from sutra_deploy.local.compose_stack import local_urls
@@ -614,6 +677,9 @@ def main() -> int:
         metavar="REV",
         help="with --checkout: also this commit's generator, side by side",
     )
+    parser.add_argument(
+        "--removals", action="store_true", help="what each removal of the deps stage saves, class by class"
+    )
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     options = parser.parse_args()
     figures: dict = {}
@@ -626,6 +692,7 @@ def main() -> int:
         (options.load_client, benchmark_load_client),
         (options.peer, benchmark_peer),
         (options.checkout, benchmark_checkout),
+        (options.removals, benchmark_removals),
     )
     for wanted, benchmark in chosen:
         if wanted:

@@ -26,6 +26,7 @@ from .build_cache import BuildCache, fingerprint
 from .buildkit import BuilderName, build_file, check_builder, choose_builder
 from .dockerfiles.parse import read_dockerfile
 from .preflight import check_builds
+from .pulls import PullMemory
 
 log = logging.getLogger("sutra")
 
@@ -114,12 +115,14 @@ def choose_base_images(
     maker: BaseImageMaker,
     steps: Sequence[BuildStep],
     mode: BaseMode,
+    pulls: PullMemory | None = None,
 ) -> dict[str, str]:
     """Build ARG -> image for every base the planned Dockerfiles declare.
 
     ``official`` passes nothing (the Dockerfiles' defaults). ``local`` uses the images
     made by ``inv base-images``, making missing or stale ones first. ``auto`` keeps an
-    official image the engine has or can pull, and falls back to the local one otherwise.
+    official image the engine has or can pull, and falls back to the local one otherwise
+    (a pull that failed is not tried again for an hour: :mod:`.pulls`).
     """
     check_base_mode(mode)
     declared = set().union(*(declared_build_args(s.dockerfile) for s in steps)) if steps else set()
@@ -127,15 +130,18 @@ def choose_base_images(
     if mode == "official":
         return {}
     if mode == "auto":
+        memory = pulls or PullMemory()
         # A dry run pulls nothing: it plans with what the engine already has.
         local_needed = [
             b
             for b in bases
-            if engine.image(b.official) is None and (engine.dry or not engine.pull(b.official))
+            if engine.image(b.official) is None and (engine.dry or not memory.pull(engine, b.official))
         ]
         if local_needed:
             log.info(
-                "[base] cannot pull %s: using local base images", ", ".join(b.official for b in local_needed)
+                "[base] cannot pull %s%s: using local base images",
+                ", ".join(b.official for b in local_needed),
+                memory.held_back_note(),
             )
     else:
         local_needed = bases

@@ -319,3 +319,31 @@ def test_a_service_that_dies_during_local_up_is_named_at_once_with_its_logs(buil
     project = f"label=com.docker.compose.project={env['INVOKE_SUTRA_PROJECT']}"
     assert docker("ps", "--all", "--quiet", "--filter", project).stdout.split() == []
     assert docker("volume", "ls", "--quiet", "--filter", project).stdout.split() == []
+
+
+# --- a registry that never answers a pull ---------------------------------------------------
+
+
+def test_a_pull_no_registry_answers_is_not_tried_again_within_the_hour(tmp_path):
+    """`--bases auto` pulls an official base the engine lacks; where no registry answers, each
+    try can cost the daemon's timeout on every build. The real engine's failed pull is kept in
+    the cache, so the next run (a new memory read from the file) does not ask again."""
+    from sutra_deploy.images.pulls import PullMemory
+    from sutra_deploy.tools.commands import Commands
+    from sutra_deploy.tools.engine import Engine
+
+    asked: list[str] = []
+
+    class Counting(Engine):
+        def pull(self, ref: str) -> bool:
+            asked.append(ref)
+            return super().pull(ref)
+
+    engine = Counting(Commands())
+    ref = "127.0.0.1:1/sutra-nothing:1"  # a closed port: no registry answers there
+    memory = PullMemory(tmp_path / "failed-pulls.json")
+    assert memory.pull(engine, ref) is False and asked == [ref]
+    assert memory.held_back_note() == ""  # it was tried
+    next_run = PullMemory(tmp_path / "failed-pulls.json")
+    assert next_run.pull(engine, ref) is False and asked == [ref]  # held back: not asked again
+    assert next_run.held_back_note().startswith(" (a pull failed within the hour; tried again after ")
