@@ -566,7 +566,7 @@ def benchmark_removals(options: argparse.Namespace, figures: dict) -> None:
     import tempfile
     import tomllib
 
-    from sutra_deploy.images.dockerfiles.render import SITE, prune_steps, sourceless_steps
+    from sutra_deploy.images.dockerfiles.render import SITE, compile_step, prune_steps, sourceless_steps
 
     timed_inv("base-images", "--only", "python")  # never count making the base
     base = load_stack(PROJECT_DIR / "stack.toml").base_image("python").local
@@ -576,8 +576,7 @@ def benchmark_removals(options: argparse.Namespace, figures: dict) -> None:
         ("test suites", prune[0]),
         ("type stubs, C sources and headers", prune[1]),
         ("symbols of shared objects (strip)", prune[2]),
-        ("byte-code compiled (pip's default keeps the source too)",
-         f"python3 -m compileall -q -f -j 0 --invalidation-mode unchecked-hash {SITE}"),
+        ("byte-code compiled (pip's default keeps the source too)", compile_step(SITE)),
         ("sources of byte-compiled modules (sourceless)", " && ".join(sourceless_steps(SITE))),
     ]  # fmt: skip
     script = [
@@ -598,14 +597,14 @@ def benchmark_removals(options: argparse.Namespace, figures: dict) -> None:
                  "-ec", " && ".join(script)],
                 check=True, capture_output=True, text=True,
             ).stdout  # fmt: skip
-        sizes = dict(
+        measured = dict(
             line.split() for line in out.splitlines() if line.split()[:1] and line.split()[-1].isdigit()
         )
-        before = int(sizes["installed"])
+        before = int(measured["installed"])
         results[project["name"]] = {"installed": before}
         rows.append([project["name"], "installed by pip --target --no-compile", mb(before), ""])
         for index, (label, _) in enumerate(steps):
-            after = int(sizes[str(index)])
+            after = int(measured[str(index)])
             results[project["name"]][label] = after
             rows.append(["", label, mb(after), f"{(after - before) / 1e6:+.1f} MB"])
             before = after

@@ -49,6 +49,12 @@ def sourceless_steps(folder: str) -> tuple[str, ...]:
     )
 
 
+def compile_step(folders: str) -> str:
+    """Byte-compile ahead of time (the runtime user cannot write __pycache__): unchecked-hash
+    pycs stay valid whatever mtimes COPY gives the sources."""
+    return f"python3 -m compileall -q -f -j 0 --invalidation-mode unchecked-hash {folders}"
+
+
 PRUNE_SITE = prune_steps(SITE)
 SOURCELESS_SITE = sourceless_steps(SITE)
 
@@ -101,7 +107,7 @@ def render(spec: ImageSpec) -> str:
             "# valid whatever mtimes COPY gives the sources.",
         ]
     compiled = f"{APP} {SITE}" if installs else APP
-    compile_line = f"RUN python3 -m compileall -q -f -j 0 --invalidation-mode unchecked-hash {compiled}"
+    compile_line = f"RUN {compile_step(compiled)}"
     if installs:
         lines += [
             compile_line + " \\",
@@ -198,7 +204,7 @@ def _shared_stage(layer: SharedLayer, build_arg: str) -> list[str]:
     steps = _pip_install(
         layer.folder, layer.requirements, layer.constraints, [p.folder for p in layer.parents]
     )
-    steps.append([f"python3 -m compileall -q -f -j 0 --invalidation-mode unchecked-hash {layer.folder}"])
+    steps.append([compile_step(layer.folder)])
     steps += [[step] for step in sourceless_steps(layer.folder)]
     return lines + _chained(steps)
 
