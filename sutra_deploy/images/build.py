@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -399,17 +398,17 @@ def shared_stage_builds(steps: Sequence[BuildStep]) -> list[SharedStage]:
     return [SharedStage(name, tuple(images)) for name, images in declaring.items() if len(images) > 1]
 
 
-def concurrency(jobs: int | None, builder: BuilderName, images: int) -> int:
+def concurrency(jobs: int | None, builder: BuilderName, images: int, cpus: Callable[[], int]) -> int:
     """Images built at once: ``jobs`` when given; else every image under BuildKit, which
     schedules the steps of all of them in one engine (a build waiting on a download leaves the
     cores to the others: 23 s against 30 s cold for the reference stack at two at a time), and
-    one per core under the legacy builder, whose builds each run their steps one by one (five
-    at once on two cores: 111 s against 94 s)."""
+    one per core of the engine (``cpus``) under the legacy builder, whose builds each run their
+    steps one by one (five at once on two cores: 111 s against 94 s)."""
     if jobs is not None:
         return jobs
     if builder == "buildkit":
         return max(1, images)
-    return max(1, min(images, os.cpu_count() or 1))
+    return max(1, min(images, cpus()))
 
 
 def raise_first_failure(results: Sequence[BuildResult]) -> None:
@@ -446,7 +445,7 @@ def build_images(
     steps = with_build_files(steps, chosen)
     # Every Dockerfile against the builder, before the first build.
     check_builds(steps, engine, root, made_here=[b.local for b in stack.base_images], builder=chosen)
-    jobs = concurrency(jobs, chosen, len(steps))
+    jobs = concurrency(jobs, chosen, len(steps), engine.host_cpus)
     if release:
         log.info("[build] release %s: each image is also tagged :%s", release, release)
     builder = Builder(engine, release=release, cache=BuildCache(), builder=chosen)

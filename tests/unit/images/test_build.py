@@ -256,9 +256,11 @@ def test_a_stage_images_share_is_built_first_under_legacy_and_they_build_side_by
     assert started == ["storage-server", "sutra-api"]
 
 
-def test_auto_builds_every_image_at_once_under_buildkit_and_one_per_core_under_legacy(monkeypatch):
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
-    assert concurrency(None, "buildkit", 5) == 5
-    assert concurrency(None, "legacy", 5) == 2
-    assert concurrency(None, "legacy", 1) == 1  # never more places than images
-    assert concurrency(3, "buildkit", 5) == concurrency(3, "legacy", 5) == 3  # --jobs as given
+def test_auto_builds_every_image_at_once_under_buildkit_and_one_per_core_under_legacy():
+    def cpus() -> int:
+        return 2  # the engine's
+
+    assert concurrency(None, "buildkit", 5, cpus) == 5
+    assert concurrency(None, "legacy", 5, cpus) == 2
+    assert concurrency(None, "legacy", 1, cpus) == 1  # never more places than images
+    assert concurrency(3, "buildkit", 5, cpus) == concurrency(3, "legacy", 5, cpus) == 3  # --jobs as given
